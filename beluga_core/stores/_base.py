@@ -1,0 +1,81 @@
+"""What every store shares: the append capability, filtering and ordering, JSON encoding, error wrapping."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+from pydantic import ValidationError
+
+from ..workflow._protocols import WorkflowStore
+from ..workflow._types import HistoryEvent, WorkflowFilter, WorkflowState
+from ..workflow.errors import StoreError
+
+
+@runtime_checkable
+class AppendableStore(Protocol):
+    """A store that can persist one step without rewriting the whole history.
+
+    The DefaultExecutor uses :meth:`append` when a store has it, so the cost of a step does not grow with the
+    length of the history; other stores get a full :meth:`WorkflowStore.save`.
+    """
+
+    async def append(self, state: WorkflowState, new_events: Sequence[HistoryEvent]) -> None:
+        """Persist ``state``'s header fields and ``new_events`` (the last events of ``state.history``)."""
+        ...
+
+
+async def persist(store: WorkflowStore, state: WorkflowState, new_events: Sequence[HistoryEvent]) -> None:
+    """Write a step: an append where the store supports it, a full save otherwise."""
+    if isinstance(store, AppendableStore):
+        await store.append(state, new_events)
+    else:
+        await store.save(state)
+
+
+def newest_first(states: Iterable[WorkflowState]) -> list[WorkflowState]:
+    """The stable listing order of every store: newest ``created_at`` first, then by id descending."""
+    return sorted(states, key=lambda s: (s.created_at, s.workflow_id), reverse=True)
+
+
+def apply_filter(states: Iterable[WorkflowState], filter: WorkflowFilter | None) -> list[WorkflowState]:
+    """Filter, order newest first and cut to the limit."""
+    flt = filter or WorkflowFilter()
+    matching = newest_first(s for s in states if flt.matches(s))
+    limit = flt.max_results
+    return matching if limit is None else matching[:limit]
+
+
+def require_workflow_id(provider: str, op: str, workflow_id: str) -> None:
+    """Reject an empty or non-string workflow id with a prefixed :class:`StoreError`."""
+    if not isinstance(workflow_id, str) or not workflow_id:
+        raise StoreError(provider, op, f"workflow id must be a non-empty string, got {workflow_id!r}")
+
+
+def encode_state(provider: str, state: WorkflowState) -> bytes:
+    """``state`` as UTF-8 JSON bytes."""
+    require_workflow_id(provider, "save", state.workflow_id)
+    return state.model_dump_json().encode()
+
+
+def decode_state(provider: str, op: str, raw: bytes | str, key: str) -> WorkflowState:
+    """Parse stored JSON back into a :class:`WorkflowState`; a corrupt value is a :class:`StoreError`."""
+    try:
+        return WorkflowState.model_validate_json(raw)
+    except ValidationError as exc:
+        raise StoreError(
+            provider, op, f"decode {key!r}: stored value is not a workflow state: {exc}"
+        ) from exc
+
+
+@contextlib.asynccontextmanager
+async def store_errors(provider: str, op: str, what: str = "") -> AsyncIterator[None]:
+    """Re-raise anything but a :class:`StoreError` as one, prefixed ``<provider>/<op>: ``."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        detail = f"{what}: {exc}" if what else str(exc)
+        raise StoreError(provider, op, f"{detail} ({type(exc).__name__})".strip()) from exc

@@ -1,0 +1,55 @@
+"""InMemoryStore: a process-local store for tests and development. Nothing survives the process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..workflow._types import HistoryEvent, WorkflowFilter, WorkflowState
+from ._base import apply_filter, require_workflow_id
+
+PROVIDER = "memory"
+
+
+class InMemoryStore:
+    """Keeps workflow states in a dict. Loads return copies, so callers cannot change what is stored.
+
+    Appending a step costs the same whatever the history length (the history is kept as a list apart from
+    the header fields).
+    """
+
+    def __init__(self) -> None:
+        self._headers: dict[str, WorkflowState] = {}
+        self._histories: dict[str, list[HistoryEvent]] = {}
+
+    async def save(self, state: WorkflowState) -> None:
+        require_workflow_id(PROVIDER, "save", state.workflow_id)
+        self._headers[state.workflow_id] = state.model_copy(update={"history": []}, deep=True)
+        self._histories[state.workflow_id] = [e.model_copy(deep=True) for e in state.history]
+
+    async def append(self, state: WorkflowState, new_events: Sequence[HistoryEvent]) -> None:
+        require_workflow_id(PROVIDER, "append", state.workflow_id)
+        if state.workflow_id not in self._headers:
+            await self.save(state)
+            return
+        self._headers[state.workflow_id] = state.model_copy(update={"history": []}, deep=True)
+        self._histories[state.workflow_id].extend(e.model_copy(deep=True) for e in new_events)
+
+    async def load(self, workflow_id: str) -> WorkflowState | None:
+        header = self._headers.get(workflow_id)
+        if header is None:
+            return None
+        return self._full_state(header)
+
+    async def list(self, filter: WorkflowFilter | None = None) -> list[WorkflowState]:
+        return [self._full_state(h) for h in apply_filter(self._headers.values(), filter)]
+
+    async def delete(self, workflow_id: str) -> None:
+        self._headers.pop(workflow_id, None)
+        self._histories.pop(workflow_id, None)
+
+    async def close(self) -> None:
+        """Nothing to release; present so every store can be closed the same way."""
+
+    def _full_state(self, header: WorkflowState) -> WorkflowState:
+        history = [e.model_copy(deep=True) for e in self._histories.get(header.workflow_id, [])]
+        return header.model_copy(update={"history": history}, deep=True)

@@ -1,0 +1,81 @@
+"""Lifecycle hooks: optional callbacks, sync or async, that observe workflows without changing them.
+
+Executors fire each hook once per real event (never while replaying history), and a hook that raises is
+logged and ignored: it never breaks the workflow.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+logger = logging.getLogger("beluga_core.hooks")
+
+Hook = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Callbacks for workflow and activity events. Every field is optional.
+
+    Signatures (positional arguments):
+
+    - ``on_workflow_start(workflow_id, input)``
+    - ``on_workflow_complete(workflow_id, result)``
+    - ``on_workflow_fail(workflow_id, error)`` (``error`` is the exception)
+    - ``on_workflow_cancel(workflow_id)``
+    - ``on_activity_start(workflow_id, activity_name, input)``
+    - ``on_activity_complete(workflow_id, activity_name, result)``
+    - ``on_activity_fail(workflow_id, activity_name, error)`` (after the last attempt)
+    - ``on_signal(workflow_id, signal)`` (a :class:`Signal`)
+    - ``on_retry(workflow_id, activity_name, attempt, error)`` (``attempt`` is the one that failed)
+    """
+
+    on_workflow_start: Hook | None = None
+    on_workflow_complete: Hook | None = None
+    on_workflow_fail: Hook | None = None
+    on_workflow_cancel: Hook | None = None
+    on_activity_start: Hook | None = None
+    on_activity_complete: Hook | None = None
+    on_activity_fail: Hook | None = None
+    on_signal: Hook | None = None
+    on_retry: Hook | None = None
+
+
+HOOK_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Hooks))
+
+
+async def fire_hook(hooks: Hooks | None, name: str, *args: Any) -> None:
+    """Call hook ``name`` with ``args`` if it is set; log and swallow anything it raises."""
+    hook = getattr(hooks, name, None) if hooks is not None else None
+    if hook is None:
+        return
+    try:
+        outcome = hook(*args)
+        if inspect.isawaitable(outcome):
+            await outcome
+    except Exception:
+        logger.exception("hook %s failed (ignored)", name)
+
+
+def compose_hooks(*hooks: Hooks | None) -> Hooks:
+    """One :class:`Hooks` that calls each of ``hooks`` in order for every event.
+
+    A hook that raises does not stop the ones after it.
+    """
+    present = [h for h in hooks if h is not None]
+
+    def chain(name: str) -> Hook | None:
+        if not any(getattr(h, name) is not None for h in present):
+            return None
+
+        async def call_all(*args: Any) -> None:
+            for h in present:
+                await fire_hook(h, name, *args)
+
+        return call_all
+
+    return Hooks(**{name: chain(name) for name in HOOK_NAMES})

@@ -1,0 +1,139 @@
+"""The interfaces every executor and store implements (structural: ``typing.Protocol``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from ._retry import RetryPolicy
+from ._types import Signal, WorkflowFilter, WorkflowOptions, WorkflowState, WorkflowStatus
+
+#: A workflow: ``async def wf(ctx: WorkflowContext, input: T) -> R`` (the input parameter is optional).
+WorkflowFunction = Callable[..., Awaitable[Any]]
+#: An activity: a sync or async function of at most one input.
+ActivityFunction = Callable[..., Any]
+#: A query handler registered with :meth:`WorkflowContext.set_query_handler`: no arguments, returns a value.
+QueryHandler = Callable[[], Any]
+
+
+@runtime_checkable
+class SignalChannel(Protocol):
+    """The buffered stream of one signal name, read inside a workflow.
+
+    Signals are buffered from the moment the workflow starts (nothing sent early is lost), without bound,
+    FIFO, each payload delivered once.
+    """
+
+    async def receive(self, timeout: timedelta | None = None) -> Any:
+        """The next payload. Raises ``TimeoutError`` when ``timeout`` (a durable timer) runs out first."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[Any]: ...
+
+
+@runtime_checkable
+class WorkflowContext(Protocol):
+    """What workflow code uses to act durably. Cancellation reaches workflow code as ``CancelledError``."""
+
+    @property
+    def workflow_id(self) -> str: ...
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def workflow_type(self) -> str: ...
+
+    async def execute_activity(
+        self,
+        fn: ActivityFunction,
+        input: Any = None,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: timedelta | None = None,
+        total_timeout: timedelta | None = None,
+        heartbeat_timeout: timedelta | None = None,
+    ) -> Any:
+        """Run ``fn(input)`` as an activity and return its result (decoded by ``fn``'s return annotation).
+
+        ``retry`` defaults to :meth:`RetryPolicy.default`; ``timeout`` bounds one attempt, ``total_timeout``
+        all attempts and backoff together. Raises :class:`ActivityError` after the last attempt.
+        """
+        ...
+
+    def receive_signal(self, name: str) -> SignalChannel: ...
+
+    async def sleep(self, duration: timedelta | float) -> None:
+        """A durable timer: after a restart it waits only the remaining time."""
+        ...
+
+    def now(self) -> datetime:
+        """Deterministic current time (the same value when the workflow is replayed)."""
+        ...
+
+    def random(self) -> float:
+        """Deterministic random float in [0, 1)."""
+        ...
+
+    def uuid4(self) -> uuid.UUID:
+        """Deterministic random UUID."""
+        ...
+
+    def set_query_handler(self, name: str, handler: QueryHandler) -> None: ...
+
+
+@runtime_checkable
+class WorkflowHandle(Protocol):
+    """A started workflow run."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def run_id(self) -> str: ...
+
+    async def status(self) -> WorkflowStatus: ...
+
+    async def result(self, timeout: timedelta | float | None = None) -> Any:
+        """The workflow's result, decoded by its return annotation.
+
+        Raises :class:`WorkflowFailedError`, :class:`WorkflowCanceledError` or :class:`WorkflowTimeoutError`
+        (also when ``timeout`` runs out while waiting).
+        """
+        ...
+
+
+@runtime_checkable
+class DurableExecutor(Protocol):
+    """Starts workflows and talks to running ones."""
+
+    async def execute(
+        self, fn: WorkflowFunction, options: WorkflowOptions | None = None, **option_kwargs: Any
+    ) -> WorkflowHandle: ...
+
+    async def signal(self, workflow_id: str, signal: Signal) -> None: ...
+
+    async def query(self, workflow_id: str, query_type: str) -> Any: ...
+
+    async def cancel(self, workflow_id: str) -> None: ...
+
+
+@runtime_checkable
+class WorkflowStore(Protocol):
+    """Persistence of :class:`WorkflowState`."""
+
+    async def save(self, state: WorkflowState) -> None: ...
+
+    async def load(self, workflow_id: str) -> WorkflowState | None:
+        """The state, or None when no workflow has this id."""
+        ...
+
+    async def list(self, filter: WorkflowFilter | None = None) -> list[WorkflowState]:
+        """States matching ``filter``, newest first (by ``created_at``)."""
+        ...
+
+    async def delete(self, workflow_id: str) -> None:
+        """Remove the state; a missing id is not an error."""
+        ...

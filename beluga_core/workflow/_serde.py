@@ -1,0 +1,93 @@
+"""JSON conversion of workflow and activity values, decoded by the functions' type annotations.
+
+Every value that crosses a durability boundary (workflow input and result, activity input and result,
+signal payloads) goes through :func:`to_json` when it is recorded and :func:`from_json` when it is handed
+back, so a live run and a replay see values of the same types.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+from .errors import InvalidInputError
+
+
+def to_json(value: Any, *, what: str) -> Any:
+    """``value`` as plain JSON data (dicts, lists, str, numbers, bool, None).
+
+    Raises :class:`InvalidInputError` naming ``what`` (e.g. "input of workflow 'order'") and the value's
+    type when it cannot be serialised.
+    """
+    try:
+        return to_jsonable_python(value)
+    except (PydanticSerializationError, TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"{what}: a value of type {type(value).__name__} cannot be serialised to JSON ({exc})"
+        ) from exc
+
+
+@functools.lru_cache(maxsize=1024)
+def _adapter(hint: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(hint)
+
+
+def from_json(data: Any, hint: Any, *, what: str) -> Any:
+    """Decode JSON ``data`` into ``hint`` (``Any`` or a missing annotation returns the data unchanged)."""
+    if hint is Any or hint is inspect.Parameter.empty:
+        return data
+    try:
+        return _adapter(hint).validate_python(data)
+    except ValidationError as exc:
+        raise InvalidInputError(f"{what}: expected {_hint_name(hint)}: {exc}") from exc
+    except TypeError:
+        # Annotations pydantic cannot build a schema for are passed through untouched.
+        return data
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or repr(hint)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What a workflow or activity function takes and returns, for encoding and decoding its values."""
+
+    takes_input: bool
+    input_hint: Any
+    return_hint: Any
+    is_async: bool
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature_of(fn: Callable[..., Any], leading: int) -> Signature:
+    params = list(inspect.signature(fn).parameters.values())[leading:]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    try:
+        hints = get_type_hints(fn)
+    except Exception:
+        hints = {}
+    first = positional[0] if positional else None
+    return Signature(
+        takes_input=first is not None,
+        input_hint=hints.get(first.name, Any) if first is not None else Any,
+        return_hint=hints.get("return", Any),
+        is_async=inspect.iscoroutinefunction(fn)
+        or inspect.iscoroutinefunction(getattr(fn, "__call__", None)),
+    )
+
+
+def workflow_signature(fn: Callable[..., Any]) -> Signature:
+    """The signature of ``async def wf(ctx, input)`` (the input parameter may be absent)."""
+    return _signature_of(fn, 1)
+
+
+def activity_signature(fn: Callable[..., Any]) -> Signature:
+    """The signature of an activity ``def act(input)`` (sync or async, the input may be absent)."""
+    return _signature_of(fn, 0)

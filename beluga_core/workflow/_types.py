@@ -1,0 +1,155 @@
+"""Data types of the workflow API: statuses, history events, workflow state, options, filters, signals.
+
+Every type here is a pydantic model or a ``str`` enum and round-trips through JSON, so any store can persist
+it and any executor can return it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utc_now() -> datetime:
+    """The current time as an aware UTC datetime (the only clock the API stores)."""
+    return datetime.now(timezone.utc)
+
+
+class WorkflowStatus(str, Enum):
+    """Lifecycle status of a workflow run."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for every status except ``running``."""
+        return self is not WorkflowStatus.RUNNING
+
+
+class EventType(str, Enum):
+    """Kinds of :class:`HistoryEvent`. Values are stable: stores and replays depend on them."""
+
+    WORKFLOW_STARTED = "workflow_started"
+    WORKFLOW_COMPLETED = "workflow_completed"
+    WORKFLOW_FAILED = "workflow_failed"
+    WORKFLOW_CANCELED = "workflow_canceled"
+    WORKFLOW_CANCEL_REQUESTED = "workflow_cancel_requested"
+    ACTIVITY_STARTED = "activity_started"
+    ACTIVITY_COMPLETED = "activity_completed"
+    ACTIVITY_FAILED = "activity_failed"
+    ACTIVITY_ATTEMPT_FAILED = "activity_attempt_failed"
+    SIGNAL_RECEIVED = "signal_received"
+    SIGNAL_DELIVERED = "signal_delivered"
+    TIMER_STARTED = "timer_started"
+    TIMER_FIRED = "timer_fired"
+
+
+class ErrorInfo(BaseModel):
+    """A recorded error: the exception's type name and message (exceptions themselves are not serialisable)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    message: str
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> ErrorInfo:
+        return cls(type=type(exc).__name__, message=str(exc))
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+
+class HistoryEvent(BaseModel):
+    """One step of a workflow run, in the order it happened.
+
+    ``seq`` ties the events of one workflow step (an activity call, a sleep, a signal receive) together: it is
+    the step's position in the workflow's own sequence of calls, which is what replay matches on.
+    """
+
+    id: int = Field(ge=1, description="1-based, sequential within a run")
+    type: EventType
+    timestamp: datetime = Field(default_factory=utc_now)
+    seq: int | None = None
+    activity_name: str | None = None
+    input: Any = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    signal_name: str | None = None
+    signal_payload: Any = None
+    duration: timedelta | None = None
+    attempt: int | None = None
+
+
+class WorkflowState(BaseModel):
+    """The durable state of one workflow run: what stores persist and what recovery reads."""
+
+    workflow_id: str = Field(min_length=1)
+    run_id: str = Field(min_length=1)
+    workflow_type: str = Field(min_length=1)
+    status: WorkflowStatus = WorkflowStatus.RUNNING
+    input: Any = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    history: list[HistoryEvent] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+    timeout: timedelta | None = Field(default=None, description="whole-run timeout, measured from created_at")
+
+    @property
+    def deadline(self) -> datetime | None:
+        """When the run times out, or None when it has no timeout."""
+        return None if self.timeout is None else self.created_at + self.timeout
+
+
+def new_workflow_id() -> str:
+    return f"wf-{uuid.uuid4()}"
+
+
+class WorkflowOptions(BaseModel):
+    """How to start a workflow: its id (generated when empty), its input, and its whole-run timeout."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: str = ""
+    input: Any = None
+    timeout: timedelta | None = None
+
+    def with_generated_id(self) -> WorkflowOptions:
+        """These options, with an id generated when none was given."""
+        return self if self.id else self.model_copy(update={"id": new_workflow_id()})
+
+
+class WorkflowFilter(BaseModel):
+    """Which workflows :meth:`WorkflowStore.list` returns. ``limit`` None or <= 0 means no limit."""
+
+    status: WorkflowStatus | None = None
+    workflow_type: str | None = None
+    limit: int | None = None
+
+    @property
+    def max_results(self) -> int | None:
+        """The limit as a positive count, or None when unlimited."""
+        return self.limit if self.limit is not None and self.limit > 0 else None
+
+    def matches(self, state: WorkflowState) -> bool:
+        """True when ``state`` passes the status and type conditions (the limit is the caller's to apply)."""
+        if self.status is not None and state.status != self.status:
+            return False
+        return self.workflow_type is None or state.workflow_type == self.workflow_type
+
+
+class Signal(BaseModel):
+    """A message sent to a running workflow."""
+
+    name: str = Field(min_length=1)
+    payload: Any = None
+    sent_at: datetime = Field(default_factory=utc_now)
+    sender_id: str = ""

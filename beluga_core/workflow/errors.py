@@ -1,0 +1,150 @@
+"""Errors raised by every executor and store. The same classes come from the DefaultExecutor and from Temporal."""
+
+from __future__ import annotations
+
+from ._types import ErrorInfo, WorkflowStatus
+
+
+class WorkflowError(Exception):
+    """Base class of every error this package raises."""
+
+
+class WorkflowNotFoundError(WorkflowError, LookupError):
+    """No workflow with this id exists."""
+
+    def __init__(self, workflow_id: str, message: str | None = None) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(message or f"workflow {workflow_id!r} not found")
+
+
+class WorkflowNotRunningError(WorkflowError):
+    """The workflow exists but has finished, so it cannot take signals or cancellation."""
+
+    def __init__(self, workflow_id: str, status: WorkflowStatus, operation: str) -> None:
+        self.workflow_id = workflow_id
+        self.status = status
+        self.operation = operation
+        super().__init__(f"cannot {operation} workflow {workflow_id!r}: it is already {status.value}")
+
+
+class WorkflowAlreadyStartedError(WorkflowError):
+    """A workflow with this id is still running."""
+
+    def __init__(self, workflow_id: str, workflow_type: str = "") -> None:
+        self.workflow_id = workflow_id
+        self.workflow_type = workflow_type
+        kind = f" ({workflow_type})" if workflow_type else ""
+        super().__init__(f"workflow {workflow_id!r}{kind} is already running")
+
+
+class WorkflowFailedError(WorkflowError):
+    """The workflow ended with an error. Carries the cause's type name and message."""
+
+    def __init__(self, workflow_id: str, cause_type: str, cause_message: str) -> None:
+        self.workflow_id = workflow_id
+        self.cause_type = cause_type
+        self.cause_message = cause_message
+        super().__init__(f"workflow {workflow_id!r} failed: {cause_type}: {cause_message}")
+
+    @property
+    def cause(self) -> ErrorInfo:
+        return ErrorInfo(type=self.cause_type, message=self.cause_message)
+
+
+class WorkflowCanceledError(WorkflowError):
+    """The workflow was canceled."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(f"workflow {workflow_id!r} was canceled")
+
+
+class WorkflowTimeoutError(WorkflowError, TimeoutError):
+    """The workflow ran past its whole-run timeout, or ``handle.result(timeout=)`` ran out waiting."""
+
+    def __init__(self, workflow_id: str, message: str | None = None) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(message or f"workflow {workflow_id!r} timed out")
+
+
+class ActivityError(WorkflowError):
+    """Raised inside the workflow when an activity failed for good (after its last attempt).
+
+    ``cause_type`` and ``cause_message`` describe the activity's last error; they are the same on a live run
+    and on replay, where the original exception object no longer exists.
+    """
+
+    def __init__(self, activity_name: str, attempts: int, cause_type: str, cause_message: str) -> None:
+        self.activity_name = activity_name
+        self.attempts = attempts
+        self.cause_type = cause_type
+        self.cause_message = cause_message
+        plural = "attempt" if attempts == 1 else "attempts"
+        super().__init__(
+            f"activity {activity_name!r} failed after {attempts} {plural}: {cause_type}: {cause_message}"
+        )
+
+    @property
+    def cause(self) -> ErrorInfo:
+        return ErrorInfo(type=self.cause_type, message=self.cause_message)
+
+
+class ActivityTimeoutError(WorkflowError, TimeoutError):
+    """One activity attempt ran past its ``timeout`` or missed its ``heartbeat_timeout``."""
+
+
+class NonRetryableError(WorkflowError):
+    """Raise this in an activity to fail it at once, without further attempts."""
+
+
+class InvalidInputError(WorkflowError, ValueError):
+    """An input, option or result was not what the API expects. The message names what and why."""
+
+
+class UnknownQueryError(WorkflowError, LookupError):
+    """The workflow has no handler for this query type."""
+
+    def __init__(self, workflow_id: str, query_type: str, known: list[str]) -> None:
+        self.workflow_id = workflow_id
+        self.query_type = query_type
+        self.known = known
+        super().__init__(
+            f"workflow {workflow_id!r} has no query handler {query_type!r}; known: {', '.join(sorted(known))}"
+        )
+
+
+class StoreError(WorkflowError):
+    """A store operation failed. The message is prefixed ``<provider>/<op>: ``, e.g. ``nats/load: get: ...``."""
+
+    def __init__(self, provider: str, op: str, detail: str) -> None:
+        self.provider = provider
+        self.op = op
+        self.detail = detail
+        super().__init__(f"{provider}/{op}: {detail}")
+
+
+class NonDeterminismError(WorkflowError):
+    """Replaying a workflow's history diverged from what the workflow code does now."""
+
+    def __init__(self, workflow_id: str, step: int, message: str) -> None:
+        self.workflow_id = workflow_id
+        self.step = step
+        super().__init__(f"workflow {workflow_id!r} step {step}: {message}")
+
+
+__all__ = [
+    "ActivityError",
+    "ActivityTimeoutError",
+    "InvalidInputError",
+    "NonDeterminismError",
+    "NonRetryableError",
+    "StoreError",
+    "UnknownQueryError",
+    "WorkflowAlreadyStartedError",
+    "WorkflowCanceledError",
+    "WorkflowError",
+    "WorkflowFailedError",
+    "WorkflowNotFoundError",
+    "WorkflowNotRunningError",
+    "WorkflowTimeoutError",
+]
