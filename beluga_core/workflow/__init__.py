@@ -6,7 +6,17 @@ Everything a user needs is importable from here::
 """
 
 from . import errors
+from ._activities import (
+    HumanInteractionManager,
+    InteractionRequest,
+    InteractionResponse,
+    ToolCall,
+    human_activity,
+    llm_activity,
+    tool_activity,
+)
 from ._hooks import Hooks, compose_hooks
+from ._middleware import ExecutorWrapper, Middleware, apply_middleware, with_hooks
 from ._naming import function_name, named
 from ._protocols import (
     ActivityFunction,
@@ -18,7 +28,9 @@ from ._protocols import (
     WorkflowHandle,
     WorkflowStore,
 )
+from ._registry import Config, list_providers, new, register
 from ._retry import RetryPolicy
+from ._tracing import with_tracing
 from ._types import (
     ErrorInfo,
     EventType,
@@ -50,12 +62,18 @@ __all__ = [
     "ActivityError",
     "ActivityFunction",
     "ActivityTimeoutError",
+    "Config",
     "DurableExecutor",
     "ErrorInfo",
     "EventType",
+    "ExecutorWrapper",
     "HistoryEvent",
     "Hooks",
+    "HumanInteractionManager",
+    "InteractionRequest",
+    "InteractionResponse",
     "InvalidInputError",
+    "Middleware",
     "NonDeterminismError",
     "NonRetryableError",
     "QueryHandler",
@@ -63,6 +81,7 @@ __all__ = [
     "Signal",
     "SignalChannel",
     "StoreError",
+    "ToolCall",
     "UnknownQueryError",
     "WorkflowAlreadyStartedError",
     "WorkflowCanceledError",
@@ -79,8 +98,17 @@ __all__ = [
     "WorkflowStatus",
     "WorkflowStore",
     "WorkflowTimeoutError",
+    "apply_middleware",
     "compose_hooks",
     "errors",
     "function_name",
+    "human_activity",
+    "list_providers",
+    "llm_activity",
     "named",
+    "new",
+    "register",
+    "tool_activity",
+    "with_hooks",
+    "with_tracing",
 ]
