@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 
 from ..workflow._types import HistoryEvent, WorkflowFilter, WorkflowState
@@ -40,7 +41,7 @@ class InMemoryStore:
             return None
         return self._full_state(header)
 
-    async def list(self, filter: WorkflowFilter | None = None) -> list[WorkflowState]:
+    async def list(self, filter: WorkflowFilter | None = None) -> builtins.list[WorkflowState]:
         return [self._full_state(h) for h in apply_filter(self._headers.values(), filter)]
 
     async def delete(self, workflow_id: str) -> None:

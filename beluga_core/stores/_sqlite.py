@@ -11,6 +11,7 @@ fsync. A write's ``await`` returns only after its transaction has committed.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import os
 import sqlite3
@@ -93,7 +94,7 @@ class SQLiteStore:
         self._synchronous = synchronous
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beluga-sqlite")
         self._conn: sqlite3.Connection | None = None
-        self._pending: list[tuple[Write, asyncio.Future[None]]] = []
+        self._pending: builtins.list[tuple[Write, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -147,9 +148,10 @@ class SQLiteStore:
 
         return await self._read("load", read)
 
-    async def list(self, filter: WorkflowFilter | None = None) -> list[WorkflowState]:
+    async def list(self, filter: WorkflowFilter | None = None) -> builtins.list[WorkflowState]:
         flt = filter or WorkflowFilter()
-        where, params = [], []
+        where: builtins.list[str] = []
+        params: builtins.list[str] = []
         if flt.status is not None:
             where.append("status = ?")
             params.append(flt.status.value)
@@ -163,7 +165,7 @@ class SQLiteStore:
         if flt.max_results is not None:
             sql += f" LIMIT {int(flt.max_results)}"
 
-        def read(conn: sqlite3.Connection) -> list[WorkflowState]:
+        def read(conn: sqlite3.Connection) -> builtins.list[WorkflowState]:
             return [self._state_from_row(conn, row) for row in conn.execute(sql, params).fetchall()]
 
         return await self._read("list", read)
@@ -263,11 +265,12 @@ class SQLiteStore:
         loop = asyncio.get_running_loop()
         while self._pending:
             batch, self._pending = self._pending, []
+            errors: builtins.list[Exception | None]
             try:
                 errors = await loop.run_in_executor(self._thread, self._commit, [w for w, _ in batch])
             except Exception as exc:  # the whole transaction failed: every write in it failed
                 errors = [exc] * len(batch)
-            for (_, done), error in zip(batch, errors):
+            for (_, done), error in zip(batch, errors, strict=True):
                 if done.done():
                     continue
                 if error is None:
@@ -275,10 +278,10 @@ class SQLiteStore:
                 else:
                     done.set_exception(error)
 
-    def _commit(self, writes: list[Write]) -> list[Exception | None]:
+    def _commit(self, writes: builtins.list[Write]) -> builtins.list[Exception | None]:
         """Run ``writes`` in one transaction, each in its own savepoint so one failure spares the others."""
         conn = self._connection()
-        errors: list[Exception | None] = []
+        errors: builtins.list[Exception | None] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             for write in writes:

@@ -5,6 +5,8 @@ Everything a user needs is importable from here::
     from beluga_core.workflow import WorkflowContext, WorkflowOptions, Signal, RetryPolicy, DefaultExecutor
 """
 
+from typing import TYPE_CHECKING, Any
+
 from . import errors
 from ._activities import (
     HumanInteractionManager,
@@ -15,6 +17,7 @@ from ._activities import (
     llm_activity,
     tool_activity,
 )
+from ._heartbeat import heartbeat
 from ._hooks import Hooks, compose_hooks
 from ._middleware import ExecutorWrapper, Middleware, apply_middleware, with_hooks
 from ._naming import function_name, named
@@ -58,7 +61,22 @@ from .errors import (
     WorkflowTimeoutError,
 )
 
+if TYPE_CHECKING:
+    from ..executor import DefaultExecutor
+
+
+def __getattr__(name: str) -> Any:
+    # The executor is imported on first use: it imports the stores, which import this package.
+    if name == "DefaultExecutor":
+        from ..executor import DefaultExecutor
+
+        return DefaultExecutor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "DefaultExecutor",
+    "heartbeat",
     "ActivityError",
     "ActivityFunction",
     "ActivityTimeoutError",

@@ -78,9 +78,13 @@ def _signature_of(fn: Callable[..., Any], leading: int) -> Signature:
         takes_input=first is not None,
         input_hint=hints.get(first.name, Any) if first is not None else Any,
         return_hint=hints.get("return", Any),
-        is_async=inspect.iscoroutinefunction(fn)
-        or inspect.iscoroutinefunction(getattr(fn, "__call__", None)),
+        is_async=_is_async(fn),
     )
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    """True for ``async def`` functions and for objects whose ``__call__`` is one."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
 
 
 def workflow_signature(fn: Callable[..., Any]) -> Signature:

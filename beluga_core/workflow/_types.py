@@ -27,6 +27,9 @@ class WorkflowStatus(str, Enum):
     FAILED = "failed"
     CANCELED = "canceled"
 
+    def __str__(self) -> str:
+        return self.value
+
     @property
     def is_terminal(self) -> bool:
         """True for every status except ``running``."""
@@ -50,9 +53,12 @@ class EventType(str, Enum):
     TIMER_STARTED = "timer_started"
     TIMER_FIRED = "timer_fired"
 
+    def __str__(self) -> str:
+        return self.value
+
 
 class ErrorInfo(BaseModel):
-    """A recorded error: the exception's type name and message (exceptions themselves are not serialisable)."""
+    """A recorded error: the exception's type name and message (exceptions are not serialisable)."""
 
     model_config = ConfigDict(frozen=True)
 

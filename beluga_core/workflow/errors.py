@@ -1,4 +1,4 @@
-"""Errors raised by every executor and store. The same classes come from the DefaultExecutor and from Temporal."""
+"""Errors raised by every executor and store: the same classes from the DefaultExecutor and from Temporal."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ class UnknownQueryError(WorkflowError, LookupError):
 
 
 class StoreError(WorkflowError):
-    """A store operation failed. The message is prefixed ``<provider>/<op>: ``, e.g. ``nats/load: get: ...``."""
+    """A store operation failed. The message starts ``<provider>/<op>: ``, e.g. ``nats/load: get: ...``."""
 
     def __init__(self, provider: str, op: str, detail: str) -> None:
         self.provider = provider

@@ -1,0 +1,431 @@
+"""The WorkflowContext of the DefaultExecutor: durable steps that replay from the journal.
+
+Each durable call the workflow makes (``execute_activity``, ``sleep``, ``receive``) takes the next step
+number. When the journal holds an outcome for that step (recorded before a restart), the call returns it
+without acting again; otherwise it acts live and records the outcome before returning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random as _random
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
+
+from ..workflow._hooks import Hooks, fire_hook
+from ..workflow._naming import function_name
+from ..workflow._protocols import ActivityFunction, QueryHandler
+from ..workflow._retry import RetryPolicy
+from ..workflow._serde import activity_signature, from_json, to_json
+from ..workflow._types import ErrorInfo, EventType, HistoryEvent, WorkflowState, utc_now
+from ..workflow.errors import ActivityError, InvalidInputError, NonDeterminismError
+from ._attempt import run_attempt
+from ._journal import Journal
+
+_ACTIVITY_EVENTS = {
+    EventType.ACTIVITY_STARTED,
+    EventType.ACTIVITY_COMPLETED,
+    EventType.ACTIVITY_FAILED,
+    EventType.ACTIVITY_ATTEMPT_FAILED,
+}
+
+
+def _seconds(duration: timedelta | float | None, what: str) -> float | None:
+    if duration is None:
+        return None
+    seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
+    if seconds < 0:
+        raise InvalidInputError(f"{what} must not be negative, got {duration!r}")
+    return seconds
+
+
+def _describe(event: HistoryEvent) -> str:
+    if event.activity_name:
+        return f"activity {event.activity_name!r}"
+    if event.signal_name:
+        return f"receive of signal {event.signal_name!r}"
+    return "a sleep" if event.type in (EventType.TIMER_STARTED, EventType.TIMER_FIRED) else event.type.value
+
+
+class DefaultWorkflowContext:
+    """What workflow code sees on the DefaultExecutor. One instance per run execution."""
+
+    def __init__(self, journal: Journal, hooks: Hooks | None) -> None:
+        self._journal = journal
+        self._hooks = hooks
+        state = journal.state
+        self._state: WorkflowState = state
+        self._seq = 0
+        self._clock = state.created_at
+        self._rng = _random.Random(state.run_id)
+        self._query_handlers: dict[str, QueryHandler] = {}
+        self.cancel_pending = False
+        self.stopping = False
+        self.divergence: NonDeterminismError | None = None
+
+    # -- identity ------------------------------------------------------------------------------------------
+
+    @property
+    def workflow_id(self) -> str:
+        return self._state.workflow_id
+
+    @property
+    def run_id(self) -> str:
+        return self._state.run_id
+
+    @property
+    def workflow_type(self) -> str:
+        return self._state.workflow_type
+
+    # -- deterministic helpers ----------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The time of the last step the workflow saw complete (its start time before any)."""
+        return self._clock
+
+    def random(self) -> float:
+        return self._rng.random()
+
+    def uuid4(self) -> uuid.UUID:
+        return uuid.UUID(int=self._rng.getrandbits(128), version=4)
+
+    # -- queries -------------------------------------------------------------------------------------------
+
+    def set_query_handler(self, name: str, handler: QueryHandler) -> None:
+        if not name or not isinstance(name, str):
+            raise InvalidInputError(f"workflow {self.workflow_type!r}: query name must be a non-empty string")
+        if name in ("status", "result"):
+            raise InvalidInputError(f"workflow {self.workflow_type!r}: query {name!r} is built in")
+        if not callable(handler):
+            raise InvalidInputError(
+                f"workflow {self.workflow_type!r}: query handler {name!r} is not callable"
+            )
+        self._query_handlers[name] = handler
+
+    @property
+    def query_handlers(self) -> dict[str, QueryHandler]:
+        return self._query_handlers
+
+    # -- steps ---------------------------------------------------------------------------------------------
+
+    def _next_step(self) -> tuple[int, list[HistoryEvent]]:
+        if self.stopping:
+            raise asyncio.CancelledError()
+        if self.divergence is not None:
+            raise self.divergence
+        self._seq += 1
+        return self._seq, self._journal.recorded(self._seq)
+
+    @property
+    def steps_taken(self) -> int:
+        return self._seq
+
+    def _go_live(self) -> None:
+        """Called when a step has no recorded outcome: deliver a cancellation requested before a restart."""
+        if self.cancel_pending:
+            self.cancel_pending = False
+            raise asyncio.CancelledError()
+
+    def _diverged(self, seq: int, recorded: HistoryEvent, now_doing: str) -> NonDeterminismError:
+        self.divergence = NonDeterminismError(
+            self.workflow_id,
+            seq,
+            f"history has {_describe(recorded)} at this step, but the workflow now does {now_doing}",
+        )
+        return self.divergence
+
+    def _observe(self, event: HistoryEvent) -> None:
+        self._clock = max(self._clock, event.timestamp)
+
+    async def execute_activity(
+        self,
+        fn: ActivityFunction,
+        input: Any = None,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: timedelta | None = None,
+        total_timeout: timedelta | None = None,
+        heartbeat_timeout: timedelta | None = None,
+    ) -> Any:
+        if not callable(fn):
+            raise InvalidInputError(
+                f"workflow {self.workflow_type!r}: execute_activity needs a function, got {type(fn).__name__}"
+            )
+        name = function_name(fn)
+        seq, recorded = self._next_step()
+        signature = activity_signature(fn)
+        if recorded:
+            first = recorded[0]
+            if first.type not in _ACTIVITY_EVENTS or first.activity_name != name:
+                raise self._diverged(seq, first, f"activity {name!r}")
+            last = recorded[-1]
+            if last.type == EventType.ACTIVITY_COMPLETED:
+                self._observe(last)
+                return from_json(last.result, signature.return_hint, what=f"result of activity {name!r}")
+            if last.type == EventType.ACTIVITY_FAILED:
+                self._observe(last)
+                error = last.error or ErrorInfo(type="Exception", message="")
+                raise ActivityError(name, last.attempt or 1, error.type, error.message)
+        self._go_live()
+        what = f"input of activity {name!r} in workflow {self.workflow_type!r}"
+        json_input = to_json(input, what=what)
+        if signature.takes_input:
+            args: tuple[Any, ...] = (from_json(json_input, signature.input_hint, what=what),)
+        elif input is not None:
+            raise InvalidInputError(f"{what}: activity {name!r} takes no input, got {type(input).__name__}")
+        else:
+            args = ()
+        run = _ActivityRun(
+            self,
+            seq,
+            fn,
+            name,
+            args,
+            json_input,
+            retry or RetryPolicy.default(),
+            recorded,
+            signature.is_async,
+        )
+        json_result = await run.execute(
+            _seconds(timeout, "timeout"),
+            _seconds(total_timeout, "total_timeout"),
+            _seconds(heartbeat_timeout, "heartbeat_timeout"),
+        )
+        return from_json(json_result, signature.return_hint, what=f"result of activity {name!r}")
+
+    async def sleep(self, duration: timedelta | float) -> None:
+        seconds = _seconds(duration, "sleep duration") or 0.0
+        seq, recorded = self._next_step()
+        if recorded:
+            first = recorded[0]
+            if first.type != EventType.TIMER_STARTED or first.signal_name is not None:
+                raise self._diverged(seq, first, "a sleep")
+            fired = _find(recorded, EventType.TIMER_FIRED)
+            if fired is not None:
+                self._observe(fired)
+                return
+            remaining = _remaining(first)
+        else:
+            self._go_live()
+            await self._journal.record(EventType.TIMER_STARTED, seq=seq, duration=timedelta(seconds=seconds))
+            remaining = seconds
+        await asyncio.sleep(remaining)
+        self._observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq))
+
+    def receive_signal(self, name: str) -> _SignalChannel:
+        if not isinstance(name, str) or not name:
+            raise InvalidInputError(
+                f"workflow {self.workflow_type!r}: signal name must be a non-empty string"
+            )
+        return _SignalChannel(self, name)
+
+    async def receive(self, name: str, timeout: timedelta | float | None) -> Any:
+        seconds = _seconds(timeout, "receive timeout")
+        seq, recorded = self._next_step()
+        timer_started: HistoryEvent | None = None
+        if recorded:
+            first = recorded[0]
+            if (
+                first.type not in (EventType.SIGNAL_DELIVERED, EventType.TIMER_STARTED)
+                or first.signal_name != name
+            ):
+                raise self._diverged(seq, first, f"receive of signal {name!r}")
+            delivered = _find(recorded, EventType.SIGNAL_DELIVERED)
+            if delivered is not None:
+                self._observe(delivered)
+                return delivered.signal_payload
+            if _find(recorded, EventType.TIMER_FIRED) is not None:
+                self._observe(recorded[-1])
+                raise TimeoutError(f"no {name!r} signal within {seconds}s")
+            timer_started = first
+        else:
+            self._go_live()
+        return await self._receive_live(seq, name, seconds, timer_started)
+
+    async def _receive_live(
+        self, seq: int, name: str, seconds: float | None, timer_started: HistoryEvent | None
+    ) -> Any:
+        if not self._journal.has_signal(name) and seconds is not None:
+            if timer_started is None:
+                timer_started = await self._journal.record(
+                    EventType.TIMER_STARTED, seq=seq, signal_name=name, duration=timedelta(seconds=seconds)
+                )
+            if not await self._journal.wait_for_signal(name, _remaining(timer_started)):
+                self._observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq, signal_name=name))
+                raise TimeoutError(f"no {name!r} signal within {seconds:g}s")
+        else:
+            await self._journal.wait_for_signal(name, None)
+        payload = self._journal.take_signal(name)
+        event = await self._journal.record(
+            EventType.SIGNAL_DELIVERED, seq=seq, signal_name=name, signal_payload=payload
+        )
+        self._observe(event)
+        return payload
+
+    # -- hooks ---------------------------------------------------------------------------------------------
+
+    async def fire(self, hook: str, *args: Any) -> None:
+        await fire_hook(self._hooks, hook, self.workflow_id, *args)
+
+    @property
+    def journal(self) -> Journal:
+        return self._journal
+
+
+class _SignalChannel:
+    """The buffered signals of one name, read by the workflow."""
+
+    def __init__(self, context: DefaultWorkflowContext, name: str) -> None:
+        self._context = context
+        self.name = name
+
+    async def receive(self, timeout: timedelta | float | None = None) -> Any:
+        return await self._context.receive(self.name, timeout)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Any]:
+        while True:
+            yield await self.receive()
+
+
+class _ActivityRun:
+    """The live attempts of one activity call, resumed from its recorded attempts after a restart."""
+
+    def __init__(
+        self,
+        context: DefaultWorkflowContext,
+        seq: int,
+        fn: Callable[..., Any],
+        name: str,
+        args: tuple[Any, ...],
+        json_input: Any,
+        policy: RetryPolicy,
+        recorded: list[HistoryEvent],
+        is_async: bool,
+    ) -> None:
+        self.context = context
+        self.journal = context.journal
+        self.seq = seq
+        self.fn = fn
+        self.name = name
+        self.args = args
+        self.json_input = json_input
+        self.policy = policy
+        self.recorded = recorded
+        self.is_async = is_async
+
+    async def execute(
+        self, timeout: float | None, total_timeout: float | None, heartbeat: float | None
+    ) -> Any:
+        attempt, first_started = await self._resume_point()
+        deadline = None if total_timeout is None else first_started + total_timeout
+        if attempt == 1:
+            await self.context.fire("on_activity_start", self.name, self.json_input)
+        while True:
+            self.journal.append(
+                EventType.ACTIVITY_STARTED,
+                seq=self.seq,
+                activity_name=self.name,
+                input=self.json_input,
+                attempt=attempt,
+            )
+            started = time.monotonic()
+            attempt_timeout = _bounded(timeout, deadline)
+            try:
+                result = await run_attempt(
+                    self.fn,
+                    self.args,
+                    is_async=self.is_async,
+                    label=f"activity {self.name!r} attempt {attempt}",
+                    timeout=attempt_timeout,
+                    heartbeat_timeout=heartbeat,
+                )
+                json_result = to_json(result, what=f"result of activity {self.name!r}")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = self._retry_delay(exc, attempt, deadline)
+                elapsed = timedelta(seconds=time.monotonic() - started)
+                if delay is None:
+                    await self._fail(exc, attempt, elapsed)
+                await self.journal.record(
+                    EventType.ACTIVITY_ATTEMPT_FAILED,
+                    seq=self.seq,
+                    activity_name=self.name,
+                    error=ErrorInfo.from_exception(exc),
+                    attempt=attempt,
+                    duration=timedelta(seconds=delay),
+                )
+                await self.context.fire("on_retry", self.name, attempt, exc)
+                await asyncio.sleep(delay)
+                attempt += 1
+                continue
+            event = await self.journal.record(
+                EventType.ACTIVITY_COMPLETED,
+                seq=self.seq,
+                activity_name=self.name,
+                result=json_result,
+                attempt=attempt,
+                duration=timedelta(seconds=time.monotonic() - started),
+            )
+            self.context._observe(event)
+            await self.context.fire("on_activity_complete", self.name, result)
+            return json_result
+
+    async def _resume_point(self) -> tuple[int, float]:
+        """The attempt to run next and when the first attempt started (monotonic clock)."""
+        if not self.recorded:
+            return 1, time.monotonic()
+        now_wall, now_mono = utc_now(), time.monotonic()
+        first_started = now_mono - (now_wall - self.recorded[0].timestamp).total_seconds()
+        last = self.recorded[-1]
+        if last.type == EventType.ACTIVITY_ATTEMPT_FAILED:
+            await asyncio.sleep(_remaining(last))
+        return (last.attempt or 0) + 1, first_started
+
+    def _retry_delay(self, exc: Exception, attempt: int, deadline: float | None) -> float | None:
+        """Seconds to wait before the next attempt, or None when this failure is final."""
+        error_type = type(exc).__name__
+        if attempt >= self.policy.max_attempts or not self.policy.is_retryable(error_type):
+            return None
+        delay = self.policy.delay(attempt).total_seconds()
+        if deadline is not None and time.monotonic() + delay >= deadline:
+            return None
+        return delay
+
+    async def _fail(self, exc: Exception, attempt: int, elapsed: timedelta) -> NoReturn:
+        error = ErrorInfo.from_exception(exc)
+        event = await self.journal.record(
+            EventType.ACTIVITY_FAILED,
+            seq=self.seq,
+            activity_name=self.name,
+            error=error,
+            attempt=attempt,
+            duration=elapsed,
+        )
+        self.context._observe(event)
+        await self.context.fire("on_activity_fail", self.name, exc)
+        raise ActivityError(self.name, attempt, error.type, error.message) from exc
+
+
+def _bounded(timeout: float | None, deadline: float | None) -> float | None:
+    """The attempt timeout, cut to what is left of the total timeout."""
+    if deadline is None:
+        return timeout
+    left = max(0.0, deadline - time.monotonic())
+    return left if timeout is None else min(timeout, left)
+
+
+def _find(events: list[HistoryEvent], event_type: EventType) -> HistoryEvent | None:
+    return next((e for e in events if e.type == event_type), None)
+
+
+def _remaining(started: HistoryEvent) -> float:
+    """Seconds left of the timer or backoff that ``started`` began (0 when it is already over)."""
+    end = started.timestamp + (started.duration or timedelta(0))
+    return max(0.0, (end - utc_now()).total_seconds())

@@ -1,0 +1,305 @@
+"""DefaultExecutor: the embedded, event-sourced durable executor."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from ..stores._memory import InMemoryStore
+from ..workflow._hooks import Hooks, fire_hook
+from ..workflow._naming import function_name
+from ..workflow._protocols import WorkflowFunction, WorkflowStore
+from ..workflow._serde import from_json, to_json, workflow_signature
+from ..workflow._types import (
+    EventType,
+    HistoryEvent,
+    Signal,
+    WorkflowFilter,
+    WorkflowOptions,
+    WorkflowState,
+    WorkflowStatus,
+    utc_now,
+)
+from ..workflow.errors import (
+    InvalidInputError,
+    UnknownQueryError,
+    WorkflowAlreadyStartedError,
+    WorkflowNotFoundError,
+    WorkflowNotRunningError,
+)
+from ._handle import DefaultWorkflowHandle
+from ._journal import Journal
+from ._run import WorkflowRun
+
+logger = logging.getLogger("beluga_core.executor")
+
+BUILTIN_QUERIES = ("result", "status")
+
+
+class DefaultExecutor:
+    """Runs workflows in this process, durably: every step is persisted before the workflow moves on.
+
+    Args:
+        store: where runs are persisted. ``SQLiteStore`` survives restarts; the default ``InMemoryStore``
+            does not.
+        hooks: lifecycle callbacks, fired once per real event (never while replaying history).
+        workflows: the workflow functions this executor can resume. On start, every ``running`` workflow in
+            the store whose type is among them is resumed from its history. ``execute`` registers the
+            function it is given too.
+
+    Use it as an async context manager (``async with DefaultExecutor(...) as ex:``), or call :meth:`start`
+    and :meth:`close`. Closing stops the runs in this process without ending them: they stay ``running``
+    in the store and resume on the next start. One executor at a time should run a given store.
+    """
+
+    def __init__(
+        self,
+        store: WorkflowStore | None = None,
+        hooks: Hooks | None = None,
+        workflows: Iterable[WorkflowFunction] = (),
+    ) -> None:
+        self.store: WorkflowStore = store if store is not None else InMemoryStore()
+        self.hooks = hooks
+        self._workflows: dict[str, WorkflowFunction] = {}
+        for fn in workflows:
+            self.register(fn)
+        self._runs: dict[str, WorkflowRun] = {}
+        self._starting: set[str] = set()
+        self._started = False
+        self._start_lock = asyncio.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> DefaultExecutor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Resume every ``running`` workflow of a registered type. Idempotent."""
+        async with self._start_lock:
+            if self._started:
+                return
+            self._started = True
+            for state in await self.store.list(WorkflowFilter(status=WorkflowStatus.RUNNING)):
+                self._resume(state)
+
+    async def close(self) -> None:
+        """Stop the runs in this process; they stay ``running`` in the store and resume on the next start."""
+        runs = list(self._runs.values())
+        await asyncio.gather(*(run.stop() for run in runs))
+        self._runs.clear()
+        self._started = False
+
+    def register(self, fn: WorkflowFunction) -> str:
+        """Make ``fn`` resumable by this executor; returns its workflow name."""
+        name = function_name(fn)
+        if not inspect.iscoroutinefunction(fn):
+            raise InvalidInputError(
+                f"workflow {name!r} must be an async function (async def {name}(ctx, input))"
+            )
+        existing = self._workflows.get(name)
+        if existing is not None and existing is not fn:
+            raise InvalidInputError(f"workflow name {name!r} is already registered to {existing!r}")
+        self._workflows[name] = fn
+        return name
+
+    # -- DurableExecutor -----------------------------------------------------------------------------------
+
+    async def execute(
+        self, fn: WorkflowFunction, options: WorkflowOptions | None = None, **option_kwargs: Any
+    ) -> DefaultWorkflowHandle:
+        """Start ``fn`` as a new workflow run and return its handle at once."""
+        opts = _options(options, option_kwargs).with_generated_id()
+        name = self.register(fn)
+        signature = workflow_signature(fn)
+        json_input, args = _encode_input(name, opts.input, signature.takes_input, signature.input_hint)
+        _check_timeout(name, opts.timeout)
+        await self.start()
+        if opts.id in self._runs or opts.id in self._starting:
+            raise WorkflowAlreadyStartedError(opts.id, name)
+        self._starting.add(opts.id)
+        try:
+            existing = await self.store.load(opts.id)
+            if existing is not None and existing.status == WorkflowStatus.RUNNING:
+                raise WorkflowAlreadyStartedError(opts.id, existing.workflow_type)
+            state = _new_state(opts, name, json_input)
+            await self.store.save(state)
+            run = self._launch(fn, state, args, resumed=False)
+        finally:
+            self._starting.discard(opts.id)
+        return self._handle(state.workflow_id, state.run_id, run)
+
+    async def signal(self, workflow_id: str, signal: Signal) -> None:
+        """Deliver ``signal``: persisted before this returns, buffered until the workflow reads it."""
+        if not isinstance(signal, Signal):
+            raise InvalidInputError(
+                f"signal to workflow {workflow_id!r}: expected a Signal, got {type(signal).__name__}"
+            )
+        payload = to_json(
+            signal.payload, what=f"payload of signal {signal.name!r} to workflow {workflow_id!r}"
+        )
+        run = self._runs.get(workflow_id)
+        if run is not None and not run.ended.is_set():
+            await run.journal.add_signal(signal, payload)
+        else:
+            state = await self._running_state(workflow_id, "signal")
+            event = _stored_event(
+                state, EventType.SIGNAL_RECEIVED, signal_name=signal.name, signal_payload=payload
+            )
+            await _append_stored(self.store, state, event)
+        await fire_hook(self.hooks, "on_signal", workflow_id, signal)
+
+    async def query(self, workflow_id: str, query_type: str) -> Any:
+        """Answer ``status``, ``result``, or a query handler the running workflow registered."""
+        run = self._runs.get(workflow_id)
+        state = run.state if run is not None else await self._load_existing(workflow_id)
+        if query_type == "status":
+            return state.status
+        if query_type == "result":
+            return state.result
+        handler = run.context.query_handlers.get(query_type) if run is not None else None
+        if handler is None:
+            known = [*BUILTIN_QUERIES, *(run.context.query_handlers if run is not None else ())]
+            raise UnknownQueryError(workflow_id, query_type, known)
+        answer = handler()
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return to_json(answer, what=f"answer of query {query_type!r} of workflow {workflow_id!r}")
+
+    async def cancel(self, workflow_id: str) -> None:
+        """Request cancellation: the workflow sees ``CancelledError`` and ends ``canceled``."""
+        run = self._runs.get(workflow_id)
+        if run is not None and not run.ended.is_set():
+            await run.request_cancel()
+            return
+        state = await self._running_state(workflow_id, "cancel")
+        # No live run here to deliver it to: the request waits in the history for the next resume.
+        event = _stored_event(state, EventType.WORKFLOW_CANCEL_REQUESTED)
+        await _append_stored(self.store, state, event)
+
+    # -- handles ----------------------------------------------------------------------------------------
+
+    async def get_handle(self, workflow_id: str) -> DefaultWorkflowHandle:
+        """A handle on the latest run of ``workflow_id``."""
+        run = self._runs.get(workflow_id)
+        state = run.state if run is not None else await self._load_existing(workflow_id)
+        return self._handle(workflow_id, state.run_id, run)
+
+    def _handle(self, workflow_id: str, run_id: str, run: WorkflowRun | None) -> DefaultWorkflowHandle:
+        fn = self._workflows.get(run.state.workflow_type) if run is not None else None
+        return_hint = workflow_signature(fn).return_hint if fn is not None else Any
+        return DefaultWorkflowHandle(
+            workflow_id, run_id, return_hint, run, lambda: self.store.load(workflow_id)
+        )
+
+    # -- runs -------------------------------------------------------------------------------------------
+
+    def _resume(self, state: WorkflowState) -> None:
+        fn = self._workflows.get(state.workflow_type)
+        if fn is None:
+            logger.warning(
+                "workflow %s of type %r is running in the store but not registered here; not resumed",
+                state.workflow_id,
+                state.workflow_type,
+            )
+            return
+        signature = workflow_signature(fn)
+        try:
+            _, args = _encode_input(
+                state.workflow_type, state.input, signature.takes_input, signature.input_hint
+            )
+        except InvalidInputError:
+            logger.exception(
+                "workflow %s: stored input no longer fits %r; not resumed", state.workflow_id, fn
+            )
+            return
+        self._launch(fn, state, args, resumed=True)
+
+    def _launch(
+        self, fn: WorkflowFunction, state: WorkflowState, args: tuple[Any, ...], *, resumed: bool
+    ) -> WorkflowRun:
+        run = WorkflowRun(fn, Journal(self.store, state), self.hooks, args, resumed=resumed)
+        self._runs[state.workflow_id] = run
+        run.start(on_end=self._forget)
+        return run
+
+    def _forget(self, run: WorkflowRun) -> None:
+        if self._runs.get(run.workflow_id) is run:
+            del self._runs[run.workflow_id]
+
+    async def _load_existing(self, workflow_id: str) -> WorkflowState:
+        state = await self.store.load(workflow_id)
+        if state is None:
+            raise WorkflowNotFoundError(workflow_id)
+        return state
+
+    async def _running_state(self, workflow_id: str, operation: str) -> WorkflowState:
+        state = await self._load_existing(workflow_id)
+        if state.status.is_terminal:
+            raise WorkflowNotRunningError(workflow_id, state.status, operation)
+        return state
+
+
+def _options(options: WorkflowOptions | None, option_kwargs: dict[str, Any]) -> WorkflowOptions:
+    if options is not None and option_kwargs:
+        raise InvalidInputError("execute: pass either options or keyword options, not both")
+    if options is not None:
+        if not isinstance(options, WorkflowOptions):
+            raise InvalidInputError(f"execute: options must be WorkflowOptions, got {type(options).__name__}")
+        return options
+    try:
+        return WorkflowOptions(**option_kwargs)
+    except Exception as exc:
+        raise InvalidInputError(f"execute: invalid options: {exc}") from exc
+
+
+def _check_timeout(name: str, timeout: timedelta | None) -> None:
+    if timeout is not None and timeout <= timedelta(0):
+        raise InvalidInputError(f"workflow {name!r}: timeout must be positive, got {timeout}")
+
+
+def _encode_input(name: str, value: Any, takes_input: bool, hint: Any) -> tuple[Any, tuple[Any, ...]]:
+    """The input as JSON for the history, and the arguments the workflow function is called with."""
+    what = f"input of workflow {name!r}"
+    json_input = to_json(value, what=what)
+    if not takes_input:
+        if value is not None:
+            raise InvalidInputError(f"{what}: the workflow takes no input, got {type(value).__name__}")
+        return json_input, ()
+    return json_input, (from_json(json_input, hint, what=what),)
+
+
+def _new_state(opts: WorkflowOptions, name: str, json_input: Any) -> WorkflowState:
+    now = utc_now()
+    return WorkflowState(
+        workflow_id=opts.id,
+        run_id=str(uuid.uuid4()),
+        workflow_type=name,
+        status=WorkflowStatus.RUNNING,
+        input=json_input,
+        history=[HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now, input=json_input)],
+        created_at=now,
+        updated_at=now,
+        timeout=opts.timeout,
+    )
+
+
+def _stored_event(state: WorkflowState, event_type: EventType, **fields: Any) -> HistoryEvent:
+    return HistoryEvent(id=len(state.history) + 1, type=event_type, **fields)
+
+
+async def _append_stored(store: WorkflowStore, state: WorkflowState, event: HistoryEvent) -> None:
+    """Add ``event`` to the history of a run that is not live in this process."""
+    from ..stores._base import persist
+
+    state.history.append(event)
+    state.updated_at = event.timestamp
+    await persist(store, state, [event])

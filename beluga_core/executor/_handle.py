@@ -1,0 +1,99 @@
+"""WorkflowHandle of the DefaultExecutor, and the mapping from a final state to a result or an error."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from ..workflow._serde import from_json
+from ..workflow._types import WorkflowState, WorkflowStatus
+from ..workflow.errors import (
+    WorkflowCanceledError,
+    WorkflowFailedError,
+    WorkflowNotFoundError,
+    WorkflowTimeoutError,
+)
+from ._run import WorkflowRun
+
+_POLL_SECONDS = 0.05
+
+
+def outcome_of(state: WorkflowState, return_hint: Any) -> Any:
+    """The result of a finished run, or the error it ended with, raised."""
+    if state.status == WorkflowStatus.COMPLETED:
+        return from_json(state.result, return_hint, what=f"result of workflow {state.workflow_type!r}")
+    if state.status == WorkflowStatus.CANCELED:
+        raise WorkflowCanceledError(state.workflow_id)
+    error = state.error
+    if error is not None and error.type == WorkflowTimeoutError.__name__:
+        raise WorkflowTimeoutError(state.workflow_id, error.message)
+    cause_type, cause_message = (error.type, error.message) if error else ("Exception", "")
+    raise WorkflowFailedError(state.workflow_id, cause_type, cause_message)
+
+
+class DefaultWorkflowHandle:
+    """A run started by (or resumed in) a DefaultExecutor, or looked up by id."""
+
+    def __init__(
+        self,
+        workflow_id: str,
+        run_id: str,
+        return_hint: Any,
+        run: WorkflowRun | None,
+        load: Callable[[], Awaitable[WorkflowState | None]],
+    ) -> None:
+        self._id = workflow_id
+        self._run_id = run_id
+        self._return_hint = return_hint
+        self._run = run
+        self._load = load
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    async def status(self) -> WorkflowStatus:
+        return (await self._current_state()).status
+
+    async def result(self, timeout: timedelta | float | None = None) -> Any:
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        try:
+            state = await asyncio.wait_for(self._final_state(), seconds)
+        except asyncio.TimeoutError:
+            raise WorkflowTimeoutError(
+                self._id,
+                f"workflow {self._id!r} did not finish within {seconds:g}s of waiting for its result",
+            ) from None
+        return outcome_of(state, self._return_hint)
+
+    async def _final_state(self) -> WorkflowState:
+        while True:
+            run = self._run
+            if run is not None:
+                await run.ended.wait()
+                if run.suspended is not None:
+                    raise run.suspended
+                return run.state
+            state = await self._stored_state()
+            if state.status.is_terminal:
+                return state
+            # Running but not live here (its workflow function is not registered with this executor).
+            await asyncio.sleep(_POLL_SECONDS)
+
+    async def _current_state(self) -> WorkflowState:
+        run = self._run
+        return run.state if run is not None else await self._stored_state()
+
+    async def _stored_state(self) -> WorkflowState:
+        state = await self._load()
+        if state is None or state.run_id != self._run_id:
+            raise WorkflowNotFoundError(
+                self._id, f"run {self._run_id!r} of workflow {self._id!r} is no longer stored"
+            )
+        return state

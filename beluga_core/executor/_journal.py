@@ -1,0 +1,120 @@
+"""The journal of one workflow run: its history, the replay index over it, and ordered persistence.
+
+Every step the workflow takes is appended here and persisted before the workflow moves on. Events that only
+describe intent (an activity attempt starting) are written behind: they go to the store with the next
+event that is awaited, so a step costs one store write, not two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict, deque
+from typing import Any
+
+from ..stores._base import persist
+from ..workflow._protocols import WorkflowStore
+from ..workflow._types import EventType, HistoryEvent, Signal, WorkflowState, utc_now
+
+
+class Journal:
+    """History of one run, indexed for replay by step sequence number and by signal name."""
+
+    def __init__(self, store: WorkflowStore, state: WorkflowState) -> None:
+        self.store = store
+        self.state = state
+        self._by_seq: dict[int, list[HistoryEvent]] = defaultdict(list)
+        self._arrived: dict[str, deque[Any]] = defaultdict(deque)
+        self._signal_waiters: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._unsaved: list[HistoryEvent] = []
+        self._write_lock = asyncio.Lock()
+        self._index(state.history)
+
+    # -- reading the recorded history -------------------------------------------------------------------
+
+    def recorded(self, seq: int) -> list[HistoryEvent]:
+        """Events recorded for step ``seq`` in earlier executions (empty for a step never taken)."""
+        return self._by_seq.get(seq, [])
+
+    @property
+    def highest_recorded_seq(self) -> int:
+        return max(self._by_seq, default=0)
+
+    def has_event(self, event_type: EventType) -> bool:
+        return any(e.type == event_type for e in self.state.history)
+
+    def _index(self, events: list[HistoryEvent]) -> None:
+        delivered: dict[str, int] = defaultdict(int)
+        for event in events:
+            if event.seq is not None:
+                self._by_seq[event.seq].append(event)
+            if event.type == EventType.SIGNAL_RECEIVED and event.signal_name is not None:
+                self._arrived[event.signal_name].append(event.signal_payload)
+            elif event.type == EventType.SIGNAL_DELIVERED and event.signal_name is not None:
+                delivered[event.signal_name] += 1
+        # Signals already handed to the workflow are not buffered again; replay takes them from the
+        # SIGNAL_DELIVERED events themselves.
+        for name, count in delivered.items():
+            for _ in range(min(count, len(self._arrived[name]))):
+                self._arrived[name].popleft()
+
+    # -- signals ------------------------------------------------------------------------------------------
+
+    def has_signal(self, name: str) -> bool:
+        return bool(self._arrived.get(name))
+
+    def take_signal(self, name: str) -> Any:
+        """The oldest undelivered payload of ``name`` (call only when :meth:`has_signal`)."""
+        payload = self._arrived[name].popleft()
+        if not self._arrived[name]:
+            self._signal_waiters[name].clear()
+        return payload
+
+    async def wait_for_signal(self, name: str, timeout: float | None) -> bool:
+        """Wait until a ``name`` signal is buffered; False when ``timeout`` seconds pass first."""
+        if self.has_signal(name):
+            return True
+        try:
+            await asyncio.wait_for(self._signal_waiters[name].wait(), timeout)
+        except asyncio.TimeoutError:
+            return self.has_signal(name)
+        return True
+
+    async def add_signal(self, signal: Signal, payload: Any) -> None:
+        """Persist a signal's arrival, then buffer it for the workflow."""
+        await self.record(
+            EventType.SIGNAL_RECEIVED,
+            signal_name=signal.name,
+            signal_payload=payload,
+            timestamp=signal.sent_at,
+        )
+        self._arrived[signal.name].append(payload)
+        self._signal_waiters[signal.name].set()
+
+    # -- writing ------------------------------------------------------------------------------------------
+
+    def append(self, event_type: EventType, **fields: Any) -> HistoryEvent:
+        """Add an event to the history; it is persisted with the next :meth:`flush`."""
+        fields.setdefault("timestamp", utc_now())
+        event = HistoryEvent(id=len(self.state.history) + 1, type=event_type, **fields)
+        self.state.history.append(event)
+        self.state.updated_at = event.timestamp
+        self._unsaved.append(event)
+        return event
+
+    async def record(self, event_type: EventType, **fields: Any) -> HistoryEvent:
+        """Add an event and persist it (with anything written behind before it)."""
+        event = self.append(event_type, **fields)
+        await self.flush()
+        return event
+
+    async def flush(self) -> None:
+        """Persist every unsaved event, in order. Concurrent callers share writes and keep their order."""
+        async with self._write_lock:
+            if not self._unsaved:
+                return
+            batch, self._unsaved = self._unsaved, []
+            try:
+                await persist(self.store, self.state, batch)
+            except BaseException:
+                self._unsaved[:0] = batch
+                raise
