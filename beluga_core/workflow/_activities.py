@@ -186,7 +186,7 @@ def _coerce(model: type[M], value: object, where: str) -> M:
     if isinstance(value, model):
         return value
     if not isinstance(value, Mapping):
-        raise InvalidInputError(f"{where}: expected a {model.__name__} or dict, got {type(value).__name__}")
+        raise InvalidInputError(f"{where}: expected {model.__name__} or dict, got {type(value).__name__}")
     try:
         return model.model_validate(dict(value))
     except ValidationError as exc:
