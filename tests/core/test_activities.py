@@ -1,4 +1,4 @@
-"""Activity helpers: llm_activity, tool_activity, human_activity (called directly)."""
+"""Activity helpers: llm_activity, tool_activity, human_activity, direct and on the DefaultExecutor."""
 
 from __future__ import annotations
 
@@ -7,12 +7,18 @@ from typing import Any, get_type_hints
 
 import pytest
 
+from beluga_core.executor import DefaultExecutor
 from beluga_core.workflow import (
+    ActivityError,
+    EventType,
     HumanInteractionManager,
     InteractionRequest,
     InteractionResponse,
     InvalidInputError,
+    RetryPolicy,
     ToolCall,
+    WorkflowContext,
+    WorkflowFailedError,
     function_name,
     human_activity,
     llm_activity,
@@ -259,3 +265,73 @@ def test_managers_match_the_protocol_whether_sync_or_async() -> None:
     assert isinstance(ApprovingManager(), HumanInteractionManager)
     assert isinstance(DictManager(), HumanInteractionManager)
     assert not isinstance(object(), HumanInteractionManager)
+
+
+# on the DefaultExecutor
+
+search = tool_activity(run_tool, name="search")
+approval = human_activity(ApprovingManager(), name="approval")
+
+
+async def agent(ctx: WorkflowContext, question: str) -> dict[str, Any]:
+    """Asks the model, runs a tool with a dict call and one with a ToolCall, then asks a person."""
+    answer = await ctx.execute_activity(ask_llm, question)
+    found = await ctx.execute_activity(search, {"name": "web", "args": {"q": answer}})
+    again = await ctx.execute_activity(search, ToolCall(name="docs", args={"q": question}))
+    verdict = await ctx.execute_activity(approval, InteractionRequest(id="req-1", prompt=answer))
+    assert isinstance(verdict, InteractionResponse)
+    return {"answer": answer, "found": found, "again": again, "decision": verdict.decision}
+
+
+async def call_tool(ctx: WorkflowContext, call: Any) -> Any:
+    return await ctx.execute_activity(search, call, retry=RetryPolicy.no_retries())
+
+
+async def prompt_llm(ctx: WorkflowContext, prompt: Any) -> str:
+    result: str = await ctx.execute_activity(ask_llm, prompt)
+    return result
+
+
+@pytest.fixture
+async def executor() -> Any:
+    async with DefaultExecutor() as executor:
+        yield executor
+
+
+async def test_helpers_run_as_activities_on_the_default_executor(executor: DefaultExecutor) -> None:
+    handle = await executor.execute(agent, id="agent-1", input="why?")
+    assert await handle.result(timeout=5) == {
+        "answer": "echo: why?",
+        "found": {"tool": "web", "args": {"q": "echo: why?"}},
+        "again": {"tool": "docs", "args": {"q": "why?"}},
+        "decision": "approve",
+    }
+    state = await executor.store.load("agent-1")
+    assert state is not None
+    completed = [e.activity_name for e in state.history if e.type is EventType.ACTIVITY_COMPLETED]
+    assert completed == ["ask_llm", "search", "search", "approval"]
+
+
+async def test_bad_tool_call_fails_the_activity_with_invalid_input(executor: DefaultExecutor) -> None:
+    async def catching(ctx: WorkflowContext) -> str:
+        try:
+            await call_tool(ctx, {"args": {}})
+        except ActivityError as exc:
+            return f"{exc.cause_type}: {exc.cause_message}"
+        return "no error"
+
+    handle = await executor.execute(catching, id="tool-1")
+    assert (
+        await handle.result(timeout=5)
+        == "InvalidInputError: tool_activity('search'): invalid ToolCall: missing 'name'"
+    )
+
+
+async def test_non_str_prompt_is_rejected_on_the_default_executor(executor: DefaultExecutor) -> None:
+    handle = await executor.execute(prompt_llm, id="llm-1", input=42)
+    with pytest.raises(WorkflowFailedError) as caught:
+        await handle.result(timeout=5)
+    assert caught.value.cause_type == "InvalidInputError"
+    message = caught.value.cause_message
+    assert message.startswith("input of activity 'ask_llm' in workflow 'prompt_llm': expected str")
+    assert "input_type=int" in message

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from beluga_core.executor import DefaultExecutor
 from beluga_core.workflow import (
     DurableExecutor,
     ExecutorWrapper,
@@ -24,6 +25,7 @@ from beluga_core.workflow import (
 )
 
 from .fakes import FakeExecutor, greet
+from .workflows import greeting, rejecting, wait_for_go
 
 
 class Recorder:
@@ -316,3 +318,56 @@ async def test_with_hooks_failing_hook_is_logged_and_the_call_succeeds(
         "hook on_workflow_start failed (ignored)",
         "hook on_workflow_complete failed (ignored)",
     ]
+
+
+# with_hooks around the real DefaultExecutor
+
+
+@pytest.fixture
+async def default_executor() -> Any:
+    async with DefaultExecutor() as executor:
+        yield executor
+
+
+async def test_with_hooks_on_default_executor_reports_start_and_completion(
+    default_executor: DefaultExecutor, recorder: Recorder
+) -> None:
+    executor = apply_middleware(default_executor, with_hooks(recorder.hooks()))
+    handle = await executor.execute(greeting, id="wf-1", input="ada")
+    assert await handle.result(timeout=5) == "hello ada"
+    assert recorder.events == [("start", "wf-1", "ada"), ("complete", "wf-1", "hello ada")]
+
+
+async def test_with_hooks_on_default_executor_reports_failure(
+    default_executor: DefaultExecutor, recorder: Recorder
+) -> None:
+    executor = apply_middleware(default_executor, with_hooks(recorder.hooks()))
+    handle = await executor.execute(rejecting, id="wf-1", input="ORD-1")
+    with pytest.raises(WorkflowFailedError) as caught:
+        await handle.result(timeout=5)
+    assert caught.value.cause_type == "ValueError"
+    assert recorder.events[-1] == ("fail", "wf-1", caught.value)
+
+
+async def test_with_hooks_on_default_executor_reports_signal_and_cancel(
+    default_executor: DefaultExecutor, recorder: Recorder
+) -> None:
+    executor = apply_middleware(default_executor, with_hooks(recorder.hooks()))
+    handle = await executor.execute(wait_for_go, id="wf-1")
+    signal = Signal(name="other", payload=1)
+    await executor.signal("wf-1", signal)
+    await executor.cancel("wf-1")
+    with pytest.raises(WorkflowCanceledError):
+        await handle.result(timeout=5)
+    assert recorder.events == [("start", "wf-1", None), ("signal", "wf-1", signal), ("cancel", "wf-1")]
+
+
+async def test_with_hooks_on_default_executor_fires_once_alongside_executor_hooks(recorder: Recorder) -> None:
+    executor_events: list[str] = []
+    inner = DefaultExecutor(hooks=Hooks(on_workflow_complete=lambda wf, result: executor_events.append(wf)))
+    async with apply_middleware(inner, with_hooks(recorder.hooks())) as executor:  # type: ignore[attr-defined]
+        handle = await executor.execute(greeting, id="wf-1", input="ada")
+        await handle.result(timeout=5)
+        await handle.result(timeout=5)
+    assert executor_events == ["wf-1"]
+    assert [e for e in recorder.events if e[0] == "complete"] == [("complete", "wf-1", "hello ada")]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from beluga_core.executor import DefaultExecutor
+from beluga_core.stores import InMemoryStore, SQLiteStore
 from beluga_core.workflow import (
     Config,
     DurableExecutor,
     Hooks,
     InvalidInputError,
+    Signal,
     list_providers,
     new,
     register,
@@ -19,6 +23,7 @@ from beluga_core.workflow import (
 from beluga_core.workflow._registry import _unregister
 
 from .fakes import FakeExecutor
+from .workflows import greeting, wait_for_go
 
 
 @pytest.fixture
@@ -125,3 +130,43 @@ def test_registry_errors_are_workflow_errors_and_value_errors() -> None:
     with pytest.raises(InvalidInputError) as caught:
         new("nope")
     assert isinstance(caught.value, ValueError)
+
+
+# the built-in "default" provider
+
+
+async def test_new_default_builds_a_default_executor_from_the_config() -> None:
+    store = InMemoryStore()
+    hooks = Hooks(on_workflow_start=lambda workflow_id, input: None)
+    executor = new("default", Config(store=store, hooks=hooks, extra={"workflows": [greeting]}))
+    assert isinstance(executor, DefaultExecutor)
+    assert executor.store is store
+    assert executor.hooks is hooks
+    async with executor:
+        handle = await executor.execute(greeting, id="wf-1", input="ada")
+        assert await handle.result(timeout=5) == "hello ada"
+    state = await store.load("wf-1")
+    assert state is not None and state.result == "hello ada"
+
+
+async def test_new_default_resumes_the_workflows_named_in_extra(tmp_path: Path) -> None:
+    path = tmp_path / "wf.db"
+    first_store = SQLiteStore(path)
+    async with DefaultExecutor(store=first_store) as first:
+        await first.execute(wait_for_go, id="wf-1")
+    await first_store.close()
+
+    store = SQLiteStore(path)
+    executor = new("default", Config(store=store, extra={"workflows": [wait_for_go]}))
+    assert isinstance(executor, DefaultExecutor)
+    async with executor:
+        await executor.signal("wf-1", Signal(name="go", payload="resumed"))
+        handle = await executor.get_handle("wf-1")
+        assert await handle.result(timeout=5) == "resumed"
+    await store.close()
+
+
+def test_new_default_without_config_uses_an_in_memory_store() -> None:
+    executor = new("default")
+    assert isinstance(executor, DefaultExecutor)
+    assert isinstance(executor.store, InMemoryStore)

@@ -10,9 +10,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
+from beluga_core.executor import DefaultExecutor
 from beluga_core.workflow import (
     DurableExecutor,
     Signal,
+    WorkflowAlreadyStartedError,
+    WorkflowContext,
     WorkflowNotFoundError,
     WorkflowOptions,
     apply_middleware,
@@ -22,6 +25,7 @@ from beluga_core.workflow import (
 from beluga_core.workflow import _tracing as tracing_module
 
 from .fakes import FakeExecutor, greet
+from .workflows import greeting, wait_for_go
 
 
 @pytest.fixture
@@ -201,3 +205,76 @@ async def test_without_a_provider_calls_still_pass_through(fake: FakeExecutor) -
     handle = await traced.execute(greet, id="wf-1")
     assert handle is fake.handles["wf-1"]
     assert await traced.query("wf-1", "status") == "running"
+
+
+# with_tracing around the real DefaultExecutor
+
+
+async def test_default_executor_calls_produce_the_four_spans(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    async with DefaultExecutor() as inner:
+        executor = apply_middleware(inner, with_tracing(tracer_provider=provider))
+        handle = await executor.execute(wait_for_go, id="wf-1")
+        await executor.signal("wf-1", Signal(name="go", payload="now"))
+        assert await handle.result(timeout=5) == "now"
+        assert await executor.query("wf-1", "status") == "completed"
+        await executor.execute(wait_for_go, id="wf-2")
+        await executor.cancel("wf-2")
+    spans = [(s.name, (s.attributes or {}).get("workflow.id")) for s in exporter.get_finished_spans()]
+    assert spans == [
+        ("workflow.execute", "wf-1"),
+        ("workflow.signal", "wf-1"),
+        ("workflow.query", "wf-1"),
+        ("workflow.execute", "wf-2"),
+        ("workflow.cancel", "wf-2"),
+    ]
+    assert all((s.attributes or {})["workflow.type"] == "wait_for_go" for s in exporter.get_finished_spans())
+
+
+async def test_default_executor_workflow_code_runs_inside_the_execute_trace(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    tracer = provider.get_tracer("test")
+
+    async def traced_step(name: str) -> str:
+        with tracer.start_as_current_span("step"):
+            return name
+
+    async def one_step(ctx: WorkflowContext, name: str) -> str:
+        result: str = await ctx.execute_activity(traced_step, name)
+        return result
+
+    async with DefaultExecutor() as inner:
+        executor = apply_middleware(inner, with_tracing(tracer_provider=provider))
+        handle = await executor.execute(one_step, id="wf-1", input="ada")
+        assert await handle.result(timeout=5) == "ada"
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    step, execute = spans["step"], spans["workflow.execute"]
+    assert step.context.trace_id == execute.context.trace_id
+    assert step.parent is not None and step.parent.span_id == execute.context.span_id
+
+
+async def test_default_executor_error_is_recorded_on_the_span(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    async with DefaultExecutor() as inner:
+        executor = apply_middleware(inner, with_tracing(tracer_provider=provider))
+        with pytest.raises(WorkflowNotFoundError):
+            await executor.query("missing", "status")
+    span = only_span(exporter)
+    assert (span.name, span.status.status_code) == ("workflow.query", StatusCode.ERROR)
+    assert [e.name for e in span.events] == ["exception"]
+
+
+async def test_default_executor_duplicate_id_fails_the_execute_span(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    async with DefaultExecutor() as inner:
+        executor = apply_middleware(inner, with_tracing(tracer_provider=provider))
+        await executor.execute(wait_for_go, id="wf-1")
+        with pytest.raises(WorkflowAlreadyStartedError):
+            await executor.execute(greeting, id="wf-1", input="ada")
+    failed = exporter.get_finished_spans()[-1]
+    assert failed.status.status_code is StatusCode.ERROR
+    assert dict(failed.attributes or {}) == {"workflow.id": "wf-1", "workflow.type": "greeting"}
