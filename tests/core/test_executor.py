@@ -1,0 +1,682 @@
+"""DefaultExecutor on a live run: activities, retries, timeouts, signals, timers, queries, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from beluga_core.stores import InMemoryStore, SQLiteStore
+from beluga_core.workflow import (
+    ActivityError,
+    DefaultExecutor,
+    EventType,
+    InvalidInputError,
+    NonRetryableError,
+    RetryPolicy,
+    Signal,
+    UnknownQueryError,
+    WorkflowAlreadyStartedError,
+    WorkflowCanceledError,
+    WorkflowContext,
+    WorkflowFailedError,
+    WorkflowNotFoundError,
+    WorkflowNotRunningError,
+    WorkflowOptions,
+    WorkflowStatus,
+    WorkflowTimeoutError,
+    heartbeat,
+    named,
+)
+
+FAST_RETRY = RetryPolicy(max_attempts=3, initial_interval=timedelta(milliseconds=1))
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def executor(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DefaultExecutor]:
+    store = InMemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "wf.db")
+    async with DefaultExecutor(store=store) as ex:
+        yield ex
+    await store.close()
+
+
+class Order(BaseModel):
+    id: str
+    qty: int
+
+
+class Receipt(BaseModel):
+    order_id: str
+    total: float
+
+
+async def price(order: Order) -> Receipt:
+    return Receipt(order_id=order.id, total=order.qty * 2.5)
+
+
+def shout(text: str) -> str:
+    return text.upper()
+
+
+async def add_one(n: int) -> int:
+    return n + 1
+
+
+# -- results and types ----------------------------------------------------------------------------------
+
+
+async def test_workflow_result_comes_back_from_handle(executor: DefaultExecutor) -> None:
+    async def twice(ctx: WorkflowContext, n: int) -> int:
+        return await ctx.execute_activity(add_one, await ctx.execute_activity(add_one, n))
+
+    handle = await executor.execute(twice, input=40)
+    assert await handle.result(timeout=5) == 42
+    assert await handle.status() == WorkflowStatus.COMPLETED
+
+
+async def test_pydantic_models_keep_their_types_through_activities_and_result(
+    executor: DefaultExecutor,
+) -> None:
+    async def checkout(ctx: WorkflowContext, order: Order) -> Receipt:
+        assert isinstance(order, Order)
+        receipt = await ctx.execute_activity(price, order)
+        assert isinstance(receipt, Receipt)
+        return receipt
+
+    handle = await executor.execute(checkout, input=Order(id="o-1", qty=4))
+    assert await handle.result(timeout=5) == Receipt(order_id="o-1", total=10.0)
+
+
+async def test_sync_activity_runs_off_the_event_loop(executor: DefaultExecutor) -> None:
+    loop_thread: list[bool] = []
+
+    def blocking(text: str) -> str:
+        time.sleep(0.05)
+        try:
+            asyncio.get_running_loop()
+            loop_thread.append(True)
+        except RuntimeError:
+            loop_thread.append(False)
+        return text.upper()
+
+    async def wf(ctx: WorkflowContext, text: str) -> str:
+        return await ctx.execute_activity(blocking, text)
+
+    handle = await executor.execute(wf, input="hi")
+    assert await handle.result(timeout=5) == "HI"
+    assert loop_thread == [False]
+
+
+async def test_workflow_without_input_parameter_runs(executor: DefaultExecutor) -> None:
+    async def no_input(ctx: WorkflowContext) -> str:
+        return await ctx.execute_activity(shout, "x")
+
+    assert await (await executor.execute(no_input)).result(timeout=5) == "X"
+
+
+async def test_generated_workflow_id_is_unique(executor: DefaultExecutor) -> None:
+    async def quick(ctx: WorkflowContext) -> int:
+        return 1
+
+    first = await executor.execute(quick)
+    second = await executor.execute(quick)
+    assert first.id and second.id and first.id != second.id
+
+
+async def test_named_workflow_is_stored_under_its_name(executor: DefaultExecutor) -> None:
+    @named("Checkout.v2")
+    async def checkout(ctx: WorkflowContext) -> str:
+        return "ok"
+
+    handle = await executor.execute(checkout, id="named-1")
+    await handle.result(timeout=5)
+    state = await executor.store.load("named-1")
+    assert state is not None and state.workflow_type == "Checkout.v2"
+
+
+# -- activity retries and timeouts ---------------------------------------------------------------------
+
+
+async def test_failing_activity_is_retried_until_it_succeeds(executor: DefaultExecutor) -> None:
+    attempts: list[int] = []
+
+    async def flaky(n: int) -> int:
+        attempts.append(n)
+        if len(attempts) < 3:
+            raise ConnectionError("try again")
+        return n * 10
+
+    async def wf(ctx: WorkflowContext) -> int:
+        return await ctx.execute_activity(flaky, 7, retry=FAST_RETRY)
+
+    handle = await executor.execute(wf, id="retry-ok")
+    assert await handle.result(timeout=5) == 70
+    assert len(attempts) == 3
+    state = await executor.store.load("retry-ok")
+    assert state is not None
+    failed = [e for e in state.history if e.type == EventType.ACTIVITY_ATTEMPT_FAILED]
+    assert [(e.attempt, e.error.type if e.error else None) for e in failed] == [
+        (1, "ConnectionError"),
+        (2, "ConnectionError"),
+    ]
+
+
+async def test_activity_error_after_last_attempt_names_activity_attempts_and_cause(
+    executor: DefaultExecutor,
+) -> None:
+    async def always_fails(_: str) -> str:
+        raise RuntimeError("down")
+
+    seen: list[ActivityError] = []
+
+    async def wf(ctx: WorkflowContext) -> str:
+        try:
+            return await ctx.execute_activity(always_fails, "x", retry=FAST_RETRY)
+        except ActivityError as exc:
+            seen.append(exc)
+            raise
+
+    handle = await executor.execute(wf)
+    with pytest.raises(WorkflowFailedError) as failure:
+        await handle.result(timeout=5)
+    (error,) = seen
+    assert (error.activity_name, error.attempts, error.cause_type, error.cause_message) == (
+        "always_fails",
+        3,
+        "RuntimeError",
+        "down",
+    )
+    assert failure.value.cause_type == "ActivityError"
+    assert "always_fails" in failure.value.cause_message
+
+
+async def test_non_retryable_error_stops_retries(executor: DefaultExecutor) -> None:
+    calls: list[int] = []
+
+    async def refuse(_: int) -> int:
+        calls.append(1)
+        raise NonRetryableError("card stolen")
+
+    async def wf(ctx: WorkflowContext) -> int:
+        return await ctx.execute_activity(refuse, 1, retry=RetryPolicy(max_attempts=5))
+
+    with pytest.raises(WorkflowFailedError, match="card stolen"):
+        await (await executor.execute(wf)).result(timeout=5)
+    assert len(calls) == 1
+
+
+async def test_error_type_listed_as_non_retryable_stops_retries(executor: DefaultExecutor) -> None:
+    calls: list[int] = []
+
+    async def invalid(_: int) -> int:
+        calls.append(1)
+        raise KeyError("sku")
+
+    policy = RetryPolicy(
+        max_attempts=5, initial_interval=timedelta(milliseconds=1), non_retryable_errors=("KeyError",)
+    )
+
+    async def wf(ctx: WorkflowContext) -> int:
+        return await ctx.execute_activity(invalid, 1, retry=policy)
+
+    with pytest.raises(WorkflowFailedError):
+        await (await executor.execute(wf)).result(timeout=5)
+    assert len(calls) == 1
+
+
+async def test_activity_timeout_bounds_each_attempt(executor: DefaultExecutor) -> None:
+    durations = [0.5, 0.5, 0.0]
+
+    async def slow_then_fast(_: int) -> str:
+        await asyncio.sleep(durations.pop(0))
+        return "done"
+
+    async def wf(ctx: WorkflowContext) -> str:
+        return await ctx.execute_activity(
+            slow_then_fast, 1, retry=FAST_RETRY, timeout=timedelta(milliseconds=50)
+        )
+
+    started = time.monotonic()
+    assert await (await executor.execute(wf)).result(timeout=5) == "done"
+    assert time.monotonic() - started < 0.5
+    assert durations == []
+
+
+async def test_total_timeout_spans_all_attempts(executor: DefaultExecutor) -> None:
+    calls: list[int] = []
+
+    async def hangs(_: int) -> str:
+        calls.append(1)
+        await asyncio.sleep(10)
+        return "never"
+
+    policy = RetryPolicy(max_attempts=100, initial_interval=timedelta(milliseconds=1))
+
+    async def wf(ctx: WorkflowContext) -> str:
+        return await ctx.execute_activity(
+            hangs,
+            1,
+            retry=policy,
+            timeout=timedelta(milliseconds=40),
+            total_timeout=timedelta(milliseconds=150),
+        )
+
+    started = time.monotonic()
+    with pytest.raises(WorkflowFailedError, match="ActivityTimeoutError"):
+        await (await executor.execute(wf)).result(timeout=5)
+    assert time.monotonic() - started < 1.0
+    assert 2 <= len(calls) <= 5
+
+
+async def test_missed_heartbeat_fails_the_attempt(executor: DefaultExecutor) -> None:
+    async def silent(_: int) -> str:
+        await asyncio.sleep(5)
+        return "never"
+
+    async def wf(ctx: WorkflowContext) -> str:
+        return await ctx.execute_activity(
+            silent, 1, retry=RetryPolicy.no_retries(), heartbeat_timeout=timedelta(milliseconds=50)
+        )
+
+    with pytest.raises(WorkflowFailedError, match="sent no heartbeat"):
+        await (await executor.execute(wf)).result(timeout=5)
+
+
+async def test_heartbeating_activity_outlives_its_heartbeat_timeout(executor: DefaultExecutor) -> None:
+    def beating(n: int) -> int:
+        for _ in range(n):
+            time.sleep(0.02)
+            heartbeat("working")
+        return n
+
+    async def wf(ctx: WorkflowContext) -> int:
+        return await ctx.execute_activity(beating, 10, heartbeat_timeout=timedelta(milliseconds=100))
+
+    assert await (await executor.execute(wf)).result(timeout=5) == 10
+
+
+def test_heartbeat_outside_an_activity_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="outside an activity"):
+        heartbeat()
+
+
+# -- signals -------------------------------------------------------------------------------------------
+
+
+async def collect(ctx: WorkflowContext, count: int) -> list[Any]:
+    channel = ctx.receive_signal("item")
+    return [await channel.receive() for _ in range(count)]
+
+
+async def test_signals_are_delivered_in_order(executor: DefaultExecutor) -> None:
+    handle = await executor.execute(collect, input=300)
+    for i in range(300):
+        await executor.signal(handle.id, Signal(name="item", payload={"n": i}))
+    assert await handle.result(timeout=10) == [{"n": i} for i in range(300)]
+
+
+async def test_signal_sent_before_workflow_reads_it_is_buffered(executor: DefaultExecutor) -> None:
+    async def late_reader(ctx: WorkflowContext) -> Any:
+        await ctx.sleep(timedelta(milliseconds=50))
+        return await ctx.receive_signal("go").receive()
+
+    handle = await executor.execute(late_reader)
+    await executor.signal(handle.id, Signal(name="go", payload="early"))
+    assert await handle.result(timeout=5) == "early"
+
+
+async def test_receive_timeout_raises_timeout_error(executor: DefaultExecutor) -> None:
+    async def impatient(ctx: WorkflowContext) -> str:
+        try:
+            await ctx.receive_signal("never").receive(timeout=timedelta(milliseconds=30))
+        except TimeoutError:
+            return "timed out"
+        return "got it"
+
+    assert await (await executor.execute(impatient)).result(timeout=5) == "timed out"
+
+
+async def test_signal_channel_is_async_iterable(executor: DefaultExecutor) -> None:
+    async def until_stop(ctx: WorkflowContext) -> list[str]:
+        seen = []
+        async for word in ctx.receive_signal("word"):
+            if word == "stop":
+                break
+            seen.append(word)
+        return seen
+
+    handle = await executor.execute(until_stop)
+    for word in ["a", "b", "stop", "c"]:
+        await executor.signal(handle.id, Signal(name="word", payload=word))
+    assert await handle.result(timeout=5) == ["a", "b"]
+
+
+async def test_signal_to_unknown_workflow_is_not_found(executor: DefaultExecutor) -> None:
+    with pytest.raises(WorkflowNotFoundError):
+        await executor.signal("nobody", Signal(name="x"))
+
+
+async def test_signal_to_finished_workflow_is_not_running(executor: DefaultExecutor) -> None:
+    async def done(ctx: WorkflowContext) -> int:
+        return 1
+
+    handle = await executor.execute(done)
+    await handle.result(timeout=5)
+    with pytest.raises(WorkflowNotRunningError, match="already completed"):
+        await executor.signal(handle.id, Signal(name="x"))
+
+
+# -- timers and determinism -----------------------------------------------------------------------------
+
+
+async def test_sleep_waits_and_is_recorded_as_a_timer(executor: DefaultExecutor) -> None:
+    async def nap(ctx: WorkflowContext) -> str:
+        await ctx.sleep(timedelta(milliseconds=60))
+        return "rested"
+
+    started = time.monotonic()
+    handle = await executor.execute(nap, id="nap")
+    assert await handle.result(timeout=5) == "rested"
+    assert time.monotonic() - started >= 0.06
+    state = await executor.store.load("nap")
+    assert state is not None
+    assert [e.type for e in state.history if e.seq == 1] == [EventType.TIMER_STARTED, EventType.TIMER_FIRED]
+
+
+async def test_now_random_and_uuid_are_the_same_for_the_same_run(executor: DefaultExecutor) -> None:
+    async def draws(ctx: WorkflowContext) -> list[str]:
+        return [ctx.now().isoformat(), str(ctx.random()), str(ctx.uuid4())]
+
+    handle = await executor.execute(draws, id="draws")
+    first = await handle.result(timeout=5)
+    state = await executor.store.load("draws")
+    assert state is not None
+    assert first[0] == state.created_at.isoformat()
+    assert 0.0 <= float(first[1]) < 1.0
+
+
+# -- queries ------------------------------------------------------------------------------------------------
+
+
+async def test_status_and_result_queries_are_built_in(executor: DefaultExecutor) -> None:
+    async def waits(ctx: WorkflowContext) -> str:
+        return str(await ctx.receive_signal("go").receive())
+
+    handle = await executor.execute(waits)
+    assert await executor.query(handle.id, "status") == "running"
+    assert await executor.query(handle.id, "result") is None
+    await executor.signal(handle.id, Signal(name="go", payload="yes"))
+    await handle.result(timeout=5)
+    assert await executor.query(handle.id, "status") == "completed"
+    assert await executor.query(handle.id, "result") == "yes"
+
+
+async def test_user_query_handler_answers_from_workflow_state(executor: DefaultExecutor) -> None:
+    async def counter(ctx: WorkflowContext) -> int:
+        count = 0
+        ctx.set_query_handler("count", lambda: count)
+        async for _ in ctx.receive_signal("inc"):
+            count += 1
+            if count == 3:
+                return count
+        return count
+
+    handle = await executor.execute(counter)
+    await executor.signal(handle.id, Signal(name="inc"))
+    await executor.signal(handle.id, Signal(name="inc"))
+    await asyncio.sleep(0.05)
+    assert await executor.query(handle.id, "count") == 2
+    await executor.signal(handle.id, Signal(name="inc"))
+    assert await handle.result(timeout=5) == 3
+
+
+async def test_unknown_query_type_is_a_clear_error(executor: DefaultExecutor) -> None:
+    async def waits(ctx: WorkflowContext) -> None:
+        await ctx.receive_signal("never").receive()
+
+    handle = await executor.execute(waits)
+    with pytest.raises(UnknownQueryError, match="no query handler 'nope'"):
+        await executor.query(handle.id, "nope")
+    await executor.cancel(handle.id)
+
+
+async def test_query_of_unknown_workflow_is_not_found(executor: DefaultExecutor) -> None:
+    with pytest.raises(WorkflowNotFoundError):
+        await executor.query("ghost", "status")
+
+
+# -- cancellation, timeouts, duplicates, failures -----------------------------------------------------------
+
+
+async def test_cancel_ends_the_workflow_canceled(executor: DefaultExecutor) -> None:
+    async def waits_forever(ctx: WorkflowContext) -> None:
+        await ctx.receive_signal("never").receive()
+
+    handle = await executor.execute(waits_forever)
+    await asyncio.sleep(0.01)
+    await executor.cancel(handle.id)
+    with pytest.raises(WorkflowCanceledError):
+        await handle.result(timeout=5)
+    assert await handle.status() == WorkflowStatus.CANCELED
+
+
+async def test_cancel_during_activity_is_canceled_not_failed(executor: DefaultExecutor) -> None:
+    async def slow(_: int) -> int:
+        await asyncio.sleep(10)
+        return 1
+
+    async def wf(ctx: WorkflowContext) -> int:
+        return await ctx.execute_activity(slow, 1)
+
+    for _ in range(5):  # the Go original raced to "failed" here
+        handle = await executor.execute(wf)
+        await asyncio.sleep(0.005)
+        await executor.cancel(handle.id)
+        with pytest.raises(WorkflowCanceledError):
+            await handle.result(timeout=5)
+        assert await handle.status() == WorkflowStatus.CANCELED
+
+
+async def test_workflow_can_run_cleanup_after_cancellation(executor: DefaultExecutor) -> None:
+    cleaned: list[str] = []
+
+    async def cleanup(order_id: str) -> None:
+        cleaned.append(order_id)
+
+    async def wf(ctx: WorkflowContext, order_id: str) -> None:
+        try:
+            await ctx.receive_signal("never").receive()
+        except asyncio.CancelledError:
+            await ctx.execute_activity(cleanup, order_id)
+            raise
+
+    handle = await executor.execute(wf, input="o-9")
+    await asyncio.sleep(0.01)
+    await executor.cancel(handle.id)
+    with pytest.raises(WorkflowCanceledError):
+        await handle.result(timeout=5)
+    assert cleaned == ["o-9"]
+
+
+async def test_cancel_of_finished_workflow_is_not_running(executor: DefaultExecutor) -> None:
+    async def done(ctx: WorkflowContext) -> int:
+        return 1
+
+    handle = await executor.execute(done)
+    await handle.result(timeout=5)
+    with pytest.raises(WorkflowNotRunningError):
+        await executor.cancel(handle.id)
+
+
+async def test_workflow_timeout_fails_with_workflow_timeout_error(executor: DefaultExecutor) -> None:
+    async def too_slow(ctx: WorkflowContext) -> None:
+        await ctx.sleep(timedelta(seconds=10))
+
+    handle = await executor.execute(too_slow, timeout=timedelta(milliseconds=50))
+    with pytest.raises(WorkflowTimeoutError, match="exceeded its timeout"):
+        await handle.result(timeout=5)
+    assert await handle.status() == WorkflowStatus.FAILED
+
+
+async def test_result_wait_timeout_raises_without_ending_the_workflow(executor: DefaultExecutor) -> None:
+    async def waits(ctx: WorkflowContext) -> Any:
+        return await ctx.receive_signal("go").receive()
+
+    handle = await executor.execute(waits)
+    with pytest.raises(WorkflowTimeoutError, match="did not finish within"):
+        await handle.result(timeout=0.02)
+    assert await handle.status() == WorkflowStatus.RUNNING
+    await executor.signal(handle.id, Signal(name="go", payload=1))
+    assert await handle.result(timeout=5) == 1
+
+
+async def test_duplicate_running_id_is_rejected(executor: DefaultExecutor) -> None:
+    async def waits(ctx: WorkflowContext) -> None:
+        await ctx.receive_signal("never").receive()
+
+    await executor.execute(waits, id="dup")
+    with pytest.raises(WorkflowAlreadyStartedError, match="'dup'"):
+        await executor.execute(waits, id="dup")
+    await executor.cancel("dup")
+
+
+async def test_finished_id_can_start_a_new_run(executor: DefaultExecutor) -> None:
+    async def quick(ctx: WorkflowContext, n: int) -> int:
+        return n
+
+    first = await executor.execute(quick, id="again", input=1)
+    await first.result(timeout=5)
+    second = await executor.execute(quick, id="again", input=2)
+    assert await second.result(timeout=5) == 2
+    assert second.run_id != first.run_id
+
+
+async def test_exception_in_workflow_fails_only_that_workflow(executor: DefaultExecutor) -> None:
+    async def broken(ctx: WorkflowContext) -> None:
+        raise ZeroDivisionError("boom")
+
+    async def fine(ctx: WorkflowContext) -> str:
+        return "fine"
+
+    bad = await executor.execute(broken)
+    good = await executor.execute(fine)
+    with pytest.raises(WorkflowFailedError) as failure:
+        await bad.result(timeout=5)
+    assert (failure.value.cause_type, failure.value.cause_message) == ("ZeroDivisionError", "boom")
+    assert await good.result(timeout=5) == "fine"
+
+
+async def test_workflow_outlives_the_task_that_started_it(executor: DefaultExecutor) -> None:
+    async def waits(ctx: WorkflowContext) -> Any:
+        return await ctx.receive_signal("go").receive()
+
+    async def starter() -> str:
+        return (await executor.execute(waits)).id
+
+    workflow_id = await asyncio.create_task(starter())
+    await asyncio.sleep(0.01)
+    await executor.signal(workflow_id, Signal(name="go", payload="still here"))
+    handle = await executor.get_handle(workflow_id)
+    assert await handle.result(timeout=5) == "still here"
+
+
+async def test_final_state_keeps_whole_history_and_created_at(executor: DefaultExecutor) -> None:
+    async def two_steps(ctx: WorkflowContext) -> str:
+        await ctx.execute_activity(shout, "a")
+        return await ctx.execute_activity(shout, "b")
+
+    handle = await executor.execute(two_steps, id="hist")
+    await handle.result(timeout=5)
+    state = await executor.store.load("hist")
+    assert state is not None
+    assert [e.id for e in state.history] == list(range(1, len(state.history) + 1))
+    assert [e.type for e in state.history] == [
+        EventType.WORKFLOW_STARTED,
+        EventType.ACTIVITY_STARTED,
+        EventType.ACTIVITY_COMPLETED,
+        EventType.ACTIVITY_STARTED,
+        EventType.ACTIVITY_COMPLETED,
+        EventType.WORKFLOW_COMPLETED,
+    ]
+    assert state.history[0].timestamp == state.created_at
+    assert state.result == "B"
+
+
+async def test_parallel_activities_in_one_workflow(executor: DefaultExecutor) -> None:
+    async def fan_out(ctx: WorkflowContext, words: list[str]) -> list[str]:
+        return list(await asyncio.gather(*(ctx.execute_activity(shout, w) for w in words)))
+
+    handle = await executor.execute(fan_out, input=["a", "b", "c"])
+    assert await handle.result(timeout=5) == ["A", "B", "C"]
+
+
+# -- bad input ----------------------------------------------------------------------------------------------
+
+
+async def test_unserialisable_input_fails_execute_and_stores_nothing(executor: DefaultExecutor) -> None:
+    async def wf(ctx: WorkflowContext, data: Any) -> None:
+        return None
+
+    with pytest.raises(InvalidInputError, match=r"input of workflow 'wf'.*type object"):
+        await executor.execute(wf, id="bad-input", input=object())
+    assert await executor.store.load("bad-input") is None
+
+
+async def test_input_not_matching_annotation_fails_execute(executor: DefaultExecutor) -> None:
+    async def wants_order(ctx: WorkflowContext, order: Order) -> None:
+        return None
+
+    with pytest.raises(InvalidInputError, match=r"input of workflow 'wants_order': expected Order"):
+        await executor.execute(wants_order, id="bad-order", input={"id": "x"})
+    assert await executor.store.load("bad-order") is None
+
+
+async def test_unserialisable_result_fails_the_workflow_with_invalid_input(executor: DefaultExecutor) -> None:
+    async def returns_junk(ctx: WorkflowContext) -> Any:
+        return object()
+
+    with pytest.raises(WorkflowFailedError) as failure:
+        await (await executor.execute(returns_junk)).result(timeout=5)
+    assert failure.value.cause_type == "InvalidInputError"
+    assert "result of workflow 'returns_junk'" in failure.value.cause_message
+
+
+async def test_unserialisable_activity_result_fails_the_activity(executor: DefaultExecutor) -> None:
+    async def junk(_: int) -> Any:
+        return object()
+
+    async def wf(ctx: WorkflowContext) -> Any:
+        return await ctx.execute_activity(junk, 1, retry=RetryPolicy.no_retries())
+
+    with pytest.raises(WorkflowFailedError, match="result of activity 'junk'"):
+        await (await executor.execute(wf)).result(timeout=5)
+
+
+async def test_sync_workflow_function_is_rejected(executor: DefaultExecutor) -> None:
+    def not_async(ctx: WorkflowContext) -> None:
+        return None
+
+    with pytest.raises(InvalidInputError, match="must be an async function"):
+        await executor.execute(not_async)  # type: ignore[arg-type]
+
+
+async def test_options_and_keyword_options_together_are_rejected(executor: DefaultExecutor) -> None:
+    async def wf(ctx: WorkflowContext) -> None:
+        return None
+
+    with pytest.raises(InvalidInputError, match="not both"):
+        await executor.execute(wf, WorkflowOptions(id="a"), id="b")
+
+
+async def test_non_positive_workflow_timeout_is_rejected(executor: DefaultExecutor) -> None:
+    async def wf(ctx: WorkflowContext) -> None:
+        return None
+
+    with pytest.raises(InvalidInputError, match="timeout must be positive"):
+        await executor.execute(wf, timeout=timedelta(0))
