@@ -1,0 +1,49 @@
+"""The examples in docs/api.md run as written (each in its own interpreter, as a reader would run it)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+EXAMPLES = re.findall(r"```python\n(.*?)```", API_DOC.read_text(), re.S)
+
+# Lines each example prints, in order (other lines may come between them).
+EXPECTED_OUTPUT = [
+    ["['default']", "hello ada"],  # registry
+    [],  # a provider of your own
+    ["start order-1 ORD-1", "metric fetch", "done order-1 42"],  # hooks
+    ["completed approval-1 yes", "yes"],  # middleware
+    [
+        "workflow.execute {'workflow.type': 'hello', 'workflow.id': 'hello-1', 'workflow.run_id':",
+        "workflow.query",
+    ],
+    ["It is sunny."],  # activity helpers
+]
+
+
+def test_every_api_doc_example_has_its_expected_output() -> None:
+    assert len(EXAMPLES) == len(EXPECTED_OUTPUT)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    list(zip(EXAMPLES, EXPECTED_OUTPUT, strict=False)),  # the count is checked above
+    ids=[f"example-{i}" for i in range(len(EXAMPLES))],
+)
+def test_api_doc_example_prints_what_it_says(source: str, expected: list[str], tmp_path: Path) -> None:
+    script = tmp_path / "example.py"
+    script.write_text(source)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    lines = iter(done.stdout.splitlines())
+    for wanted in expected:
+        assert any(line.startswith(wanted) for line in lines), (
+            f"{wanted!r} not printed in order:\n{done.stdout}"
+        )
