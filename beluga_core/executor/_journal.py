@@ -15,6 +15,12 @@ from ..stores._base import persist
 from ..workflow._protocols import WorkflowStore
 from ..workflow._types import EventType, HistoryEvent, Signal, WorkflowState, utc_now
 
+_EVENT_DEFAULTS: dict[str, Any] = {
+    name: field.default
+    for name, field in HistoryEvent.model_fields.items()
+    if name not in ("id", "type", "timestamp")
+}
+
 
 class Journal:
     """History of one run, indexed for replay by step sequence number and by signal name."""
@@ -95,8 +101,9 @@ class Journal:
 
     def append(self, event_type: EventType, **fields: Any) -> HistoryEvent:
         """Add an event to the history; it is persisted with the next :meth:`flush`."""
-        fields.setdefault("timestamp", utc_now())
-        event = HistoryEvent(id=len(self.state.history) + 1, type=event_type, **fields)
+        values = {**_EVENT_DEFAULTS, "timestamp": utc_now(), **fields}
+        # Built from values the executor made itself: validating them again would only cost time per step.
+        event = HistoryEvent.model_construct(id=len(self.state.history) + 1, type=event_type, **values)
         self.state.history.append(event)
         self.state.updated_at = event.timestamp
         self._unsaved.append(event)

@@ -24,7 +24,7 @@ class InMemoryStore:
 
     async def save(self, state: WorkflowState) -> None:
         require_workflow_id(PROVIDER, "save", state.workflow_id)
-        self._headers[state.workflow_id] = state.model_copy(update={"history": []}, deep=True)
+        self._headers[state.workflow_id] = _header_copy(state)
         self._histories[state.workflow_id] = [e.model_copy(deep=True) for e in state.history]
 
     async def append(self, state: WorkflowState, new_events: Sequence[HistoryEvent]) -> None:
@@ -32,7 +32,7 @@ class InMemoryStore:
         if state.workflow_id not in self._headers:
             await self.save(state)
             return
-        self._headers[state.workflow_id] = state.model_copy(update={"history": []}, deep=True)
+        self._headers[state.workflow_id] = _header_copy(state)
         self._histories[state.workflow_id].extend(e.model_copy(deep=True) for e in new_events)
 
     async def load(self, workflow_id: str) -> WorkflowState | None:
@@ -52,5 +52,12 @@ class InMemoryStore:
         """Nothing to release; present so every store can be closed the same way."""
 
     def _full_state(self, header: WorkflowState) -> WorkflowState:
-        history = [e.model_copy(deep=True) for e in self._histories.get(header.workflow_id, [])]
-        return header.model_copy(update={"history": history}, deep=True)
+        copy = header.model_copy(deep=True)
+        copy.history = [e.model_copy(deep=True) for e in self._histories.get(header.workflow_id, [])]
+        return copy
+
+
+def _header_copy(state: WorkflowState) -> WorkflowState:
+    """A deep copy of ``state`` without its history (copying the history would make appends O(n))."""
+    header = state.model_copy(update={"history": []})
+    return header.model_copy(deep=True)

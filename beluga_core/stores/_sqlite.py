@@ -127,7 +127,6 @@ class SQLiteStore:
             state.run_id,
         )
         events = [(state.workflow_id, e.id, e.model_dump_json()) for e in new_events]
-        header = self._header_row(state)
 
         def write(conn: sqlite3.Connection) -> None:
             updated = conn.execute(
@@ -136,7 +135,10 @@ class SQLiteStore:
                 status_row,
             ).rowcount
             if not updated:
-                conn.execute("INSERT OR REPLACE INTO workflows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", header)
+                conn.execute(
+                    "INSERT OR REPLACE INTO workflows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    self._header_row(state),
+                )
             conn.executemany("INSERT INTO events VALUES (?, ?, ?)", events)
 
         await self._write("append", write)
@@ -258,8 +260,13 @@ class SQLiteStore:
         self._pending.append((write, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        async with store_errors(PROVIDER, op):
-            await asyncio.shield(done)
+        # Not shielded: a cancelled caller cancels ``done``, while the write itself still commits.
+        try:
+            await done
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(PROVIDER, op, f"{exc} ({type(exc).__name__})") from exc
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
