@@ -2,18 +2,22 @@
 
 Each backend is a fixture factory: ``open_store()`` returns a new store object over the same backing data
 (a second instance, as another process would have). Backends that need a server start it here, on
-127.0.0.1 and a free port.
+127.0.0.1 and a free port: NATS and Kafka are real servers shared by the session (each test gets its own
+bucket or topic); Dapr and Inngest are local stand-ins (``tests/standins``), one per test.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from beluga_core.stores import InMemoryStore, SQLiteStore
+from beluga_core.stores import DaprStore, InMemoryStore, InngestStore, KafkaStore, NatsStore, SQLiteStore
+from tests.standins.dapr_standin import DaprStandin
+from tests.standins.inngest_standin import InngestStandin
 
 OpenStore = Callable[[], Awaitable[Any]]
 
@@ -21,10 +25,13 @@ OpenStore = Callable[[], Awaitable[Any]]
 class StoreBackend:
     """Opens store instances over one backing and closes them all at the end."""
 
-    def __init__(self, name: str, opener: OpenStore, shared: bool) -> None:
+    def __init__(
+        self, name: str, opener: OpenStore, shared: bool, cleanup: Callable[[], None] | None = None
+    ) -> None:
         self.name = name
         self._opener = opener
         self.shared = shared  # True when a second instance sees the first one's writes
+        self._cleanup = cleanup  # run after every store is closed (stops a stand-in server)
         self._opened: list[Any] = []
 
     async def open(self) -> Any:
@@ -33,11 +40,19 @@ class StoreBackend:
         return store
 
     async def close_all(self) -> None:
-        for store in reversed(self._opened):
-            await store.close()
+        try:
+            for store in reversed(self._opened):
+                await store.close()
+        finally:
+            if self._cleanup is not None:
+                self._cleanup()
 
 
-async def _memory_backend(tmp_path: Path) -> StoreBackend:
+def _unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+async def _memory_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
     store = InMemoryStore()
 
     async def opener() -> InMemoryStore:
@@ -46,7 +61,7 @@ async def _memory_backend(tmp_path: Path) -> StoreBackend:
     return StoreBackend("memory", opener, shared=False)
 
 
-async def _sqlite_backend(tmp_path: Path) -> StoreBackend:
+async def _sqlite_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
     path = tmp_path / "store.db"
 
     async def opener() -> SQLiteStore:
@@ -55,15 +70,57 @@ async def _sqlite_backend(tmp_path: Path) -> StoreBackend:
     return StoreBackend("sqlite", opener, shared=True)
 
 
-BACKENDS: dict[str, Callable[[Path], Awaitable[StoreBackend]]] = {
+async def _nats_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
+    url, bucket = request.getfixturevalue("nats_server").url, _unique("conformance_")
+
+    async def opener() -> NatsStore:
+        return NatsStore(url, bucket=bucket, timeout=5.0)
+
+    return StoreBackend("nats", opener, shared=True)
+
+
+async def _kafka_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
+    servers, topic = request.getfixturevalue("kafka_broker").bootstrap_servers, _unique("conformance-")
+
+    async def opener() -> KafkaStore:
+        return KafkaStore(servers, topic=topic, timeout=10.0)
+
+    return StoreBackend("kafka", opener, shared=True)
+
+
+async def _dapr_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
+    standin = DaprStandin()
+    standin.start()
+
+    async def opener() -> DaprStore:
+        return DaprStore(standin.url, timeout=5.0)
+
+    return StoreBackend("dapr", opener, shared=True, cleanup=standin.stop)
+
+
+async def _inngest_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
+    standin = InngestStandin(event_key="conformance-key")
+    standin.start()
+
+    async def opener() -> InngestStore:
+        return InngestStore(standin.url, event_key="conformance-key", timeout=5.0)
+
+    return StoreBackend("inngest", opener, shared=True, cleanup=standin.stop)
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Awaitable[StoreBackend]]] = {
     "memory": _memory_backend,
     "sqlite": _sqlite_backend,
+    "nats": _nats_backend,
+    "kafka": _kafka_backend,
+    "dapr": _dapr_backend,
+    "inngest": _inngest_backend,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreBackend]:
-    made = await BACKENDS[request.param](tmp_path)
+    made = await BACKENDS[request.param](request, tmp_path)
     try:
         yield made
     finally:

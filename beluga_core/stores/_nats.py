@@ -1,0 +1,256 @@
+"""NatsStore: workflow states in a NATS JetStream key-value bucket (extra ``nats``: ``nats-py``).
+
+One key per workflow, its value the state as JSON. ``list`` reads the latest value of every key in one pass
+(an ordered consumer over the bucket's stream that delivers the last message per subject), never one request
+per key.
+
+Keys: NATS keys may hold only ``[-/_=.A-Za-z0-9]`` and may not start or end with a dot, so a workflow id is
+stored under a reversible escape: ``A-Z a-z 0-9 - _`` stay as they are, every other character becomes ``=XX``
+per UTF-8 byte (``order/1`` -> ``order=2F1``). Two ids never share a key, and ids stay readable in
+``nats kv ls``.
+
+Revision checks (optimistic concurrency): the store remembers, per workflow id, the bucket revision its next
+write is based on. It is set the first time this instance sees the id (a ``load``, a ``list`` or its own
+first ``save``), advanced by each of its own saves, and forgotten on ``delete`` and on a conflict.
+
+- ``save`` of an id with a remembered revision is ``update(key, value, last=revision)``: if anyone else wrote
+  the key since, the save fails with :class:`StoreError` (``conflict``) and the newer state stays intact.
+- ``save`` of an id this instance has not seen is ``create``: it fails with a conflict when the key already
+  exists, so a fresh instance cannot blindly overwrite a workflow; ``load`` or ``list`` it first.
+- A ``load`` or ``list`` does not move a remembered revision: an instance that is writing a workflow cannot be
+  rebased onto someone else's newer state by reading it. After a conflict the revision is forgotten, so the
+  next ``load`` takes the current one.
+
+This is what the DefaultExecutor needs: it saves the same id again and again from one instance (each save
+based on the last), and an executor resuming after a crash first lists or loads the workflows it takes over.
+Saves of one id from one instance are serialised, so they never conflict with each other.
+
+Connection: opened on first use (or by :meth:`NatsStore.connect` / ``async with``). A connection the store
+opens does not buffer writes while disconnected (``pending_size=0``), so a save that failed during an outage
+is never replayed behind the caller's back when the connection comes back; nats-py reconnects on its own, and
+if it gives up the store opens a new connection on the next call. A connection passed in as ``conn`` is the
+caller's: it is used as configured and never closed by :meth:`NatsStore.close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import nats
+from nats.js.api import KeyValueConfig
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+
+from ..workflow._types import WorkflowFilter, WorkflowState
+from ..workflow.errors import StoreError
+from ._base import apply_filter, encode_state, require_workflow_id, store_errors
+from ._remote import RemoteStore, decode_stored_state
+
+PROVIDER = "nats"
+
+_BUCKET_RE = re.compile(r"[A-Za-z0-9_-]+")
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_KEY_RE = re.compile(r"(?:[A-Za-z0-9_-]|=[0-9A-F]{2})+")
+_ESCAPE_RE = re.compile(rb"=([0-9A-F]{2})")
+
+
+def encode_key(workflow_id: str) -> str:
+    """The bucket key of ``workflow_id``: plain characters kept, every other one as ``=XX`` per UTF-8 byte."""
+    return "".join(ch if ch in _PLAIN else "".join(f"={b:02X}" for b in ch.encode()) for ch in workflow_id)
+
+
+def decode_key(key: str) -> str:
+    """The workflow id stored under ``key``; ``ValueError`` for a key :func:`encode_key` cannot make."""
+    if not _KEY_RE.fullmatch(key):
+        raise ValueError(f"key {key!r} is not an encoded workflow id")
+    workflow_id = _ESCAPE_RE.sub(lambda m: bytes.fromhex(m[1].decode()), key.encode()).decode()
+    if encode_key(workflow_id) != key:
+        raise ValueError(f"key {key!r} is not in canonical encoding")
+    return workflow_id
+
+
+class NatsStore(RemoteStore):
+    """Workflow states in a JetStream KV bucket, created when missing.
+
+    Args:
+        url: the NATS server(s) to connect to (ignored when ``conn`` is given).
+        bucket: the KV bucket name (``A-Z a-z 0-9 _ -``).
+        conn: an already connected ``nats.aio.client.Client`` to use instead; the store does not close it.
+        timeout: seconds to wait for any JetStream request (and for each update while listing).
+        connect_options: extra keyword arguments for ``nats.connect`` (e.g. ``max_reconnect_attempts``).
+    """
+
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        url: str = "nats://127.0.0.1:4222",
+        bucket: str = "beluga_workflows",
+        conn: Any = None,
+        *,
+        timeout: float = 5.0,
+        connect_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not _BUCKET_RE.fullmatch(bucket):
+            raise ValueError(f"NatsStore: bucket must match [A-Za-z0-9_-]+, got {bucket!r}")
+        super().__init__()
+        self.url = url
+        self.bucket = bucket
+        self._timeout = timeout
+        self._connect_options = dict(connect_options or {})
+        self._nc: Any = conn
+        self._owns_conn = conn is None
+        self._kv: Any = None
+        self._revisions: dict[str, int] = {}
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    # -- WorkflowStore --
+
+    async def save(self, state: WorkflowState) -> None:
+        """Write ``state`` under the revision checks described in the module docstring."""
+        payload = encode_state(PROVIDER, state)
+        key = self._key("save", state.workflow_id)
+        await self._ready("save")
+        async with self._lock_for(state.workflow_id):
+            self._revisions[state.workflow_id] = await self._write(state.workflow_id, key, payload)
+
+    async def load(self, workflow_id: str) -> WorkflowState | None:
+        key = self._key("load", workflow_id)
+        await self._ready("load")
+        async with store_errors(PROVIDER, "load", "get"):
+            try:
+                entry = await self._kv.get(key)
+            except KeyNotFoundError:
+                return None
+        state = decode_stored_state(PROVIDER, "load", entry.value or b"", workflow_id)
+        self._revisions.setdefault(workflow_id, entry.revision)
+        return state
+
+    async def list(self, filter: WorkflowFilter | None = None) -> list[WorkflowState]:
+        """Every state in the bucket, read in one pass over the latest values, then filtered."""
+        await self._ready("list")
+        states: list[WorkflowState] = []
+        for entry in await _latest_entries(self._kv, self._timeout):
+            workflow_id = self._workflow_id("list", entry.key)
+            states.append(decode_stored_state(PROVIDER, "list", entry.value or b"", workflow_id))
+            self._revisions.setdefault(workflow_id, entry.revision)
+        return apply_filter(states, filter)
+
+    async def delete(self, workflow_id: str) -> None:
+        key = self._key("delete", workflow_id)
+        await self._ready("delete")
+        async with self._lock_for(workflow_id):
+            async with store_errors(PROVIDER, "delete", "delete"):
+                await self._kv.delete(key)
+            self._revisions.pop(workflow_id, None)
+
+    # -- writes and reads --
+
+    async def _write(self, workflow_id: str, key: str, payload: bytes) -> int:
+        """Create or update the key against the remembered revision; return the new revision."""
+        base = self._revisions.get(workflow_id)
+        verb = "create" if base is None else "update"
+        async with store_errors(PROVIDER, "save", verb):
+            try:
+                if base is None:
+                    return int(await self._kv.create(key, payload))
+                return int(await self._kv.update(key, payload, last=base))
+            except KeyWrongLastSequenceError as exc:
+                self._revisions.pop(workflow_id, None)
+                raise StoreError(PROVIDER, "save", _conflict(workflow_id, base, exc)) from exc
+
+    # -- connection --
+
+    async def _open(self) -> None:
+        if self._owns_conn:
+            options = {"pending_size": 0, "connect_timeout": self._timeout, **self._connect_options}
+            self._nc = await nats.connect(self.url, **options)
+        try:
+            self._kv = await _open_bucket(self._nc.jetstream(timeout=self._timeout), self.bucket)
+        except BaseException:
+            await self._shutdown()
+            raise
+
+    async def _shutdown(self) -> None:
+        self._kv = None
+        if self._owns_conn and self._nc is not None and not self._nc.is_closed:
+            await self._nc.close()
+
+    def _connection_lost(self) -> bool:
+        return self._owns_conn and self._nc is not None and bool(self._nc.is_closed)
+
+    # -- helpers --
+
+    def _key(self, op: str, workflow_id: str) -> str:
+        require_workflow_id(PROVIDER, op, workflow_id)
+        try:
+            return encode_key(workflow_id)
+        except UnicodeEncodeError as exc:
+            raise StoreError(
+                PROVIDER, op, f"workflow id {workflow_id!r} is not valid Unicode: {exc}"
+            ) from exc
+
+    def _workflow_id(self, op: str, key: str) -> str:
+        try:
+            return decode_key(key)
+        except ValueError as exc:
+            raise StoreError(PROVIDER, op, f"bucket {self.bucket!r}: {exc}") from exc
+
+    def _lock_for(self, workflow_id: str) -> asyncio.Lock:
+        lock = self._locks.get(workflow_id)
+        if lock is None:
+            lock = self._locks[workflow_id] = asyncio.Lock()
+        return lock
+
+
+async def _open_bucket(js: Any, bucket: str) -> Any:
+    """The KV bucket, created (one value per key) when missing."""
+    try:
+        return await js.key_value(bucket)
+    except BucketNotFoundError:
+        return await js.create_key_value(KeyValueConfig(bucket=bucket, history=1))
+
+
+async def _latest_entries(kv: Any, timeout: float) -> list[Any]:
+    """The latest entry of every live key, from one ordered consumer (delete markers left out)."""
+    async with store_errors(PROVIDER, "list", "watch"):
+        watcher = await kv.watchall(include_history=False, inactive_threshold=max(timeout, 5.0))
+        try:
+            entries = await _drain(watcher, timeout)
+        except BaseException:
+            await asyncio.shield(_stop_quietly(watcher))
+            raise
+        await watcher.stop()
+    return entries
+
+
+async def _drain(watcher: Any, timeout: float) -> list[Any]:
+    entries: list[Any] = []
+    while True:
+        entry = await watcher.updates(timeout=timeout)
+        if entry is None:  # the watcher's marker: every key's latest value has been delivered
+            return entries
+        if entry.operation is None:
+            entries.append(entry)
+
+
+async def _stop_quietly(watcher: Any) -> None:
+    """Stop a watcher on an error path; its consumer expires on the server if this fails too."""
+    with contextlib.suppress(Exception):  # the original error is the one worth reporting
+        await watcher.stop()
+
+
+def _conflict(workflow_id: str, base: int | None, exc: Exception) -> str:
+    if base is None:
+        return (
+            f"conflict: workflow {workflow_id!r} already exists in the bucket and this store has not read "
+            f"it; load or list it before saving over it ({exc})"
+        )
+    return (
+        f"conflict: workflow {workflow_id!r} was written by someone else since revision {base}; "
+        f"the stored state was kept; load it again before saving ({exc})"
+    )

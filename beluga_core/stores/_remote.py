@@ -1,0 +1,89 @@
+"""What the stores backed by a server share: lazy connection, closing, ``async with``, checked decoding."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from typing_extensions import Self
+
+from ..workflow._types import WorkflowState
+from ..workflow.errors import StoreError
+from ._base import decode_state, store_errors
+
+
+def decode_stored_state(provider: str, op: str, raw: bytes | str, workflow_id: str) -> WorkflowState:
+    """Decode a value read under ``workflow_id``; a corrupt value, or another workflow's, is an error."""
+    state = decode_state(provider, op, raw, workflow_id)
+    if state.workflow_id != workflow_id:
+        raise StoreError(
+            provider, op, f"decode {workflow_id!r}: stored value belongs to workflow {state.workflow_id!r}"
+        )
+    return state
+
+
+class RemoteStore:
+    """Base of the stores that talk to a server.
+
+    The connection is opened on first use, or up front with :meth:`connect` (``async with store`` does that
+    too). After :meth:`close` every operation raises :class:`StoreError`. Subclasses implement
+    :meth:`_open` and :meth:`_shutdown`, and may ask for a new connection with :meth:`_connection_lost`.
+    """
+
+    provider: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._connected = False
+        self._closed = False
+        self._connect_lock = asyncio.Lock()
+
+    async def connect(self) -> None:
+        """Open the connection now instead of on first use. Raises :class:`StoreError` when it fails."""
+        await self._ready("connect")
+
+    async def close(self) -> None:
+        """Release the connection (one the caller passed in stays open). Further calls raise."""
+        if self._closed:
+            return
+        self._closed = True
+        async with self._connect_lock:
+            was_connected, self._connected = self._connected, False
+            if was_connected:
+                async with store_errors(self.provider, "close"):
+                    await self._shutdown()
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _ready(self, op: str) -> None:
+        """Raise when closed; connect (or reconnect after a lost connection) when needed."""
+        if self._closed:
+            raise StoreError(self.provider, op, "store is closed")
+        if self._connected and not self._connection_lost():
+            return
+        async with self._connect_lock:
+            if self._closed:
+                raise StoreError(self.provider, op, "store is closed")
+            if self._connected and self._connection_lost():
+                self._connected = False
+                await self._shutdown()
+            if not self._connected:
+                async with store_errors(self.provider, op, "" if op == "connect" else "connect"):
+                    await self._open()
+                self._connected = True
+
+    async def _open(self) -> None:
+        """Connect to the server and set up what the store needs (bucket, topic, client)."""
+        raise NotImplementedError
+
+    async def _shutdown(self) -> None:
+        """Release what :meth:`_open` acquired. Must not raise for a connection that is already gone."""
+        raise NotImplementedError
+
+    def _connection_lost(self) -> bool:
+        """True when the connection is gone for good and :meth:`_ready` should open a new one."""
+        return False
