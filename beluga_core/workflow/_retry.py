@@ -8,6 +8,10 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+#: Error type names that are never retried, whatever the policy says.
+ALWAYS_NON_RETRYABLE = frozenset({"NonRetryableError", "InvalidInputError"})
+
+
 class RetryPolicy(BaseModel):
     """How an activity is retried.
 
@@ -17,7 +21,9 @@ class RetryPolicy(BaseModel):
     delay is ``base_k`` exactly.
 
     ``non_retryable_errors`` lists exception type names (``type(exc).__name__``, matched exactly) that fail
-    the activity at once. Raising :class:`~beluga_core.workflow.errors.NonRetryableError` does the same.
+    the activity at once. Raising :class:`~beluga_core.workflow.errors.NonRetryableError` does the same, and
+    so does :class:`~beluga_core.workflow.errors.InvalidInputError` (bad input does not get better with
+    retries).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -64,4 +70,5 @@ class RetryPolicy(BaseModel):
         return min(self.max_interval, self.base_delay(retry) * jitter)
 
     def is_retryable(self, error_type: str) -> bool:
-        return error_type not in self.non_retryable_errors and error_type != "NonRetryableError"
+        """Whether an error of this type name may be retried under this policy."""
+        return error_type not in self.non_retryable_errors and error_type not in ALWAYS_NON_RETRYABLE

@@ -680,3 +680,18 @@ async def test_non_positive_workflow_timeout_is_rejected(executor: DefaultExecut
 
     with pytest.raises(InvalidInputError, match="timeout must be positive"):
         await executor.execute(wf, timeout=timedelta(0))
+
+
+async def test_invalid_input_error_in_activity_is_not_retried(executor: DefaultExecutor) -> None:
+    calls: list[int] = []
+
+    async def picky(_: int) -> int:
+        calls.append(1)
+        raise InvalidInputError("quantity must be positive")
+
+    async def wf(ctx: WorkflowContext) -> int:
+        return await ctx.execute_activity(picky, 1, retry=RetryPolicy(max_attempts=5))
+
+    with pytest.raises(WorkflowFailedError, match="quantity must be positive"):
+        await (await executor.execute(wf)).result(timeout=5)
+    assert len(calls) == 1
