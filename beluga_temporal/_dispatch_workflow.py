@@ -1,0 +1,108 @@
+"""The one Temporal workflow class behind every Beluga workflow: it dispatches on the workflow type.
+
+Temporal registers it as the worker's dynamic workflow, so each Beluga workflow keeps its own name as its
+Temporal workflow type. Its module is passed through the sandbox; the user's function is imported inside the
+run (see :mod:`beluga_temporal._functions`), so user code runs under the sandbox's restrictions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
+
+from beluga_core.workflow import Signal, UnknownQueryError, WorkflowStatus
+from beluga_core.workflow._serde import from_json, to_json, workflow_signature
+
+from ._context import RunState, TemporalWorkflowContext
+from ._functions import WorkflowRef
+from ._runtime import current_runtime
+
+#: Queries every Beluga workflow answers.
+BUILTIN_QUERIES: tuple[str, ...] = ("status", "result")
+
+
+@workflow.defn(dynamic=True)
+class BelugaWorkflow:
+    """Runs the Beluga workflow function registered under ``workflow.info().workflow_type``."""
+
+    def __init__(self) -> None:
+        self._state = RunState()
+
+    @workflow.run
+    async def run(self, args: Sequence[RawValue]) -> Any:
+        runtime = current_runtime()
+        self._state.bind(runtime)
+        # An unregistered type fails the workflow task, not the workflow: another worker may run it.
+        ref = runtime.resolve(workflow.info().workflow_type)
+        try:
+            result = await self._run_function(ref, args)
+        except asyncio.CancelledError:
+            self._state.status = WorkflowStatus.CANCELED
+            self._state.fire("on_workflow_cancel")
+            raise
+        except Exception as exc:
+            if _fails_task(exc):
+                raise
+            self._state.status = WorkflowStatus.FAILED
+            self._state.fire("on_workflow_fail", exc)
+            raise _workflow_failure(exc) from exc
+        self._state.status = WorkflowStatus.COMPLETED
+        self._state.result = result
+        self._state.fire("on_workflow_complete", result)
+        return result
+
+    async def _run_function(self, ref: WorkflowRef, args: Sequence[RawValue]) -> Any:
+        fn = ref.load()
+        signature = workflow_signature(fn)
+        value = from_json(_first_arg(args), signature.input_hint, what=f"input of workflow {ref.name!r}")
+        self._state.fire("on_workflow_start", value)
+        ctx = TemporalWorkflowContext(self._state)
+        result = await (fn(ctx, value) if signature.takes_input else fn(ctx))
+        return to_json(result, what=f"result of workflow {ref.name!r}")
+
+    @workflow.signal(dynamic=True)
+    def signal(self, name: str, args: Sequence[RawValue]) -> None:
+        payload = _first_arg(args)
+        self._state.signals[name].append(payload)
+        if not workflow.unsafe.is_replaying():
+            self._state.fire("on_signal", Signal(name=name, payload=payload, sent_at=workflow.now()))
+
+    @workflow.query(dynamic=True)
+    def query(self, name: str, args: Sequence[RawValue]) -> Any:
+        if name == "status":
+            return self._state.status.value
+        if name == "result":
+            return self._state.result
+        handler = self._state.queries.get(name)
+        if handler is None:
+            known = [*BUILTIN_QUERIES, *self._state.queries]
+            raise UnknownQueryError(workflow.info().workflow_id, name, known)
+        return to_json(handler(), what=f"result of query {name!r}")
+
+
+def _first_arg(args: Sequence[RawValue]) -> Any:
+    return workflow.payload_converter().from_payload(args[0].payload) if args else None
+
+
+def _fails_task(exc: Exception) -> bool:
+    """Errors that must fail the workflow task (so it is retried, e.g. after a fix) rather than the workflow.
+
+    Non-determinism is one, except the sandbox's access errors: they are bugs in the workflow code that no
+    retry fixes, so they fail the workflow with a clear message.
+    """
+    return isinstance(exc, workflow.NondeterminismError) and not isinstance(
+        exc, RestrictedWorkflowAccessError
+    )
+
+
+def _workflow_failure(exc: Exception) -> FailureError:
+    """The Temporal failure for an exception the workflow function raised: its type name and message."""
+    if isinstance(exc, FailureError):
+        return exc
+    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)

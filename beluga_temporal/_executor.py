@@ -1,0 +1,210 @@
+"""``TemporalExecutor``: the :class:`DurableExecutor` that starts and talks to workflows on Temporal."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+from typing import Any
+
+import temporalio.client
+import temporalio.exceptions
+from temporalio.client import WorkflowExecutionDescription, WorkflowFailureError, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from beluga_core.executor._executor import _check_timeout, _encode_input, _options
+from beluga_core.workflow import (
+    Signal,
+    UnknownQueryError,
+    WorkflowAlreadyStartedError,
+    WorkflowCanceledError,
+    WorkflowFailedError,
+    WorkflowFunction,
+    WorkflowNotFoundError,
+    WorkflowNotRunningError,
+    WorkflowOptions,
+    WorkflowStatus,
+    WorkflowTimeoutError,
+    function_name,
+)
+from beluga_core.workflow._serde import from_json, to_json, workflow_signature
+
+from ._status import beluga_status
+
+_UNKNOWN_QUERY = re.compile(r"has no query handler .*; known: (?P<known>.*)$")
+
+
+class TemporalExecutor:
+    """Starts Beluga workflows on Temporal and signals, queries and cancels them.
+
+    Workflows run on workers built with :func:`beluga_temporal.create_worker` polling ``task_queue``; each
+    runs as the Temporal workflow type named after its function, with its input and result as JSON.
+    """
+
+    def __init__(self, client: temporalio.client.Client, *, task_queue: str) -> None:
+        if not task_queue:
+            raise ValueError("TemporalExecutor: task_queue must be a non-empty string")
+        self.client = client
+        self.task_queue = task_queue
+
+    async def execute(
+        self, fn: WorkflowFunction, options: WorkflowOptions | None = None, **option_kwargs: Any
+    ) -> TemporalWorkflowHandle:
+        """Start ``fn`` as a Temporal workflow; the options' timeout is the execution timeout."""
+        opts = _options(options, option_kwargs).with_generated_id()
+        name = function_name(fn)
+        signature = workflow_signature(fn)
+        json_input, _ = _encode_input(name, opts.input, signature.takes_input, signature.input_hint)
+        _check_timeout(name, opts.timeout)
+        args = [json_input] if signature.takes_input else []
+        try:
+            handle = await self.client.start_workflow(
+                name,
+                args=args,
+                id=opts.id,
+                task_queue=self.task_queue,
+                execution_timeout=opts.timeout,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+        except temporalio.exceptions.WorkflowAlreadyStartedError:
+            raise WorkflowAlreadyStartedError(opts.id, name) from None
+        return TemporalWorkflowHandle(self.client, opts.id, handle.result_run_id or "", signature.return_hint)
+
+    async def signal(self, workflow_id: str, signal: Signal) -> None:
+        """Send ``signal`` to the running workflow (its payload as JSON)."""
+        payload = to_json(
+            signal.payload, what=f"payload of signal {signal.name!r} to workflow {workflow_id!r}"
+        )
+        try:
+            await self.client.get_workflow_handle(workflow_id).signal(signal.name, payload)
+        except RPCError as exc:
+            raise await self._missing_or_finished(workflow_id, exc, "signal") from None
+
+    async def query(self, workflow_id: str, query_type: str) -> Any:
+        """``status`` and ``result`` come from Temporal's records (no worker needed); other queries go to the
+        workflow's handlers, on a worker.
+        """
+        if query_type == "status":
+            return beluga_status((await self._describe(workflow_id)).status)
+        if query_type == "result":
+            return await self._result_so_far(workflow_id)
+        try:
+            return await self.client.get_workflow_handle(workflow_id).query(query_type)
+        except temporalio.client.WorkflowQueryFailedError as exc:
+            match = _UNKNOWN_QUERY.search(exc.message)
+            if match is None:
+                raise
+            raise UnknownQueryError(workflow_id, query_type, _names(match["known"])) from None
+        except RPCError as exc:
+            raise _not_found(workflow_id, exc) from None
+
+    async def cancel(self, workflow_id: str) -> None:
+        """Request cancellation: the workflow sees ``CancelledError`` and ends ``canceled``."""
+        try:
+            await self.client.get_workflow_handle(workflow_id).cancel()
+        except RPCError as exc:
+            raise await self._missing_or_finished(workflow_id, exc, "cancel") from None
+
+    async def get_handle(self, workflow_id: str) -> TemporalWorkflowHandle:
+        """A handle on the latest run of ``workflow_id`` (results are not decoded by a return annotation)."""
+        description = await self._describe(workflow_id)
+        return TemporalWorkflowHandle(self.client, workflow_id, description.run_id, Any)
+
+    async def _describe(self, workflow_id: str) -> WorkflowExecutionDescription:
+        try:
+            return await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            raise _not_found(workflow_id, exc) from None
+
+    async def _result_so_far(self, workflow_id: str) -> Any:
+        """The result of a completed workflow (as JSON), None otherwise, like the DefaultExecutor."""
+        description = await self._describe(workflow_id)
+        if beluga_status(description.status) is not WorkflowStatus.COMPLETED:
+            return None
+        handle = self.client.get_workflow_handle(workflow_id, run_id=description.run_id)
+        return await handle.result(follow_runs=False)
+
+    async def _missing_or_finished(self, workflow_id: str, exc: RPCError, operation: str) -> Exception:
+        """The Beluga error for an RPC refused because the workflow is missing or no longer running."""
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            return exc
+        try:
+            description = await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as describe_error:
+            return _not_found(workflow_id, describe_error)
+        status = beluga_status(description.status)
+        if status is WorkflowStatus.RUNNING:
+            return exc
+        return WorkflowNotRunningError(workflow_id, status, operation)
+
+
+class TemporalWorkflowHandle:
+    """A Beluga workflow run on Temporal."""
+
+    def __init__(
+        self, client: temporalio.client.Client, workflow_id: str, run_id: str, return_hint: Any
+    ) -> None:
+        self._client = client
+        self._id = workflow_id
+        self._run_id = run_id
+        self._return_hint = return_hint
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    @property
+    def _handle(self) -> WorkflowHandle[Any, Any]:
+        return self._client.get_workflow_handle(self._id, run_id=self._run_id or None)
+
+    async def status(self) -> WorkflowStatus:
+        try:
+            return beluga_status((await self._handle.describe()).status)
+        except RPCError as exc:
+            raise _not_found(self._id, exc) from None
+
+    async def result(self, timeout: timedelta | float | None = None) -> Any:
+        """The result decoded by the workflow's return annotation; Beluga errors for every other ending."""
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        try:
+            raw = await asyncio.wait_for(self._outcome(), seconds)
+        except asyncio.TimeoutError:
+            raise WorkflowTimeoutError(
+                self._id,
+                f"workflow {self._id!r} did not finish within {seconds:g}s of waiting for its result",
+            ) from None
+        return from_json(raw, self._return_hint, what=f"result of workflow {self._id!r}")
+
+    async def _outcome(self) -> Any:
+        try:
+            return await self._handle.result()
+        except WorkflowFailureError as exc:
+            raise failure_error(self._id, exc.cause) from None
+        except RPCError as exc:
+            raise _not_found(self._id, exc) from None
+
+
+def failure_error(workflow_id: str, cause: BaseException) -> Exception:
+    """The Beluga error for a workflow that ended with Temporal failure ``cause``."""
+    if isinstance(cause, temporalio.exceptions.CancelledError):
+        return WorkflowCanceledError(workflow_id)
+    if isinstance(cause, temporalio.exceptions.TimeoutError):
+        return WorkflowTimeoutError(workflow_id)
+    if isinstance(cause, temporalio.exceptions.TerminatedError):
+        return WorkflowFailedError(workflow_id, "Terminated", cause.message)
+    if isinstance(cause, temporalio.exceptions.ApplicationError):
+        return WorkflowFailedError(workflow_id, cause.type or "ApplicationError", cause.message)
+    return WorkflowFailedError(workflow_id, type(cause).__name__, str(cause))
+
+
+def _not_found(workflow_id: str, exc: RPCError) -> Exception:
+    return WorkflowNotFoundError(workflow_id) if exc.status == RPCStatusCode.NOT_FOUND else exc
+
+
+def _names(listed: str) -> list[str]:
+    return [name for name in listed.split(", ") if name]

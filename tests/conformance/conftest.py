@@ -1,0 +1,125 @@
+"""Executors of the conformance suite: every test runs once per entry of :data:`EXECUTORS`.
+
+An entry names the pytest fixtures it needs (resolved only when that entry runs, so the Temporal dev server
+starts only for the Temporal runs) and opens an executor over the functions of
+:mod:`tests.conformance.workflows`, with a :class:`HookLog`'s hooks installed. Adding a backend (say the
+DefaultExecutor on a NATS store) is one more entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from beluga_core.stores import InMemoryStore, SQLiteStore
+from beluga_core.workflow import DefaultExecutor, DurableExecutor, Hooks, Signal, WorkflowStore
+from beluga_temporal import TemporalExecutor
+
+from .workflows import ACTIVITIES, WORKFLOWS
+
+
+class HookLog:
+    """Hooks that record each event as a tuple: hook name, workflow id, then what identifies the event."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        record = self.events.append
+        self.hooks = Hooks(
+            on_workflow_start=lambda wf, _input: record(("on_workflow_start", wf)),
+            on_workflow_complete=lambda wf, _result: record(("on_workflow_complete", wf)),
+            on_workflow_fail=lambda wf, _error: record(("on_workflow_fail", wf)),
+            on_workflow_cancel=lambda wf: record(("on_workflow_cancel", wf)),
+            on_activity_start=lambda wf, name, _input: record(("on_activity_start", wf, name)),
+            on_activity_complete=lambda wf, name, _result: record(("on_activity_complete", wf, name)),
+            on_activity_fail=lambda wf, name, _error: record(("on_activity_fail", wf, name)),
+            on_signal=lambda wf, signal: record(("on_signal", wf, _signal_name(signal))),
+            on_retry=lambda wf, name, attempt, _error: record(("on_retry", wf, name, attempt)),
+        )
+
+    def of(self, workflow_id: str) -> list[tuple[Any, ...]]:
+        """The events of one workflow, in order, without the workflow id."""
+        return [(event[0], *event[2:]) for event in self.events if event[1] == workflow_id]
+
+
+def _signal_name(signal: Signal) -> str:
+    return signal.name
+
+
+@dataclass
+class Resources:
+    """What an executor entry gets: its fixtures' values, a temp dir, and the hooks to install."""
+
+    fixtures: dict[str, Any]
+    tmp_path: Path
+    hooks: Hooks
+
+
+OpenExecutor = Callable[[Resources], contextlib.AbstractAsyncContextManager[DurableExecutor]]
+
+
+@dataclass(frozen=True)
+class ExecutorEntry:
+    open: OpenExecutor
+    fixtures: tuple[str, ...] = field(default=())
+
+
+@contextlib.asynccontextmanager
+async def _default_on(store: WorkflowStore, resources: Resources) -> AsyncIterator[DurableExecutor]:
+    try:
+        async with DefaultExecutor(store=store, hooks=resources.hooks, workflows=WORKFLOWS) as executor:
+            yield executor
+    finally:
+        await store.close()  # type: ignore[attr-defined]
+
+
+def _default_memory(resources: Resources) -> contextlib.AbstractAsyncContextManager[DurableExecutor]:
+    return _default_on(InMemoryStore(), resources)
+
+
+def _default_sqlite(resources: Resources) -> contextlib.AbstractAsyncContextManager[DurableExecutor]:
+    return _default_on(SQLiteStore(resources.tmp_path / "conformance.db"), resources)
+
+
+@contextlib.asynccontextmanager
+async def _temporal(resources: Resources) -> AsyncIterator[DurableExecutor]:
+    workers = resources.fixtures["temporal_workers"]
+    # No workflow cache: every workflow task replays the history from the start, so each test here also
+    # checks that the workflow replays deterministically on Temporal.
+    await workers.start(
+        workflows=WORKFLOWS, activities=ACTIVITIES, hooks=resources.hooks, max_cached_workflows=0
+    )
+    yield TemporalExecutor(workers.client, task_queue=workers.task_queue)
+
+
+EXECUTORS: dict[str, ExecutorEntry] = {
+    "default-memory": ExecutorEntry(_default_memory),
+    "default-sqlite": ExecutorEntry(_default_sqlite),
+    "temporal": ExecutorEntry(_temporal, fixtures=("temporal_workers",)),
+}
+
+
+@pytest.fixture(params=list(EXECUTORS))
+def executor_entry(request: pytest.FixtureRequest) -> tuple[ExecutorEntry, dict[str, Any]]:
+    """An entry of :data:`EXECUTORS` and the values of the fixtures it needs (resolved here, in sync code)."""
+    entry = EXECUTORS[request.param]
+    return entry, {name: request.getfixturevalue(name) for name in entry.fixtures}
+
+
+@pytest.fixture
+def hook_log() -> HookLog:
+    return HookLog()
+
+
+@pytest.fixture
+async def executor(
+    executor_entry: tuple[ExecutorEntry, dict[str, Any]], hook_log: HookLog, tmp_path: Path
+) -> AsyncIterator[DurableExecutor]:
+    """An executor of each kind in :data:`EXECUTORS`, running the conformance workflows."""
+    entry, fixtures = executor_entry
+    async with entry.open(Resources(fixtures, tmp_path, hook_log.hooks)) as opened:
+        yield opened

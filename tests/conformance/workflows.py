@@ -1,0 +1,294 @@
+"""Workflow and activity functions of the executor conformance suite.
+
+They are module-level functions (Temporal's sandbox imports workflows by module and name) and every
+executor runs the same ones. Activities record their side effects in module-level state, which the tests
+read: workers run in the test process, and activities always run with this module's real globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from beluga_core.workflow import ActivityError, NonRetryableError, RetryPolicy, WorkflowContext, heartbeat
+
+#: Attempts made per key by :func:`fail_until` (keys are unique per test).
+ATTEMPTS: Counter[str] = Counter()
+#: Keys recorded by :func:`record_cleanup`.
+CLEANUPS: list[str] = []
+
+# -- models --------------------------------------------------------------------------------------------
+
+
+class Line(BaseModel):
+    sku: str
+    qty: int
+
+
+class Order(BaseModel):
+    id: str
+    lines: list[Line]
+
+
+class Receipt(BaseModel):
+    order_id: str
+    items: int
+    total: float
+
+
+class Flaky(BaseModel):
+    """Input of :func:`fail_until`: fail with ``ValueError`` until attempt ``succeed_on``."""
+
+    key: str
+    succeed_on: int
+
+
+class ActivityCall(BaseModel):
+    """Which activity :func:`call_activity` runs, with what input and options (durations in seconds)."""
+
+    activity: str
+    input: Any = None
+    max_attempts: int = 3
+    non_retryable: tuple[str, ...] = ()
+    timeout: float | None = None
+    total_timeout: float | None = None
+    heartbeat_timeout: float | None = None
+
+
+class ActivityFailure(BaseModel):
+    activity_name: str
+    attempts: int
+    cause_type: str
+    cause_message: str
+
+
+class Outcome(BaseModel):
+    """What :func:`call_activity` saw: the activity's result or the :class:`ActivityError` it raised."""
+
+    result: Any = None
+    error: ActivityFailure | None = None
+
+
+class Drawn(BaseModel):
+    now: datetime
+    random: float
+    uuid: uuid.UUID
+
+
+class DrawnTwice(BaseModel):
+    drawn: Drawn
+    echoed: Drawn
+
+
+# -- activities ----------------------------------------------------------------------------------------
+
+
+async def price(order: Order) -> Receipt:
+    items = sum(line.qty for line in order.lines)
+    return Receipt(order_id=order.id, items=items, total=items * 2.5)
+
+
+def add_one(n: int) -> int:
+    """A sync activity."""
+    return n + 1
+
+
+async def echo_drawn(drawn: Drawn) -> Drawn:
+    return drawn
+
+
+async def fail_until(flaky: Flaky) -> int:
+    ATTEMPTS[flaky.key] += 1
+    attempt = ATTEMPTS[flaky.key]
+    if attempt < flaky.succeed_on:
+        raise ValueError(f"attempt {attempt} failed")
+    return attempt
+
+
+async def refuse(reason: str) -> None:
+    raise NonRetryableError(reason)
+
+
+async def missing_key(key: str) -> None:
+    raise KeyError(key)
+
+
+async def slow(seconds: float) -> str:
+    await asyncio.sleep(seconds)
+    return "slept"
+
+
+async def beating(seconds: float) -> str:
+    """Runs ``seconds`` while heartbeating every 0.1 s."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        heartbeat()
+        await asyncio.sleep(0.1)
+    return "beat"
+
+
+async def record_cleanup(key: str) -> str:
+    CLEANUPS.append(key)
+    return key
+
+
+ACTIVITIES = [price, add_one, echo_drawn, fail_until, refuse, missing_key, slow, beating, record_cleanup]
+_BY_NAME = {fn.__name__: fn for fn in ACTIVITIES}
+
+# -- workflows -----------------------------------------------------------------------------------------
+
+
+async def checkout(ctx: WorkflowContext, order: Order) -> Receipt:
+    """Pydantic models in and out of an activity and the workflow."""
+    receipt = await ctx.execute_activity(price, order)
+    if not isinstance(receipt, Receipt):
+        raise TypeError(f"activity result is {type(receipt).__name__}, not Receipt")
+    return receipt
+
+
+async def constant(ctx: WorkflowContext) -> str:
+    """A workflow without input."""
+    return "constant"
+
+
+async def add_two(ctx: WorkflowContext, n: int) -> int:
+    """Two calls of a sync activity."""
+    once = await ctx.execute_activity(add_one, n)
+    return int(await ctx.execute_activity(add_one, once))
+
+
+async def reject(ctx: WorkflowContext, reason: str) -> str:
+    raise ValueError(reason)
+
+
+async def call_activity(ctx: WorkflowContext, call: ActivityCall) -> Outcome:
+    """Runs one activity as ``call`` says; reports its result or its ActivityError."""
+    retry = RetryPolicy(
+        max_attempts=call.max_attempts,
+        initial_interval=timedelta(milliseconds=10),
+        non_retryable_errors=call.non_retryable,
+    )
+    try:
+        result = await ctx.execute_activity(
+            _BY_NAME[call.activity],
+            call.input,
+            retry=retry,
+            timeout=_duration(call.timeout),
+            total_timeout=_duration(call.total_timeout),
+            heartbeat_timeout=_duration(call.heartbeat_timeout),
+        )
+    except ActivityError as exc:
+        failure = ActivityFailure(
+            activity_name=exc.activity_name,
+            attempts=exc.attempts,
+            cause_type=exc.cause_type,
+            cause_message=exc.cause_message,
+        )
+        return Outcome(error=failure)
+    return Outcome(result=result)
+
+
+async def fail_on_activity(ctx: WorkflowContext, reason: str) -> None:
+    """Lets an ActivityError escape."""
+    await ctx.execute_activity(refuse, reason)
+
+
+async def collect(ctx: WorkflowContext, count: int) -> list[Any]:
+    """The first ``count`` payloads of signal ``item``, in order."""
+    channel = ctx.receive_signal("item")
+    return [await channel.receive() for _ in range(count)]
+
+
+async def collect_after_go(ctx: WorkflowContext, count: int) -> list[Any]:
+    """Waits for ``go`` first, then reads ``count`` ``item`` payloads (sent before ``go``)."""
+    await ctx.receive_signal("go").receive()
+    return await collect(ctx, count)
+
+
+async def collect_until_stop(ctx: WorkflowContext) -> list[Any]:
+    """``async for`` over signal ``item`` until the payload ``"stop"``."""
+    items = []
+    async for payload in ctx.receive_signal("item"):
+        if payload == "stop":
+            break
+        items.append(payload)
+    return items
+
+
+async def receive_or_time_out(ctx: WorkflowContext, seconds: float) -> str:
+    try:
+        payload = await ctx.receive_signal("item").receive(timeout=timedelta(seconds=seconds))
+    except TimeoutError:
+        return "timed out"
+    return f"got {payload}"
+
+
+async def with_progress(ctx: WorkflowContext, label: str) -> str:
+    """Answers query ``progress`` and finishes on signal ``finish``."""
+    progress = {"label": label, "step": 1}
+    ctx.set_query_handler("progress", lambda: dict(progress))
+    await ctx.receive_signal("finish").receive()
+    progress["step"] = 2
+    return label
+
+
+async def wait_forever(ctx: WorkflowContext) -> str:
+    await ctx.receive_signal("never").receive()
+    return "unreachable"
+
+
+async def clean_up_on_cancel(ctx: WorkflowContext, key: str) -> str:
+    """Catches the cancellation, runs a cleanup activity, and ends canceled."""
+    try:
+        await ctx.receive_signal("never").receive()
+    except asyncio.CancelledError:
+        await ctx.execute_activity(record_cleanup, key)
+        raise
+    return "unreachable"
+
+
+async def nap(ctx: WorkflowContext, seconds: float) -> str:
+    await ctx.sleep(timedelta(seconds=seconds))
+    return "rested"
+
+
+async def draw(ctx: WorkflowContext) -> DrawnTwice:
+    """Draws now/random/uuid4 and passes them through an activity; returns both (equal when deterministic)."""
+    drawn = Drawn(now=ctx.now(), random=ctx.random(), uuid=ctx.uuid4())
+    echoed = await ctx.execute_activity(echo_drawn, drawn)
+    return DrawnTwice(drawn=drawn, echoed=echoed)
+
+
+async def draw_twice(ctx: WorkflowContext) -> list[float]:
+    """Two random draws in one run."""
+    return [ctx.random(), ctx.random()]
+
+
+WORKFLOWS = [
+    checkout,
+    constant,
+    add_two,
+    reject,
+    call_activity,
+    fail_on_activity,
+    collect,
+    collect_after_go,
+    collect_until_stop,
+    receive_or_time_out,
+    with_progress,
+    wait_forever,
+    clean_up_on_cancel,
+    nap,
+    draw,
+    draw_twice,
+]
+
+
+def _duration(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
