@@ -1,0 +1,82 @@
+"""Every sample runs end to end, on both executors, as a user would run it (``python -m samples.<name>``).
+
+On Temporal the samples connect to the session's dev server through ``TEMPORAL_ADDRESS``; the quickstart is
+also run with no address set, so that it starts the bundled dev server itself, as in the README.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+REPO = Path(__file__).resolve().parents[2]
+
+EXPECTED = {
+    "quickstart": ["result: BONJOUR, BELUGA!", "status: completed"],
+    "order_approval": [
+        "order-approved: status=running progress=awaiting approval",
+        "order-approved: charged (charged 420.00 for A-1)",
+        "order-expiring: expired (released reservation-A-2)",
+    ],
+    "agent_loop": [
+        'tool: weather {"city": "paris"} -> 18',
+        'tool: calculator {"expression": "18 * 9 / 5 + 32"} -> 64.4',
+        "answer after 3 turns: It is 64.4 degrees Fahrenheit there.",
+    ],
+    "human_approval": ["E-1: approved by policy", "E-2: approved by reviewer", "E-3: rejected by reviewer"],
+}
+
+
+def run_sample(name: str, *args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", f"samples.{name}", *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def assert_lines(output: str, expected: list[str]) -> None:
+    lines = [line.strip() for line in output.splitlines()]
+    for line in expected:
+        assert any(got.endswith(line) for got in lines), f"missing {line!r} in:\n{output}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sample_runs_on_the_default_executor(name: str, tmp_path: Path) -> None:
+    output = run_sample(name, "--executor", "default", "--db", str(tmp_path / "sample.db"))
+    assert "executor: default" in output
+    assert_lines(output, EXPECTED[name])
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sample_runs_on_temporal(name: str, temporal_env: WorkflowEnvironment) -> None:
+    address = temporal_env.client.service_client.config.target_host
+    output = run_sample(name, env={"TEMPORAL_ADDRESS": address})
+    assert f"Temporal at {address}" in output
+    assert_lines(output, EXPECTED[name])
+
+
+def test_quickstart_starts_its_own_dev_server_when_no_address_is_set() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "samples.quickstart"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Temporal dev server at 127.0.0.1:" in done.stdout
+    assert "Web UI at http://127.0.0.1:" in done.stdout
+    assert_lines(done.stdout, EXPECTED["quickstart"])
