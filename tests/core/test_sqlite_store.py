@@ -1,0 +1,80 @@
+"""SQLiteStore specifics: appends write only the new rows, errors are prefixed, closed stores refuse work."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from beluga_core.stores import SQLiteStore
+from beluga_core.workflow import EventType, HistoryEvent, StoreError, WorkflowState
+
+
+def state_with(events: int) -> WorkflowState:
+    return WorkflowState(
+        workflow_id="w",
+        run_id="r",
+        workflow_type="t",
+        history=[HistoryEvent(id=i, type=EventType.ACTIVITY_COMPLETED, seq=i) for i in range(1, events + 1)],
+    )
+
+
+async def test_append_writes_only_the_new_event_rows(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "a.db")
+    state = state_with(50)
+    await store.save(state)
+    statements: list[str] = []
+    conn = store._connection()  # the store's own connection, to watch the SQL it runs
+    conn.set_trace_callback(statements.append)
+    new = HistoryEvent(id=51, type=EventType.WORKFLOW_COMPLETED)
+    state.history.append(new)
+    await store.append(state, [new])
+    conn.set_trace_callback(None)
+    inserts = [s for s in statements if s.startswith("INSERT INTO events")]
+    assert len(inserts) == 1
+    assert not any(s.startswith("DELETE") for s in statements)
+    loaded = await store.load("w")
+    assert loaded is not None and [e.id for e in loaded.history] == list(range(1, 52))
+    await store.close()
+
+
+async def test_database_uses_wal_journal(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "wal.db")
+    await store.save(state_with(1))
+    await store.close()
+    with sqlite3.connect(tmp_path / "wal.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_closed_store_refuses_work_with_a_prefixed_error(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "c.db")
+    await store.close()
+    with pytest.raises(StoreError, match=r"^sqlite/load: store .* is closed"):
+        await store.load("w")
+
+
+async def test_unreadable_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not a database" * 100)
+    store = SQLiteStore(path)
+    with pytest.raises(StoreError, match=r"^sqlite/load: .*not a database"):
+        await store.load("w")
+    await store.close()
+
+
+async def test_duplicate_event_id_fails_that_write_only(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "d.db")
+    state = state_with(2)
+    await store.save(state)
+    duplicate = HistoryEvent(id=2, type=EventType.WORKFLOW_COMPLETED)
+    with pytest.raises(StoreError, match=r"^sqlite/append: UNIQUE constraint failed"):
+        await store.append(state, [duplicate])
+    loaded = await store.load("w")
+    assert loaded == state  # the failed write left nothing half-written
+    await store.close()
+
+
+def test_unknown_synchronous_mode_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous must be 'FULL' or 'NORMAL'"):
+        SQLiteStore(tmp_path / "x.db", synchronous="OFF")  # type: ignore[arg-type]
