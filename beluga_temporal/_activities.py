@@ -38,22 +38,20 @@ def _define(fn: ActivityFunction, name: str, runtime: WorkerRuntime) -> Callable
     if signature.is_async:
 
         async def run_async(data: Any = None) -> Any:
-            value = call.decode(data)
             try:
-                result = await fn(value) if signature.takes_input else await fn()
+                value = call.decode(data)
+                return call.encode(await fn(value) if signature.takes_input else await fn())
             except Exception as exc:
                 raise call.failure(exc) from exc
-            return call.encode(result)
 
         return activity.defn(name=name)(run_async)
 
     def run_sync(data: Any = None) -> Any:
-        value = call.decode(data)
         try:
-            result = fn(value) if signature.takes_input else fn()
+            value = call.decode(data)
+            return call.encode(fn(value) if signature.takes_input else fn())
         except Exception as exc:
             raise call.failure(exc) from exc
-        return call.encode(result)
 
     return activity.defn(name=name)(run_sync)
 
@@ -68,23 +66,21 @@ class _Call:
         self.runtime = runtime
 
     def decode(self, data: Any) -> Any:
-        try:
-            return from_json(data, self.signature.input_hint, what=f"input of activity {self.name!r}")
-        except InvalidInputError as exc:
-            raise activity_failure(activity.info().attempt, exc, non_retryable=True) from exc
+        return from_json(data, self.signature.input_hint, what=f"input of activity {self.name!r}")
 
     def encode(self, result: Any) -> Any:
-        try:
-            return to_json(result, what=f"result of activity {self.name!r}")
-        except InvalidInputError as exc:
-            raise activity_failure(activity.info().attempt, exc, non_retryable=True) from exc
+        return to_json(result, what=f"result of activity {self.name!r}")
 
     def failure(self, exc: Exception) -> FailureError:
-        """The failure to raise for ``exc``; fires ``on_retry`` when Temporal will try again."""
+        """The failure to raise for ``exc``; fires ``on_retry`` when Temporal will try again.
+
+        ``NonRetryableError`` and ``InvalidInputError`` (bad input or result) are never retried.
+        """
         if isinstance(exc, FailureError):
             return exc
         info = activity.info()
-        failure = activity_failure(info.attempt, exc, non_retryable=isinstance(exc, NonRetryableError))
+        non_retryable = isinstance(exc, (NonRetryableError, InvalidInputError))
+        failure = activity_failure(info.attempt, exc, non_retryable=non_retryable)
         if _will_retry(info, failure):
             self.runtime.fire("on_retry", info.workflow_id, self.name, info.attempt, exc)
         return failure

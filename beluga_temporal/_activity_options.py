@@ -12,6 +12,7 @@ import temporalio.exceptions
 from temporalio.exceptions import ApplicationError, RetryState, TimeoutType
 
 from beluga_core.workflow import ActivityError, RetryPolicy
+from beluga_core.workflow._retry import ALWAYS_NON_RETRYABLE
 
 #: Temporal needs a start-to-close or schedule-to-close timeout on every activity. When the caller gives
 #: neither, one attempt may run this long. A worker that dies mid-attempt is only noticed when it runs out,
@@ -26,7 +27,7 @@ def temporal_retry_policy(policy: RetryPolicy) -> temporalio.common.RetryPolicy:
         backoff_coefficient=policy.backoff_coefficient,
         maximum_interval=policy.max_interval,
         maximum_attempts=policy.max_attempts,
-        non_retryable_error_types=list(policy.non_retryable_errors) or None,
+        non_retryable_error_types=sorted({*policy.non_retryable_errors, *ALWAYS_NON_RETRYABLE}),
     )
 
 

@@ -15,14 +15,16 @@ from typing import Any
 import temporalio.exceptions
 from temporalio import workflow
 
+from beluga_core.executor._executor import BUILTIN_QUERIES
 from beluga_core.workflow import (
     ActivityFunction,
+    InvalidInputError,
     QueryHandler,
     RetryPolicy,
     WorkflowStatus,
     function_name,
 )
-from beluga_core.workflow._serde import activity_signature, from_json, to_json
+from beluga_core.workflow._serde import Signature, activity_signature, from_json, to_json
 
 from ._activity_options import beluga_activity_error, start_to_close, temporal_retry_policy
 from ._runtime import WorkerRuntime
@@ -106,9 +108,10 @@ class TemporalWorkflowContext:
     ) -> Any:
         """Run ``fn(input)`` as the Temporal activity named after ``fn``; see ``WorkflowContext``."""
         name = function_name(fn)
+        signature = activity_signature(fn)
+        data = _activity_input(name, signature, input)
         policy = retry or RetryPolicy.default()
-        data = to_json(input, what=f"input of activity {name!r}")
-        self._state.fire("on_activity_start", name, input)
+        self._state.fire("on_activity_start", name, data)
         try:
             raw = await workflow.execute_activity(
                 name,
@@ -124,11 +127,13 @@ class TemporalWorkflowContext:
             error = beluga_activity_error(name, exc, policy)
             self._state.fire("on_activity_fail", name, error)
             raise error from None
-        result = from_json(raw, activity_signature(fn).return_hint, what=f"result of activity {name!r}")
+        result = from_json(raw, signature.return_hint, what=f"result of activity {name!r}")
         self._state.fire("on_activity_complete", name, result)
         return result
 
     def receive_signal(self, name: str) -> SignalChannel:
+        if not isinstance(name, str) or not name:
+            raise self._invalid("signal name must be a non-empty string")
         return SignalChannel(name, self._state.signals[name])
 
     async def sleep(self, duration: timedelta | float) -> None:
@@ -145,4 +150,25 @@ class TemporalWorkflowContext:
         return workflow.uuid4()
 
     def set_query_handler(self, name: str, handler: QueryHandler) -> None:
+        """Answer query ``name`` with ``handler()``, which returns the answer (Temporal queries are sync)."""
+        if not name or not isinstance(name, str):
+            raise self._invalid("query name must be a non-empty string")
+        if name in BUILTIN_QUERIES:
+            raise self._invalid(f"query {name!r} is built in")
+        if not callable(handler):
+            raise self._invalid(f"query handler {name!r} is not callable")
         self._state.queries[name] = handler
+
+    def _invalid(self, problem: str) -> InvalidInputError:
+        return InvalidInputError(f"workflow {self.workflow_type!r}: {problem}")
+
+
+def _activity_input(name: str, signature: Signature, value: Any) -> Any:
+    """``value`` as JSON, checked against the activity's input annotation before it is scheduled."""
+    what = f"input of activity {name!r} in workflow {workflow.info().workflow_type!r}"
+    data = to_json(value, what=what)
+    if signature.takes_input:
+        from_json(data, signature.input_hint, what=what)
+    elif value is not None:
+        raise InvalidInputError(f"{what}: activity {name!r} takes no input, got {type(value).__name__}")
+    return data

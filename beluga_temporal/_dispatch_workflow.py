@@ -8,6 +8,7 @@ run (see :mod:`beluga_temporal._functions`), so user code runs under the sandbox
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,15 +17,13 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
-from beluga_core.workflow import Signal, UnknownQueryError, WorkflowStatus
+from beluga_core.executor._executor import BUILTIN_QUERIES
+from beluga_core.workflow import InvalidInputError, Signal, UnknownQueryError, WorkflowStatus
 from beluga_core.workflow._serde import from_json, to_json, workflow_signature
 
 from ._context import RunState, TemporalWorkflowContext
 from ._functions import WorkflowRef
 from ._runtime import current_runtime
-
-#: Queries every Beluga workflow answers.
-BUILTIN_QUERIES: tuple[str, ...] = ("status", "result")
 
 
 @workflow.defn(dynamic=True)
@@ -83,7 +82,11 @@ class BelugaWorkflow:
         if handler is None:
             known = [*BUILTIN_QUERIES, *self._state.queries]
             raise UnknownQueryError(workflow.info().workflow_id, name, known)
-        return to_json(handler(), what=f"result of query {name!r}")
+        answer = handler()
+        if inspect.iscoroutine(answer):
+            answer.close()
+            raise InvalidInputError(f"query handler {name!r} is async: Temporal query handlers must be sync")
+        return to_json(answer, what=f"answer of query {name!r}")
 
 
 def _first_arg(args: Sequence[RawValue]) -> Any:

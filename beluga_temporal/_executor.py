@@ -101,6 +101,10 @@ class TemporalExecutor:
 
     async def cancel(self, workflow_id: str) -> None:
         """Request cancellation: the workflow sees ``CancelledError`` and ends ``canceled``."""
+        # Temporal accepts a cancel request for a closed workflow and ignores it: check first.
+        status = beluga_status((await self._describe(workflow_id)).status)
+        if status.is_terminal:
+            raise WorkflowNotRunningError(workflow_id, status, "cancel")
         try:
             await self.client.get_workflow_handle(workflow_id).cancel()
         except RPCError as exc:

@@ -1,0 +1,57 @@
+"""Cancellation and whole-workflow timeouts."""
+
+from __future__ import annotations
+
+import pytest
+
+from beluga_core.workflow import (
+    DurableExecutor,
+    WorkflowCanceledError,
+    WorkflowStatus,
+    WorkflowTimeoutError,
+)
+
+from . import workflows as wf
+from ._helpers import RESULT_WAIT, unique
+
+
+async def test_canceled_workflow_ends_canceled(executor: DurableExecutor) -> None:
+    handle = await executor.execute(wf.wait_forever)
+
+    await executor.cancel(handle.id)
+
+    with pytest.raises(WorkflowCanceledError) as canceled:
+        await handle.result(timeout=RESULT_WAIT)
+    assert canceled.value.workflow_id == handle.id
+    assert await handle.status() == WorkflowStatus.CANCELED
+
+
+async def test_workflow_catching_cancellation_runs_its_cleanup_activity(executor: DurableExecutor) -> None:
+    key = unique("cleanup")
+    handle = await executor.execute(wf.clean_up_on_cancel, input=key)
+
+    await executor.cancel(handle.id)
+
+    with pytest.raises(WorkflowCanceledError):
+        await handle.result(timeout=RESULT_WAIT)
+    assert wf.CLEANUPS.count(key) == 1
+    assert await handle.status() == WorkflowStatus.CANCELED
+
+
+async def test_workflow_past_its_timeout_fails_with_workflow_timeout_error(executor: DurableExecutor) -> None:
+    handle = await executor.execute(wf.wait_forever, timeout=1.0)
+
+    with pytest.raises(WorkflowTimeoutError) as timed_out:
+        await handle.result(timeout=RESULT_WAIT)
+
+    assert timed_out.value.workflow_id == handle.id
+    assert await handle.status() == WorkflowStatus.FAILED
+
+
+async def test_waiting_for_a_result_times_out_without_ending_the_workflow(executor: DurableExecutor) -> None:
+    handle = await executor.execute(wf.wait_forever)
+
+    with pytest.raises(WorkflowTimeoutError):
+        await handle.result(timeout=0.2)
+
+    assert await handle.status() == WorkflowStatus.RUNNING

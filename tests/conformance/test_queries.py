@@ -1,0 +1,49 @@
+"""Queries: the built-in ``status`` and ``result``, handlers the workflow sets, unknown query types."""
+
+from __future__ import annotations
+
+import pytest
+
+from beluga_core.workflow import DurableExecutor, Signal, UnknownQueryError, WorkflowStatus
+
+from . import workflows as wf
+from ._helpers import RESULT_WAIT, answered_query
+
+
+async def test_status_query_answers_running_then_completed(executor: DurableExecutor) -> None:
+    handle = await executor.execute(wf.with_progress, input="job")
+    assert await executor.query(handle.id, "status") == WorkflowStatus.RUNNING
+
+    await executor.signal(handle.id, Signal(name="finish"))
+    await handle.result(timeout=RESULT_WAIT)
+
+    assert await executor.query(handle.id, "status") == WorkflowStatus.COMPLETED
+
+
+async def test_result_query_is_none_while_running_and_the_result_once_completed(
+    executor: DurableExecutor,
+) -> None:
+    handle = await executor.execute(wf.with_progress, input="job")
+    assert await executor.query(handle.id, "result") is None
+
+    await executor.signal(handle.id, Signal(name="finish"))
+    await handle.result(timeout=RESULT_WAIT)
+
+    assert await executor.query(handle.id, "result") == "job"
+
+
+async def test_query_handler_set_by_the_workflow_answers(executor: DurableExecutor) -> None:
+    handle = await executor.execute(wf.with_progress, input="job")
+
+    assert await answered_query(executor, handle.id, "progress") == {"label": "job", "step": 1}
+
+
+async def test_unknown_query_raises_unknown_query_error_listing_known_ones(executor: DurableExecutor) -> None:
+    handle = await executor.execute(wf.with_progress, input="job")
+    await answered_query(executor, handle.id, "progress")
+
+    with pytest.raises(UnknownQueryError) as unknown:
+        await executor.query(handle.id, "nonsense")
+
+    assert (unknown.value.workflow_id, unknown.value.query_type) == (handle.id, "nonsense")
+    assert sorted(unknown.value.known) == ["progress", "result", "status"]

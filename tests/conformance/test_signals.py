@@ -1,0 +1,66 @@
+"""Signals: FIFO per name, buffered from the start, receive timeouts, ``async for``."""
+
+from __future__ import annotations
+
+import time
+
+from beluga_core.workflow import DurableExecutor, Signal
+
+from . import workflows as wf
+from ._helpers import RESULT_WAIT
+
+MANY = 300
+
+
+async def test_hundreds_of_signals_arrive_in_the_order_sent(executor: DurableExecutor) -> None:
+    handle = await executor.execute(wf.collect, input=MANY)
+
+    for i in range(MANY):
+        await executor.signal(handle.id, Signal(name="item", payload=i))
+
+    assert await handle.result(timeout=RESULT_WAIT) == list(range(MANY))
+
+
+async def test_signals_sent_before_the_workflow_receives_them_are_buffered(executor: DurableExecutor) -> None:
+    handle = await executor.execute(wf.collect_after_go, input=3)
+    for payload in ("a", {"b": 2}, [3]):
+        await executor.signal(handle.id, Signal(name="item", payload=payload))
+
+    await executor.signal(handle.id, Signal(name="go"))
+
+    assert await handle.result(timeout=RESULT_WAIT) == ["a", {"b": 2}, [3]]
+
+
+async def test_signals_of_other_names_do_not_satisfy_a_receive(executor: DurableExecutor) -> None:
+    handle = await executor.execute(wf.collect, input=1)
+    await executor.signal(handle.id, Signal(name="other", payload="ignored"))
+
+    await executor.signal(handle.id, Signal(name="item", payload="taken"))
+
+    assert await handle.result(timeout=RESULT_WAIT) == ["taken"]
+
+
+async def test_receive_raises_timeout_error_when_no_signal_comes(executor: DurableExecutor) -> None:
+    started = time.monotonic()
+
+    handle = await executor.execute(wf.receive_or_time_out, input=0.5)
+
+    assert await handle.result(timeout=RESULT_WAIT) == "timed out"
+    assert time.monotonic() - started >= 0.5
+
+
+async def test_receive_with_timeout_returns_a_signal_that_comes_in_time(executor: DurableExecutor) -> None:
+    handle = await executor.execute(wf.receive_or_time_out, input=30.0)
+
+    await executor.signal(handle.id, Signal(name="item", payload="on time"))
+
+    assert await handle.result(timeout=RESULT_WAIT) == "got on time"
+
+
+async def test_async_for_reads_a_channel_until_the_workflow_breaks_out(executor: DurableExecutor) -> None:
+    handle = await executor.execute(wf.collect_until_stop)
+
+    for payload in ("x", "y", "stop", "after"):
+        await executor.signal(handle.id, Signal(name="item", payload=payload))
+
+    assert await handle.result(timeout=RESULT_WAIT) == ["x", "y"]
