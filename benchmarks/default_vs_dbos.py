@@ -111,9 +111,8 @@ def main(workflows: int, rounds: int) -> None:
         for r in range(rounds):
             for engine in rates:
                 rates[engine].append(round_in_child(engine, workflows, tmp, r))
-            print(
-                f"round {r + 1}: beluga {rates['beluga'][-1]:8.0f} steps/s   dbos {rates['dbos'][-1]:6.0f} steps/s"
-            )
+            beluga, dbos = rates["beluga"][-1], rates["dbos"][-1]
+            print(f"round {r + 1}: beluga {beluga:8.0f} steps/s   dbos {dbos:6.0f} steps/s")
     beluga, dbos = max(rates["beluga"]), max(rates["dbos"])
     print(f"{workflows} workflows x {STEPS} steps, best of {rounds} interleaved rounds, SQLite on both sides")
     print(f"DefaultExecutor: {beluga:.0f} steps/s")

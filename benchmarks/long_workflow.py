@@ -74,11 +74,10 @@ def flat_cost(db: Path, steps: int) -> None:
     asyncio.run(run_to_end(db, steps, "flat"))
     first = STEP_TIMES[WINDOW] - STEP_TIMES[0]
     last = STEP_TIMES[-1] - STEP_TIMES[-WINDOW - 1]
+    rate = steps / (STEP_TIMES[-1] - STEP_TIMES[0])
+    print(f"{steps} sequential steps on SQLite (synchronous=FULL): {rate:.0f} steps/s")
     print(
-        f"{steps} sequential steps on SQLite (synchronous=FULL): {steps / (STEP_TIMES[-1] - STEP_TIMES[0]):.0f} steps/s"
-    )
-    print(
-        f"first {WINDOW} steps: {first:.3f}s   last {WINDOW} steps: {last:.3f}s   last/first: {last / first:.2f}"
+        f"first {WINDOW} steps: {first:.3f}s  last {WINDOW} steps: {last:.3f}s  last/first: {last / first:.2f}"
     )
 
 
@@ -101,9 +100,8 @@ def crash_and_resume(db: Path, steps: int) -> None:
     )
     assert child.returncode == -signal.SIGKILL, (child.returncode, child.stderr)
     to_first_step, to_end = asyncio.run(resume_after_kill(db, steps))
-    print(
-        f"killed with SIGKILL at step {kill_at}; resume to first new step: {to_first_step:.3f}s, to completion: {to_end:.3f}s"
-    )
+    print(f"killed with SIGKILL at step {kill_at}; resume to first new step: {to_first_step:.3f}s,", end=" ")
+    print(f"to completion: {to_end:.3f}s")
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-
 #: Error type names that are never retried, whatever the policy says.
 ALWAYS_NON_RETRYABLE = frozenset({"NonRetryableError", "InvalidInputError"})
 
