@@ -36,12 +36,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import weakref
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import nats
+from nats.aio.client import Client as NATS
+from nats.errors import OutboundBufferLimitError
 from nats.js.api import KeyValueConfig
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 
@@ -51,6 +53,8 @@ from ._base import apply_filter, encode_state, require_workflow_id, store_errors
 from ._remote import RemoteStore, decode_stored_state
 
 PROVIDER = "nats"
+
+_log = logging.getLogger(__name__)
 
 _BUCKET_RE = re.compile(r"[A-Za-z0-9_-]+")
 _PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -121,7 +125,7 @@ class NatsStore(RemoteStore):
     async def load(self, workflow_id: str) -> WorkflowState | None:
         key = self._key("load", workflow_id)
         await self._ready("load")
-        async with store_errors(PROVIDER, "load", "get"):
+        async with _nats_errors("load", "get"):
             try:
                 entry = await self._kv.get(key)
             except KeyNotFoundError:
@@ -144,7 +148,7 @@ class NatsStore(RemoteStore):
         key = self._key("delete", workflow_id)
         await self._ready("delete")
         async with self._lock_for(workflow_id):
-            async with store_errors(PROVIDER, "delete", "delete"):
+            async with _nats_errors("delete", "delete"):
                 await self._kv.delete(key)
             self._revisions.pop(workflow_id, None)
 
@@ -154,7 +158,7 @@ class NatsStore(RemoteStore):
         """Create or update the key against the remembered revision; return the new revision."""
         base = self._revisions.get(workflow_id)
         verb = "create" if base is None else "update"
-        async with store_errors(PROVIDER, "save", verb):
+        async with _nats_errors("save", verb):
             try:
                 if base is None:
                     return int(await self._kv.create(key, payload))
@@ -167,8 +171,7 @@ class NatsStore(RemoteStore):
 
     async def _open(self) -> None:
         if self._owns_conn:
-            options = {"pending_size": 0, "connect_timeout": self._timeout, **self._connect_options}
-            self._nc = await nats.connect(self.url, **options)
+            self._nc = await _connect(self.url, self._timeout, self._connect_options)
         try:
             self._kv = await _open_bucket(self._nc.jetstream(timeout=self._timeout), self.bucket)
         except BaseException:
@@ -207,6 +210,42 @@ class NatsStore(RemoteStore):
         return lock
 
 
+@contextlib.asynccontextmanager
+async def _nats_errors(op: str, what: str) -> AsyncIterator[None]:
+    """:func:`store_errors`, saying plainly what nats-py's error for "disconnected" means."""
+    async with store_errors(PROVIDER, op, what):
+        try:
+            yield
+        except OutboundBufferLimitError as exc:
+            raise ConnectionError(
+                "not connected to the NATS server (reconnecting); nothing was sent"
+            ) from exc
+
+
+async def _connect(url: str, timeout: float, options: Mapping[str, Any]) -> Any:
+    """A new connection, given ``timeout`` seconds in all (nats-py alone retries a down server for minutes)."""
+    client = NATS()
+    try:
+        await asyncio.wait_for(
+            client.connect(
+                url, **{"pending_size": 0, "connect_timeout": timeout, "error_cb": _log_error, **options}
+            ),
+            timeout,
+        )
+    except asyncio.TimeoutError:
+        await asyncio.shield(client.close())
+        raise TimeoutError(f"no connection to {url} within {timeout}s") from None
+    except BaseException:
+        await asyncio.shield(client.close())
+        raise
+    return client
+
+
+async def _log_error(exc: Exception) -> None:
+    """One log line per connection error (nats-py's default logs a traceback per reconnect attempt)."""
+    _log.warning("NatsStore connection: %s: %s", type(exc).__name__, exc)
+
+
 async def _open_bucket(js: Any, bucket: str) -> Any:
     """The KV bucket, created (one value per key) when missing."""
     try:
@@ -217,7 +256,7 @@ async def _open_bucket(js: Any, bucket: str) -> Any:
 
 async def _latest_entries(kv: Any, timeout: float) -> list[Any]:
     """The latest entry of every live key, from one ordered consumer (delete markers left out)."""
-    async with store_errors(PROVIDER, "list", "watch"):
+    async with _nats_errors("list", "watch"):
         watcher = await kv.watchall(include_history=False, inactive_threshold=max(timeout, 5.0))
         try:
             entries = await _drain(watcher, timeout)
