@@ -36,11 +36,13 @@ async def start_dev_server(
     ui: bool = False,
     plugins: Sequence[temporalio.client.Plugin] = (),
     database_file: str | None = None,
+    extra_args: Sequence[str] = (),
 ) -> AsyncIterator[WorkflowEnvironment]:
     """A local Temporal dev server on 127.0.0.1 (a free port unless ``port``), stopped on exit.
 
     Nothing is downloaded: the binary is the one :func:`dev_server_path` finds. ``env.client`` is connected
-    with ``plugins``; state is in memory unless ``database_file`` names an SQLite file.
+    with ``plugins``; state is in memory unless ``database_file`` names an SQLite file. ``extra_args`` go to
+    ``temporal server start-dev`` (e.g. ``["--dynamic-config-value", "KEY=VALUE"]``).
     """
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(dev_server_path()),
@@ -49,6 +51,7 @@ async def start_dev_server(
         ui=ui,
         plugins=list(plugins),
         dev_server_database_filename=database_file,
+        dev_server_extra_args=list(extra_args),
     )
     try:
         yield env

@@ -37,16 +37,20 @@ class WorkflowRef:
         name = function_name(fn)
         module = getattr(fn, "__module__", None)
         qualname = getattr(fn, "__qualname__", "")
-        if not inspect.iscoroutinefunction(fn):
-            raise TypeError(f"workflow {name!r}: must be an 'async def' function, got {fn!r}")
         if not module or "<lambda>" in qualname or "<locals>" in qualname:
             raise TypeError(
                 f"workflow {name!r}: Temporal workflows must be module-level functions (the workflow sandbox "
                 f"re-imports them by module and name), but {qualname or fn!r} is a lambda, closure or "
                 "nested function: move it to the top level of a module"
             )
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(f"workflow {name!r}: must be an 'async def' function, got {fn!r}")
         ref = cls(name=name, module=module, qualname=qualname)
-        if ref._lookup(_import(module)) is not fn:
+        try:
+            found = ref._lookup(_import(module))
+        except (ImportError, AttributeError):
+            found = None
+        if found is not fn:
             raise TypeError(
                 f"workflow {name!r}: {module}.{qualname} does not resolve to the function given (is it "
                 "wrapped by a decorator without functools.wraps, or rebound?); register the module-level "

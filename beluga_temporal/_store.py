@@ -22,6 +22,7 @@ from ._history import beluga_history
 from ._status import beluga_status, visibility_statuses
 
 _PROVIDER = "temporal"
+_PAGE_SIZE = 1000
 
 
 class TemporalStore:
@@ -29,9 +30,10 @@ class TemporalStore:
 
     - :meth:`load`: describe + the run's history, translated into Beluga events (input, result and error
       come from them).
-    - :meth:`list`: one visibility query, with status, workflow type and limit pushed to the server.
-      Listed states carry identity, status and times only: ``input``, ``result``, ``error`` and ``history``
-      are empty (that would take a history fetch per row); :meth:`load` one for the rest.
+    - :meth:`list`: one visibility query, with status, workflow type and limit pushed to the server, newest
+      first. Listed states carry identity, status and times only: ``input``, ``result``, ``error`` and
+      ``history`` are empty (filling them would take a history fetch per row); :meth:`load` one for those.
+      Temporal's visibility is eventually consistent: a workflow started a moment ago may not be listed yet.
     - :meth:`delete`: deletes the execution (a running one is terminated first, by the server).
     """
 
@@ -66,14 +68,15 @@ class TemporalStore:
     async def list(self, filter: WorkflowFilter | None = None) -> list[WorkflowState]:
         filter = filter or WorkflowFilter()
         query = visibility_query(filter)
+        limit = filter.max_results
+        listing = self.client.list_workflows(
+            query or None, limit=limit, page_size=min(limit or _PAGE_SIZE, _PAGE_SIZE)
+        )
         try:
-            executions = [
-                execution
-                async for execution in self.client.list_workflows(query or None, limit=filter.max_results)
-            ]
+            states = [_state(execution, []) async for execution in listing]
         except RPCError as exc:
             raise StoreError(_PROVIDER, "list", f"list_workflows({query!r}): {exc}") from exc
-        return [_state(execution, []) for execution in executions]
+        return sorted(states, key=lambda state: state.created_at, reverse=True)
 
     async def delete(self, workflow_id: str) -> None:
         request = DeleteWorkflowExecutionRequest(
