@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import nats
@@ -30,6 +30,9 @@ TRICKY_IDS = [
 ]
 
 
+OpenStore = Callable[[], Awaitable[NatsStore]]
+
+
 @pytest.fixture
 def bucket() -> str:
     return f"test_{uuid.uuid4().hex[:12]}"
@@ -48,10 +51,19 @@ async def store(nats_server: NatsServer, bucket: str) -> AsyncIterator[NatsStore
         yield opened
 
 
-async def open_store(nats_server: NatsServer, bucket: str) -> NatsStore:
-    second = NatsStore(nats_server.url, bucket=bucket, timeout=5.0)
-    await second.connect()
-    return second
+@pytest.fixture
+async def open_store(nats_server: NatsServer, bucket: str) -> AsyncIterator[OpenStore]:
+    """Opens more instances on the same bucket (as other processes would); all closed at the end."""
+    opened: list[NatsStore] = []
+
+    async def opener() -> NatsStore:
+        opened.append(NatsStore(nats_server.url, bucket=bucket, timeout=5.0))
+        await opened[-1].connect()
+        return opened[-1]
+
+    yield opener
+    for instance in opened:
+        await instance.close()
 
 
 # -- keys --
@@ -128,61 +140,55 @@ async def test_list_shows_the_latest_revision_of_each_workflow(store: NatsStore)
 
 
 async def test_stale_writer_is_refused_and_the_newer_state_kept(
-    store: NatsStore, nats_server: NatsServer, bucket: str
+    store: NatsStore, open_store: OpenStore
 ) -> None:
     await store.save(make_state("wf"))
-    other = await open_store(nats_server, bucket)
+    other = await open_store()
     assert await other.load("wf") is not None
     newer = make_state("wf", status=WorkflowStatus.COMPLETED)
     await other.save(newer)
     with pytest.raises(StoreError, match=r"^nats/save: conflict: .*since revision \d+"):
         await store.save(make_state("wf", status=WorkflowStatus.FAILED))
     assert await other.load("wf") == newer
-    await other.close()
 
 
 async def test_fresh_instance_cannot_overwrite_a_workflow_it_has_not_read(
-    store: NatsStore, nats_server: NatsServer, bucket: str
+    store: NatsStore, open_store: OpenStore
 ) -> None:
     original = make_state("wf")
     await store.save(original)
-    other = await open_store(nats_server, bucket)
+    other = await open_store()
     with pytest.raises(StoreError, match=r"^nats/save: conflict: .*already exists"):
         await other.save(make_state("wf", status=WorkflowStatus.FAILED))
     assert await store.load("wf") == original
-    await other.close()
 
 
 async def test_instance_that_listed_a_workflow_can_take_it_over(
-    store: NatsStore, nats_server: NatsServer, bucket: str
+    store: NatsStore, open_store: OpenStore
 ) -> None:
     await store.save(make_state("wf"))
-    resumed = await open_store(nats_server, bucket)
+    resumed = await open_store()
     await resumed.list(WorkflowFilter(status=WorkflowStatus.RUNNING))
     finished = make_state("wf", status=WorkflowStatus.COMPLETED)
     await resumed.save(finished)
     assert await store.load("wf") == finished
-    await resumed.close()
 
 
 async def test_reading_does_not_rebase_an_instance_that_is_writing(
-    store: NatsStore, nats_server: NatsServer, bucket: str
+    store: NatsStore, open_store: OpenStore
 ) -> None:
     await store.save(make_state("wf"))
-    other = await open_store(nats_server, bucket)
+    other = await open_store()
     await other.load("wf")
     await other.save(make_state("wf", status=WorkflowStatus.COMPLETED))
     await store.load("wf")  # sees the other's state, but its own writes were based on the older one
     with pytest.raises(StoreError, match="conflict"):
         await store.save(make_state("wf", status=WorkflowStatus.FAILED))
-    await other.close()
 
 
-async def test_after_a_conflict_loading_again_allows_saving(
-    store: NatsStore, nats_server: NatsServer, bucket: str
-) -> None:
+async def test_after_a_conflict_loading_again_allows_saving(store: NatsStore, open_store: OpenStore) -> None:
     await store.save(make_state("wf"))
-    other = await open_store(nats_server, bucket)
+    other = await open_store()
     await other.load("wf")
     await other.save(make_state("wf", status=WorkflowStatus.COMPLETED))
     with pytest.raises(StoreError):
@@ -191,7 +197,6 @@ async def test_after_a_conflict_loading_again_allows_saving(
     failed = make_state("wf", status=WorkflowStatus.FAILED)
     await store.save(failed)
     assert await other.load("wf") == failed
-    await other.close()
 
 
 async def test_concurrent_saves_of_one_workflow_from_one_instance_all_succeed(store: NatsStore) -> None:
