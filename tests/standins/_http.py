@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from typing_extensions import Self
+
 
 @dataclass
 class Request:
@@ -73,7 +75,7 @@ class StandinServer:
             server.shutdown()
             server.server_close()
 
-    def __enter__(self) -> StandinServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

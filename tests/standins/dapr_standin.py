@@ -15,14 +15,16 @@ talking to it sees the same state:
 - An unknown store name is 400 ``ERR_STATE_STORE_NOT_FOUND``; with ``api_token`` set, a request without the
   matching ``dapr-api-token`` header is 401.
 
-Etags are a counter, unique across all writes (Dapr treats them as opaque strings).
+Etags are a counter, unique across all writes (Dapr treats them as opaque strings). For tests,
+``before_save`` (if set) is called with the store's data just before each save request is checked, so a test
+can slip in a concurrent writer's change; ``conflicts`` counts the 409 answers.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ._http import Request, Response, StandinServer
 
@@ -38,7 +40,13 @@ class DaprStandin(StandinServer):
         super().__init__()
         self.api_token = api_token
         self.stores: dict[str, dict[str, tuple[bytes, str]]] = {name: {} for name in store_names}
+        self.before_save: Callable[[DaprStandin, dict[str, tuple[bytes, str]]], None] | None = None
+        self.conflicts = 0
         self._etags = itertools.count(1)
+
+    def put(self, data: dict[str, tuple[bytes, str]], key: str, value: object) -> None:
+        """Store ``value`` (as JSON) under ``key`` with a new etag, as a save through the API would."""
+        data[key] = (json.dumps(value).encode(), str(next(self._etags)))
 
     def handle(self, request: Request) -> Response:
         if self.api_token is not None and request.headers.get("dapr-api-token") != self.api_token:
@@ -69,14 +77,17 @@ class DaprStandin(StandinServer):
             assert isinstance(items, list) and all(isinstance(i, dict) and "key" in i for i in items)
         except (ValueError, AssertionError):
             return _error(400, "ERR_MALFORMED_REQUEST", "body must be a JSON array of state items")
+        if self.before_save is not None:
+            self.before_save(self, data)
         for item in items:
             if "||" in item["key"]:
                 return _error(400, "ERR_MALFORMED_REQUEST", f"input key {item['key']} can't contain '||'")
             etag = item.get("etag")
             if etag is not None and (item["key"] not in data or data[item["key"]][1] != etag):
+                self.conflicts += 1
                 return _error(409, "ERR_STATE_SAVE", f"failed saving state: possible etag mismatch ({etag})")
         for item in items:
-            data[item["key"]] = (json.dumps(item.get("value")).encode(), str(next(self._etags)))
+            self.put(data, item["key"], item.get("value"))
         return Response(204)
 
     def _get(self, data: dict[str, tuple[bytes, str]], key: str) -> Response:
@@ -88,6 +99,7 @@ class DaprStandin(StandinServer):
     def _delete(self, request: Request, data: dict[str, tuple[bytes, str]], key: str) -> Response:
         if_match = request.headers.get("if-match")
         if if_match is not None and (key not in data or data[key][1] != if_match):
+            self.conflicts += 1
             message = f"failed deleting state with key {key}: possible etag mismatch"
             return _error(409, "ERR_STATE_DELETE", message)
         data.pop(key, None)

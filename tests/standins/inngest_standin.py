@@ -9,7 +9,9 @@ object so that every store instance talking to it sees the same states:
 - ``GET /v1/workflows?status=&type=&limit=``: a JSON array of the stored states matching ``status`` and
   ``type`` (``workflow_type``), newest ``created_at`` first, cut to ``limit``.
 - With ``event_key`` set, a request without ``Authorization: Bearer <event_key>`` is 401.
-- ``delay`` seconds are waited before each answer (to test client timeouts).
+- For tests: ``delay`` seconds are waited before each answer (client timeouts), ``fail_with`` answers every
+  request with that status, and ``ignore_query`` makes the listing ignore its parameters (as a server that
+  does not support them would).
 
 ``{id}`` is one percent-decoded path segment, so ids with ``/``, ``?`` or ``#`` work only when escaped.
 """
@@ -30,11 +32,15 @@ class InngestStandin(StandinServer):
         super().__init__()
         self.event_key = event_key
         self.delay = 0.0
+        self.fail_with: int | None = None
+        self.ignore_query = False
         self.workflows: dict[str, bytes] = {}
 
     def handle(self, request: Request) -> Response:
         if self.delay:
             time.sleep(self.delay)
+        if self.fail_with is not None:
+            return Response.of_json(self.fail_with, {"error": "failing on purpose"})
         if self.event_key is not None and request.headers.get("authorization") != f"Bearer {self.event_key}":
             return Response.of_json(401, {"error": "unauthorized"})
         segments = request.segments
@@ -66,7 +72,8 @@ class InngestStandin(StandinServer):
 
     def _list(self, request: Request) -> Response:
         states: list[Any] = [json.loads(body) for body in self.workflows.values()]
-        status, kind = request.query.get("status"), request.query.get("type")
+        query = {} if self.ignore_query else request.query
+        status, kind = query.get("status"), query.get("type")
         matching = [
             s
             for s in states
@@ -74,7 +81,7 @@ class InngestStandin(StandinServer):
             and (kind is None or _field(s, "workflow_type") == kind)
         ]
         matching.sort(key=lambda s: str(_field(s, "created_at")), reverse=True)
-        limit = int(request.query.get("limit", "0"))
+        limit = int(query.get("limit", "0"))
         return Response.of_json(200, matching[:limit] if limit > 0 else matching)
 
 
