@@ -27,7 +27,7 @@ from beluga_core.workflow import (
 from beluga_core.workflow._serde import Signature, activity_signature, from_json, to_json
 
 from ._activity_options import beluga_activity_error, start_to_close, temporal_retry_policy
-from ._runtime import WorkerRuntime
+from ._runtime import current_runtime
 
 
 class RunState:
@@ -38,15 +38,11 @@ class RunState:
         self.queries: dict[str, QueryHandler] = {}
         self.status = WorkflowStatus.RUNNING
         self.result: Any = None
-        self._runtime: WorkerRuntime | None = None
-
-    def bind(self, runtime: WorkerRuntime) -> None:
-        self._runtime = runtime
 
     def fire(self, hook: str, *args: Any) -> None:
         """Fire a hook for a real event: never while replaying history, never inside the sandbox's loop."""
-        if self._runtime is not None and not workflow.unsafe.is_replaying():
-            self._runtime.fire(hook, workflow.info().workflow_id, *args)
+        if not workflow.unsafe.is_replaying():
+            current_runtime().fire(hook, workflow.info().workflow_id, *args)
 
 
 class SignalChannel:

@@ -30,17 +30,18 @@ from ._runtime import current_runtime
 class BelugaWorkflow:
     """Runs the Beluga workflow function registered under ``workflow.info().workflow_type``."""
 
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, args: Sequence[RawValue]) -> None:
+        # An unregistered type fails the workflow task, not the workflow: another worker may run it.
+        self._ref = current_runtime().resolve(workflow.info().workflow_type)
         self._state = RunState()
+        # Fired here, before any signal handler of the first activation runs.
+        self._state.fire("on_workflow_start", _first_arg(args))
 
     @workflow.run
     async def run(self, args: Sequence[RawValue]) -> Any:
-        runtime = current_runtime()
-        self._state.bind(runtime)
-        # An unregistered type fails the workflow task, not the workflow: another worker may run it.
-        ref = runtime.resolve(workflow.info().workflow_type)
         try:
-            result = await self._run_function(ref, args)
+            result = await self._run_function(self._ref, args)
         except asyncio.CancelledError:
             self._state.status = WorkflowStatus.CANCELED
             self._state.fire("on_workflow_cancel")
@@ -60,7 +61,6 @@ class BelugaWorkflow:
         fn = ref.load()
         signature = workflow_signature(fn)
         value = from_json(_first_arg(args), signature.input_hint, what=f"input of workflow {ref.name!r}")
-        self._state.fire("on_workflow_start", value)
         ctx = TemporalWorkflowContext(self._state)
         result = await (fn(ctx, value) if signature.takes_input else fn(ctx))
         return to_json(result, what=f"result of workflow {ref.name!r}")

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import temporalio.client
 import temporalio.worker
+from opentelemetry import trace
+from opentelemetry.trace import TracerProvider
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkflowRunner
@@ -31,20 +33,28 @@ class BelugaPlugin(SimplePlugin):
     - a sandbox violation in workflow code (``datetime.now()``, ``open()``, ...) fails the workflow with
       ``RestrictedWorkflowAccessError`` instead of retrying the workflow task forever;
     - ``tracing=True`` adds Temporal's OpenTelemetry ``TracingInterceptor`` to the client and workers, so one
-      trace runs from ``executor.execute`` through the workflow to its activities.
+      trace runs from ``executor.execute`` (traced by ``with_tracing()``) through the workflow to its
+      activities. Spans go to the global tracer provider, or to ``tracer_provider`` (which implies tracing).
 
     Pass it once, to ``Client.connect(..., plugins=[BelugaPlugin()])``: workers built from that client get it
     too. ``create_worker`` adds one itself when the client has none.
     """
 
-    def __init__(self, *, tracing: bool = False, passthrough_modules: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        tracing: bool = False,
+        tracer_provider: TracerProvider | None = None,
+        passthrough_modules: Sequence[str] = (),
+    ) -> None:
         self._passthrough = (*PASSTHROUGH_MODULES, *passthrough_modules)
+        tracing = tracing or tracer_provider is not None
         super().__init__(
             PLUGIN_NAME,
             data_converter=pydantic_data_converter,
             workflow_runner=self._with_passthrough,
             workflow_failure_exception_types=[RestrictedWorkflowAccessError],
-            interceptors=_tracing_interceptors() if tracing else None,
+            interceptors=_tracing_interceptors(tracer_provider) if tracing else None,
         )
 
     def _with_passthrough(self, runner: WorkflowRunner | None) -> WorkflowRunner:
@@ -64,10 +74,13 @@ class BelugaPlugin(SimplePlugin):
         await super().run_worker(worker, next)
 
 
-def _tracing_interceptors() -> list[temporalio.client.Interceptor | temporalio.worker.Interceptor]:
+def _tracing_interceptors(
+    tracer_provider: TracerProvider | None,
+) -> list[temporalio.client.Interceptor | temporalio.worker.Interceptor]:
     from temporalio.contrib.opentelemetry import TracingInterceptor
 
-    return [TracingInterceptor()]
+    tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider) if tracer_provider else None
+    return [TracingInterceptor(tracer)]
 
 
 def has_beluga_plugin(client: temporalio.client.Client) -> bool:

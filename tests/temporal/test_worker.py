@@ -16,11 +16,15 @@ from tests.fixtures.temporal import TemporalWorkers
 from . import workflows as wf
 
 
-async def test_create_worker_returns_a_temporal_worker_on_the_task_queue(temporal_client: Client) -> None:
-    worker = create_worker(temporal_client, task_queue="q", workflows=[wf.shout_twice], activities=[wf.shout])
+async def test_create_worker_returns_a_temporal_worker_on_the_task_queue(
+    temporal_client: Client, task_queue: str
+) -> None:
+    worker = create_worker(
+        temporal_client, task_queue=task_queue, workflows=[wf.shout_twice], activities=[wf.shout]
+    )
 
     assert isinstance(worker, Worker)
-    assert worker.task_queue == "q"
+    assert worker.task_queue == task_queue
 
 
 def test_lambda_workflows_are_rejected_with_a_clear_message(temporal_client: Client) -> None:

@@ -79,3 +79,13 @@ async def story(ctx: WorkflowContext, prefix: str) -> str:
     payload = await ctx.receive_signal("go").receive()
     await ctx.sleep(0.1)
     return str(await ctx.execute_activity(shout, f"{prefix}-{payload}"))
+
+
+async def three_shouts(ctx: WorkflowContext, text: str) -> list[str]:
+    """Three activities and a signal: enough steps for a replay to pass through each kind of hook."""
+    ctx.set_query_handler("text", lambda: text)
+    first = await ctx.execute_activity(shout, text)
+    second = await ctx.execute_activity(shout_sync, first)
+    suffix = await ctx.receive_signal("suffix").receive()
+    third = await ctx.execute_activity(shout, f"{second}{suffix}")
+    return [first, second, third]
