@@ -37,9 +37,9 @@ from urllib.parse import quote
 
 from ..workflow._types import WorkflowFilter, WorkflowState
 from ..workflow.errors import StoreError
-from ._base import apply_filter, encode_state, require_workflow_id
+from ._base import apply_filter, encode_state
 from ._http import HttpStore, describe_status, json_array
-from ._remote import decode_stored_state
+from ._remote import decode_stored_state, require_key_id
 
 PROVIDER = "dapr"
 
@@ -94,7 +94,7 @@ class DaprStore(HttpStore):
         await self._post_state("save", item)
 
     async def load(self, workflow_id: str) -> WorkflowState | None:
-        require_workflow_id(PROVIDER, "load", workflow_id)
+        require_key_id(PROVIDER, "load", workflow_id)
         response = await self._request(
             "load", "GET", self._key_path(state_key(workflow_id)), expect=(200, 204)
         )
@@ -111,7 +111,7 @@ class DaprStore(HttpStore):
         return apply_filter(states, filter)
 
     async def delete(self, workflow_id: str) -> None:
-        require_workflow_id(PROVIDER, "delete", workflow_id)
+        require_key_id(PROVIDER, "delete", workflow_id)
         await self._request("delete", "DELETE", self._key_path(state_key(workflow_id)), expect=(200, 204))
         await self._change_index("delete", workflow_id, present=False)
         self._indexed.discard(workflow_id)

@@ -21,9 +21,9 @@ import json
 from urllib.parse import quote
 
 from ..workflow._types import WorkflowFilter, WorkflowState
-from ._base import apply_filter, encode_state, require_workflow_id
+from ._base import apply_filter, encode_state
 from ._http import HttpStore, json_array
-from ._remote import decode_stored_state
+from ._remote import decode_stored_state, require_key_id
 
 PROVIDER = "inngest"
 
@@ -74,7 +74,7 @@ class InngestStore(HttpStore):
 
 
 def _path(op: str, workflow_id: str) -> str:
-    require_workflow_id(PROVIDER, op, workflow_id)
+    require_key_id(PROVIDER, op, workflow_id)
     return f"/v1/workflows/{quote(workflow_id, safe='')}"
 
 

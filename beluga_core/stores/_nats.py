@@ -49,8 +49,8 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSe
 
 from ..workflow._types import WorkflowFilter, WorkflowState
 from ..workflow.errors import StoreError
-from ._base import apply_filter, encode_state, require_workflow_id, store_errors
-from ._remote import RemoteStore, decode_stored_state
+from ._base import apply_filter, encode_state, store_errors
+from ._remote import RemoteStore, decode_stored_state, require_key_id
 
 PROVIDER = "nats"
 
@@ -189,13 +189,8 @@ class NatsStore(RemoteStore):
     # -- helpers --
 
     def _key(self, op: str, workflow_id: str) -> str:
-        require_workflow_id(PROVIDER, op, workflow_id)
-        try:
-            return encode_key(workflow_id)
-        except UnicodeEncodeError as exc:
-            raise StoreError(
-                PROVIDER, op, f"workflow id {workflow_id!r} is not valid Unicode: {exc}"
-            ) from exc
+        require_key_id(PROVIDER, op, workflow_id)
+        return encode_key(workflow_id)
 
     def _workflow_id(self, op: str, key: str) -> str:
         try:

@@ -9,7 +9,16 @@ from typing_extensions import Self
 
 from ..workflow._types import WorkflowState
 from ..workflow.errors import StoreError
-from ._base import decode_state, store_errors
+from ._base import decode_state, require_workflow_id, store_errors
+
+
+def require_key_id(provider: str, op: str, workflow_id: str) -> None:
+    """Reject an id that cannot become a key: empty, not a string, or not encodable as UTF-8."""
+    require_workflow_id(provider, op, workflow_id)
+    try:
+        workflow_id.encode()
+    except UnicodeEncodeError as exc:
+        raise StoreError(provider, op, f"workflow id {workflow_id!r} is not valid Unicode: {exc}") from exc
 
 
 def decode_stored_state(provider: str, op: str, raw: bytes | str, workflow_id: str) -> WorkflowState:

@@ -202,6 +202,38 @@ async def test_second_instance_sees_first_instances_writes(backend: StoreBackend
     assert [s.workflow_id for s in await second.list()] == ["shared-2"]
 
 
+async def test_last_of_many_saves_is_what_loads_and_lists(store: WorkflowStore) -> None:
+    versions = [make_state("wf-steps", created_offset=i) for i in range(10)]
+    for version in versions:
+        await store.save(version)
+    assert await store.load("wf-steps") == versions[-1]
+    assert await store.list() == [versions[-1]]
+
+
+async def test_deleted_workflow_can_be_saved_again(store: WorkflowStore) -> None:
+    await store.save(make_state("wf-again"))
+    await store.delete("wf-again")
+    again = make_state("wf-again", status=WorkflowStatus.COMPLETED)
+    await store.save(again)
+    assert await store.load("wf-again") == again
+    assert await store.list() == [again]
+
+
+async def test_new_instance_can_continue_a_workflow_it_has_read(backend: StoreBackend) -> None:
+    if not backend.shared:
+        pytest.skip(f"{backend.name} keeps state in its own process object only")
+    first = await backend.open()
+    await first.save(make_state("resumed"))
+    await first.close()
+    resuming = await backend.open()  # as an executor does after a crash: read, then write on
+    (running,) = await resuming.list(WorkflowFilter(status=WorkflowStatus.RUNNING))
+    finished = running.model_copy(update={"status": WorkflowStatus.COMPLETED, "result": {"total": 1}})
+    await resuming.save(finished)
+    await resuming.close()
+    third = await backend.open()
+    assert await third.load("resumed") == finished
+
+
 async def test_appended_events_extend_the_stored_history(store: Any) -> None:
     state = make_state("wf-append")
     await store.save(state)
