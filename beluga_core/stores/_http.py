@@ -44,12 +44,12 @@ class HttpStore(RemoteStore):
     ) -> httpx.Response:
         """Send one request; a transport error, a timeout or a status outside ``expect`` is a StoreError."""
         await self._ready(op)
-        assert self._client is not None
+        client = self._client
+        if client is None:  # closed while this call waited
+            raise StoreError(self.provider, op, "store is closed")
         async with store_errors(self.provider, op, f"{method} {path}"):
             try:
-                response = await self._client.request(
-                    method, path, content=content, params=params, headers=headers
-                )
+                response = await client.request(method, path, content=content, params=params, headers=headers)
             except httpx.TimeoutException as exc:
                 raise TimeoutError(f"no answer within {self.timeout}s: {exc!r}") from exc
         if response.status_code not in expect:

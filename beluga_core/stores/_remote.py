@@ -77,13 +77,13 @@ class RemoteStore:
         async with self._connect_lock:
             if self._closed:
                 raise StoreError(self.provider, op, "store is closed")
-            if self._connected and self._connection_lost():
-                self._connected = False
-                await self._shutdown()
-            if not self._connected:
-                async with store_errors(self.provider, op, "" if op == "connect" else "connect"):
+            async with store_errors(self.provider, op, "" if op == "connect" else "connect"):
+                if self._connected and self._connection_lost():
+                    self._connected = False
+                    await self._shutdown()
+                if not self._connected:
                     await self._open()
-                self._connected = True
+                    self._connected = True
 
     async def _open(self) -> None:
         """Connect to the server and set up what the store needs (bucket, topic, client)."""
