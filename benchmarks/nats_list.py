@@ -6,8 +6,8 @@ Run: ``.venv/bin/python -m benchmarks.nats_list [--workflows 10000] [--rounds 3]
 Starts its own nats-server (JetStream, 127.0.0.1, a free port, a temporary data directory), stores the
 workflows (a third of them completed) through ``NatsStore``, then times in alternating rounds:
 
-- ``NatsStore.list(WorkflowFilter(status=running, limit=100))``: one ordered consumer over the latest value
-  of every key;
+- ``NatsStore.list(WorkflowFilter(status=running, limit=100))``: one pull consumer over the latest value of
+  every key, fetched in batches;
 - the per-key listing the Go seed does: ``kv.keys()`` and then one ``kv.get`` per key, one after the other,
   decoding and filtering the same way;
 - the same per-key listing with all the gets in flight at once (``asyncio.gather``), for a fairer baseline.

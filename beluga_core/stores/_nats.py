@@ -1,8 +1,8 @@
 """NatsStore: workflow states in a NATS JetStream key-value bucket (extra ``nats``: ``nats-py``).
 
 One key per workflow, its value the state as JSON. ``list`` reads the latest value of every key in one pass
-(an ordered consumer over the bucket's stream that delivers the last message per subject), never one request
-per key.
+(a pull consumer over the bucket's stream that delivers the last message per subject, fetched in batches),
+never one request per key.
 
 Keys: NATS keys may hold only ``[-/_=.A-Za-z0-9]`` and may not start or end with a dot, so a workflow id is
 stored under a reversible escape: ``A-Z a-z 0-9 - _`` stay as they are, every other character becomes ``=XX``
@@ -38,13 +38,15 @@ import asyncio
 import contextlib
 import logging
 import re
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.errors import OutboundBufferLimitError
-from nats.js.api import KeyValueConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 
 from ..workflow._types import WorkflowFilter, WorkflowState
@@ -55,6 +57,7 @@ from ._remote import RemoteStore, decode_stored_state, require_key_id
 PROVIDER = "nats"
 
 _log = logging.getLogger(__name__)
+_LIST_BATCH = 1000
 
 _BUCKET_RE = re.compile(r"[A-Za-z0-9_-]+")
 _PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -108,6 +111,7 @@ class NatsStore(RemoteStore):
         self._connect_options = dict(connect_options or {})
         self._nc: Any = conn
         self._owns_conn = conn is None
+        self._js: Any = None
         self._kv: Any = None
         self._revisions: dict[str, int] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -138,9 +142,9 @@ class NatsStore(RemoteStore):
         """Every state in the bucket, read in one pass over the latest values, then filtered."""
         await self._ready("list")
         states: list[WorkflowState] = []
-        for entry in await _latest_entries(self._kv, self._timeout):
+        for entry in await _latest_entries(self._js, self.bucket, self._timeout):
             workflow_id = self._workflow_id("list", entry.key)
-            states.append(decode_stored_state(PROVIDER, "list", entry.value or b"", workflow_id))
+            states.append(decode_stored_state(PROVIDER, "list", entry.value, workflow_id))
             self._revisions.setdefault(workflow_id, entry.revision)
         return apply_filter(states, filter)
 
@@ -173,13 +177,14 @@ class NatsStore(RemoteStore):
         if self._owns_conn:
             self._nc = await _connect(self.url, self._timeout, self._connect_options)
         try:
-            self._kv = await _open_bucket(self._nc.jetstream(timeout=self._timeout), self.bucket)
+            self._js = self._nc.jetstream(timeout=self._timeout)
+            self._kv = await _open_bucket(self._js, self.bucket)
         except BaseException:
             await self._shutdown()
             raise
 
     async def _shutdown(self) -> None:
-        self._kv = None
+        self._js = self._kv = None
         if self._owns_conn and self._nc is not None and not self._nc.is_closed:
             await self._nc.close()
 
@@ -249,33 +254,61 @@ async def _open_bucket(js: Any, bucket: str) -> Any:
         return await js.create_key_value(KeyValueConfig(bucket=bucket, history=1))
 
 
-async def _latest_entries(kv: Any, timeout: float) -> list[Any]:
-    """The latest entry of every live key, from one ordered consumer (delete markers left out)."""
-    async with _nats_errors("list", "watch"):
-        watcher = await kv.watchall(include_history=False, inactive_threshold=max(timeout, 5.0))
-        try:
-            entries = await _drain(watcher, timeout)
-        except BaseException:
-            await asyncio.shield(_stop_quietly(watcher))
-            raise
-        await watcher.stop()
-    return entries
+@dataclass(frozen=True)
+class _Entry:
+    """The latest value of one key, as listed."""
+
+    key: str
+    value: bytes
+    revision: int
 
 
-async def _drain(watcher: Any, timeout: float) -> list[Any]:
-    entries: list[Any] = []
-    while True:
-        entry = await watcher.updates(timeout=timeout)
-        if entry is None:  # the watcher's marker: every key's latest value has been delivered
-            return entries
-        if entry.operation is None:
-            entries.append(entry)
+async def _latest_entries(js: Any, bucket: str, timeout: float) -> list[_Entry]:
+    """The latest value of every live key, read through one pull consumer (delete markers left out).
+
+    The consumer delivers the last message of each subject. It is created before anything is delivered, so
+    its pending count is exact (nats-py's KV watcher decides "nothing more" from a count taken while the
+    server may already be delivering, and can stop early); every message then says how many are still
+    pending, so the read ends when that reaches zero, taking in writes that land meanwhile.
+    """
+    stream, prefix = f"KV_{bucket}", f"$KV.{bucket}."
+    config = ConsumerConfig(
+        name=f"beluga-list-{uuid.uuid4().hex}",
+        deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+        ack_policy=AckPolicy.NONE,
+        filter_subject=f"{prefix}>",
+        mem_storage=True,
+        inactive_threshold=max(timeout, 5.0),  # the server drops it if this process goes away mid-list
+    )
+    async with _nats_errors("list", "consumer"):
+        info = await js.add_consumer(stream, config)
+    latest: dict[str, _Entry] = {}
+    try:
+        async with _nats_errors("list", "fetch"):
+            subscription = await js.pull_subscribe_bind(name=config.name, stream=stream)
+            pending = info.num_pending
+            while pending > 0:
+                for msg in await subscription.fetch(batch=_LIST_BATCH, timeout=timeout):
+                    pending = _take(latest, msg, prefix)
+            await subscription.unsubscribe()
+    finally:
+        with contextlib.suppress(Exception):  # it expires on its own; the listing's outcome is what counts
+            await asyncio.shield(js.delete_consumer(stream, config.name))
+    return list(latest.values())
 
 
-async def _stop_quietly(watcher: Any) -> None:
-    """Stop a watcher on an error path; its consumer expires on the server if this fails too."""
-    with contextlib.suppress(Exception):  # the original error is the one worth reporting
-        await watcher.stop()
+def _take(latest: dict[str, _Entry], msg: Any, prefix: str) -> int:
+    """Record ``msg`` as its key's latest value (or drop the key for a delete or purge marker).
+
+    Returns how many messages the consumer still has pending after this one.
+    """
+    key, metadata = msg.subject[len(prefix) :], msg.metadata
+    headers = msg.headers or {}
+    if headers.get("KV-Operation") in ("DEL", "PURGE") or "Nats-Marker-Reason" in headers:
+        latest.pop(key, None)
+    else:
+        latest[key] = _Entry(key, msg.data or b"", metadata.sequence.stream)
+    return int(metadata.num_pending)
 
 
 def _conflict(workflow_id: str, base: int | None, exc: Exception) -> str:

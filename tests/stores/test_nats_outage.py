@@ -68,7 +68,7 @@ async def test_every_call_fails_promptly_with_a_store_error_while_the_server_is_
             await store.save(make_state("wf", status=WorkflowStatus.COMPLETED))
         with pytest.raises(StoreError, match=r"^nats/load: get: "):
             await store.load("wf")
-        with pytest.raises(StoreError, match=r"^nats/list: watch: "):
+        with pytest.raises(StoreError, match=r"^nats/list: consumer: "):
             await store.list()
         with pytest.raises(StoreError, match=r"^nats/delete: delete: "):
             await store.delete("wf")
