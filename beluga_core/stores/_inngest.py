@@ -21,6 +21,7 @@ import json
 from urllib.parse import quote
 
 from ..workflow._types import WorkflowFilter, WorkflowState
+from ..workflow.errors import StoreError
 from ._base import apply_filter, encode_state
 from ._http import HttpStore, json_array
 from ._remote import decode_stored_state, require_key_id
@@ -90,10 +91,13 @@ def _query(flt: WorkflowFilter) -> dict[str, str | int]:
 
 
 def _states_from_listing(raw: bytes) -> list[WorkflowState]:
-    """Decode the listing; anything but an array of valid states is an error, never a skipped row."""
-    states = []
+    """Decode the listing; anything but an array of valid states, one per workflow, is an error."""
+    states: dict[str, WorkflowState] = {}
     for index, item in enumerate(json_array(PROVIDER, "list", raw)):
         workflow_id = item.get("workflow_id") if isinstance(item, dict) else None
         label = workflow_id if isinstance(workflow_id, str) else f"item {index}"
-        states.append(decode_stored_state(PROVIDER, "list", json.dumps(item), label))
-    return states
+        state = decode_stored_state(PROVIDER, "list", json.dumps(item), label)
+        if state.workflow_id in states:
+            raise StoreError(PROVIDER, "list", f"listing holds workflow {state.workflow_id!r} twice")
+        states[state.workflow_id] = state
+    return list(states.values())

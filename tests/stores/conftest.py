@@ -4,34 +4,49 @@ Each backend is a fixture factory: ``open_store()`` returns a new store object o
 (a second instance, as another process would have). Backends that need a server start it here, on
 127.0.0.1 and a free port: NATS and Kafka are real servers shared by the session (each test gets its own
 bucket or topic); Dapr and Inngest are local stand-ins (``tests/standins``), one per test.
+
+A backend may also give ``write_raw(workflow_id, value)``: it stores ``value`` (JSON bytes) where the store
+keeps that workflow's state, bypassing the store, as a foreign or broken writer would.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from beluga_core.stores import DaprStore, InMemoryStore, InngestStore, KafkaStore, NatsStore, SQLiteStore
+from beluga_core.stores._dapr import INDEX_KEY, state_key
+from beluga_core.stores._nats import encode_key
 from tests.standins.dapr_standin import DaprStandin
 from tests.standins.inngest_standin import InngestStandin
 
 OpenStore = Callable[[], Awaitable[Any]]
+WriteRaw = Callable[[str, bytes], Awaitable[None]]
 
 
 class StoreBackend:
     """Opens store instances over one backing and closes them all at the end."""
 
     def __init__(
-        self, name: str, opener: OpenStore, shared: bool, cleanup: Callable[[], None] | None = None
+        self,
+        name: str,
+        opener: OpenStore,
+        shared: bool,
+        cleanup: Callable[[], None] | None = None,
+        write_raw: WriteRaw | None = None,
     ) -> None:
         self.name = name
         self._opener = opener
         self.shared = shared  # True when a second instance sees the first one's writes
         self._cleanup = cleanup  # run after every store is closed (stops a stand-in server)
+        self.write_raw = write_raw  # stores a value behind the store's back (None: not possible)
         self._opened: list[Any] = []
 
     async def open(self) -> Any:
@@ -46,6 +61,12 @@ class StoreBackend:
         finally:
             if self._cleanup is not None:
                 self._cleanup()
+
+
+async def connected(store: Any) -> Any:
+    """``store``, connected (so a test's second instance has read what is there before it acts)."""
+    await store.connect()
+    return store
 
 
 def _unique(prefix: str) -> str:
@@ -76,7 +97,13 @@ async def _nats_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Store
     async def opener() -> NatsStore:
         return NatsStore(url, bucket=bucket, timeout=5.0)
 
-    return StoreBackend("nats", opener, shared=True)
+    async def write_raw(workflow_id: str, value: bytes) -> None:
+        client = await nats.connect(url)
+        kv = await client.jetstream().key_value(bucket)
+        await kv.put(encode_key(workflow_id), value)
+        await client.close()
+
+    return StoreBackend("nats", opener, shared=True, write_raw=write_raw)
 
 
 async def _kafka_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
@@ -85,7 +112,13 @@ async def _kafka_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Stor
     async def opener() -> KafkaStore:
         return KafkaStore(servers, topic=topic, timeout=10.0)
 
-    return StoreBackend("kafka", opener, shared=True)
+    async def write_raw(workflow_id: str, value: bytes) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=servers)
+        await producer.start()
+        await producer.send_and_wait(topic, key=workflow_id.encode(), value=value)
+        await producer.stop()
+
+    return StoreBackend("kafka", opener, shared=True, write_raw=write_raw)
 
 
 async def _dapr_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
@@ -95,7 +128,13 @@ async def _dapr_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Store
     async def opener() -> DaprStore:
         return DaprStore(standin.url, timeout=5.0)
 
-    return StoreBackend("dapr", opener, shared=True, cleanup=standin.stop)
+    async def write_raw(workflow_id: str, value: bytes) -> None:
+        data = standin.stores["statestore"]
+        standin.put(data, state_key(workflow_id), json.loads(value))
+        ids = json.loads(data[INDEX_KEY][0])["ids"] if INDEX_KEY in data else []
+        standin.put(data, INDEX_KEY, {"ids": sorted({*ids, workflow_id})})
+
+    return StoreBackend("dapr", opener, shared=True, cleanup=standin.stop, write_raw=write_raw)
 
 
 async def _inngest_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
@@ -105,7 +144,10 @@ async def _inngest_backend(request: pytest.FixtureRequest, tmp_path: Path) -> St
     async def opener() -> InngestStore:
         return InngestStore(standin.url, event_key="conformance-key", timeout=5.0)
 
-    return StoreBackend("inngest", opener, shared=True, cleanup=standin.stop)
+    async def write_raw(workflow_id: str, value: bytes) -> None:
+        standin.workflows[workflow_id] = value
+
+    return StoreBackend("inngest", opener, shared=True, cleanup=standin.stop, write_raw=write_raw)
 
 
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Awaitable[StoreBackend]]] = {

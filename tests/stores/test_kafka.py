@@ -16,6 +16,7 @@ from beluga_core.workflow import StoreError, WorkflowStatus
 from tests.fixtures._servers import free_port
 from tests.fixtures.kafka import KafkaBroker
 
+from .conftest import StoreBackend, connected
 from .test_store_conformance import make_state
 
 OpenStore = Callable[[], Awaitable[KafkaStore]]
@@ -44,16 +45,10 @@ async def producer(kafka_broker: KafkaBroker) -> AsyncIterator[AIOKafkaProducer]
 @pytest.fixture
 async def open_store(kafka_broker: KafkaBroker, topic: str) -> AsyncIterator[OpenStore]:
     """Opens more instances on the same topic (as other processes would); all closed at the end."""
-    opened: list[KafkaStore] = []
-
-    async def opener() -> KafkaStore:
-        opened.append(KafkaStore(kafka_broker.bootstrap_servers, topic=topic, timeout=10.0))
-        await opened[-1].connect()
-        return opened[-1]
-
-    yield opener
-    for instance in opened:
-        await instance.close()
+    servers = kafka_broker.bootstrap_servers
+    others = StoreBackend("kafka", lambda: connected(KafkaStore(servers, topic=topic)), shared=True)
+    yield others.open
+    await others.close_all()
 
 
 async def raw_records(kafka_broker: KafkaBroker, topic: str) -> list[tuple[bytes, bytes | None]]:
@@ -190,29 +185,6 @@ async def test_later_record_wins_whoever_wrote_it(
 
 
 # -- errors --
-
-
-async def test_corrupt_record_makes_load_and_list_fail(
-    store: KafkaStore, producer: AIOKafkaProducer, topic: str
-) -> None:
-    await store.save(make_state("good"))
-    await producer.send_and_wait(topic, key=b"bad", value=b"not a state")
-    await store.sync()
-    with pytest.raises(StoreError, match=r"^kafka/load: decode 'bad': stored value is not a workflow state"):
-        await store.load("bad")
-    with pytest.raises(StoreError, match=r"^kafka/list: decode 'bad'"):
-        await store.list()
-
-
-async def test_record_holding_another_workflows_state_is_an_error(
-    store: KafkaStore, producer: AIOKafkaProducer, topic: str
-) -> None:
-    await producer.send_and_wait(topic, key=b"mine", value=make_state("theirs").model_dump_json().encode())
-    await store.sync()
-    with pytest.raises(
-        StoreError, match=r"^kafka/load: decode 'mine': stored value belongs to workflow 'theirs'"
-    ):
-        await store.load("mine")
 
 
 async def test_unreachable_broker_is_a_store_error() -> None:

@@ -16,6 +16,7 @@ from beluga_core.stores._nats import decode_key, encode_key
 from beluga_core.workflow import StoreError, WorkflowFilter, WorkflowStatus
 from tests.fixtures.nats import NatsServer
 
+from .conftest import StoreBackend, connected
 from .test_store_conformance import ODD_IDS, make_state
 
 TRICKY_IDS = [
@@ -54,16 +55,9 @@ async def store(nats_server: NatsServer, bucket: str) -> AsyncIterator[NatsStore
 @pytest.fixture
 async def open_store(nats_server: NatsServer, bucket: str) -> AsyncIterator[OpenStore]:
     """Opens more instances on the same bucket (as other processes would); all closed at the end."""
-    opened: list[NatsStore] = []
-
-    async def opener() -> NatsStore:
-        opened.append(NatsStore(nats_server.url, bucket=bucket, timeout=5.0))
-        await opened[-1].connect()
-        return opened[-1]
-
-    yield opener
-    for instance in opened:
-        await instance.close()
+    others = StoreBackend("nats", lambda: connected(NatsStore(nats_server.url, bucket=bucket)), shared=True)
+    yield others.open
+    await others.close_all()
 
 
 # -- keys --
@@ -211,41 +205,6 @@ async def test_concurrent_saves_of_one_workflow_from_one_instance_all_succeed(st
     versions = [make_state("wf", created_offset=i) for i in range(20)]
     await asyncio.gather(*(store.save(v) for v in versions))
     assert await store.load("wf") in versions
-
-
-async def test_deleted_workflow_can_be_saved_again(store: NatsStore) -> None:
-    await store.save(make_state("wf"))
-    await store.delete("wf")
-    again = make_state("wf", status=WorkflowStatus.COMPLETED)
-    await store.save(again)
-    assert await store.load("wf") == again
-
-
-# -- corrupt values --
-
-
-@pytest.mark.parametrize("raw", [b"not json", b"{}", b'{"workflow_id": "wf", "status": "sleeping"}'])
-async def test_corrupt_value_makes_load_and_list_fail(
-    store: NatsStore, conn: Any, bucket: str, raw: bytes
-) -> None:
-    await store.save(make_state("good"))
-    kv = await conn.jetstream().key_value(bucket)
-    await kv.put(encode_key("bad"), raw)
-    with pytest.raises(StoreError, match=r"^nats/load: decode 'bad': stored value is not a workflow state"):
-        await store.load("bad")
-    with pytest.raises(StoreError, match=r"^nats/list: decode 'bad'"):
-        await store.list()
-
-
-async def test_state_of_another_workflow_under_a_key_is_an_error(
-    store: NatsStore, conn: Any, bucket: str
-) -> None:
-    kv = await conn.jetstream().key_value(bucket)
-    await kv.put(encode_key("mine"), make_state("theirs").model_dump_json().encode())
-    with pytest.raises(
-        StoreError, match=r"^nats/load: decode 'mine': stored value belongs to workflow 'theirs'"
-    ):
-        await store.load("mine")
 
 
 # -- connection and bucket --

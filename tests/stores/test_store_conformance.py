@@ -16,6 +16,7 @@ from beluga_core.workflow import (
     WorkflowStatus,
     WorkflowStore,
 )
+from beluga_core.workflow.errors import StoreError
 
 from .conftest import StoreBackend
 
@@ -232,6 +233,43 @@ async def test_new_instance_can_continue_a_workflow_it_has_read(backend: StoreBa
     await resuming.close()
     third = await backend.open()
     assert await third.load("resumed") == finished
+
+
+CORRUPT_VALUES = [
+    b'{"workflow_id": "bad", "run_id": "r", "workflow_type": "t", "status": "sleeping"}',
+    b"[1, 2, 3]",
+    b"{}",
+]
+
+
+@pytest.mark.parametrize("value", CORRUPT_VALUES, ids=["bad-status", "array", "empty"])
+async def test_corrupt_stored_value_makes_load_and_list_fail(backend: StoreBackend, value: bytes) -> None:
+    if backend.write_raw is None:
+        pytest.skip(f"{backend.name}: no way to store a value behind the store's back")
+    writer = await backend.open()
+    await writer.save(make_state("good"))
+    await backend.write_raw("bad", value)
+    reader = await backend.open()
+    with pytest.raises(
+        StoreError, match=rf"^{backend.name}/load: decode 'bad': stored value is not a workflow"
+    ):
+        await reader.load("bad")
+    with pytest.raises(StoreError, match=rf"^{backend.name}/list: decode '"):  # a listing may not know the id
+        await reader.list()
+
+
+async def test_value_holding_another_workflows_state_is_an_error(backend: StoreBackend) -> None:
+    if backend.write_raw is None:
+        pytest.skip(f"{backend.name}: no way to store a value behind the store's back")
+    await (await backend.open()).save(make_state("theirs"))
+    await backend.write_raw("mine", make_state("theirs").model_dump_json().encode())
+    reader = await backend.open()
+    with pytest.raises(
+        StoreError, match=rf"^{backend.name}/load: decode 'mine': .*belongs to workflow 'theirs'"
+    ):
+        await reader.load("mine")
+    with pytest.raises(StoreError, match=rf"^{backend.name}/list: "):
+        await reader.list()
 
 
 async def test_appended_events_extend_the_stored_history(store: Any) -> None:
