@@ -104,7 +104,8 @@ class TemporalWorkflowContext:
     ) -> Any:
         """Run ``fn(input)`` as the Temporal activity named after ``fn``; see ``WorkflowContext``."""
         name = function_name(fn)
-        signature = activity_signature(fn)
+        # fn and its annotations belong to this run's copy of its module: caching them would keep it alive.
+        signature = activity_signature(fn, cached=False)
         data = _activity_input(name, signature, input)
         policy = retry or RetryPolicy.default()
         self._state.fire("on_activity_start", name, data)
@@ -123,7 +124,7 @@ class TemporalWorkflowContext:
             error = beluga_activity_error(name, exc, policy)
             self._state.fire("on_activity_fail", name, error)
             raise error from None
-        result = from_json(raw, signature.return_hint, what=f"result of activity {name!r}")
+        result = from_json(raw, signature.return_hint, what=f"result of activity {name!r}", cached=False)
         self._state.fire("on_activity_complete", name, result)
         return result
 
@@ -164,7 +165,7 @@ def _activity_input(name: str, signature: Signature, value: Any) -> Any:
     what = f"input of activity {name!r} in workflow {workflow.info().workflow_type!r}"
     data = to_json(value, what=what)
     if signature.takes_input:
-        from_json(data, signature.input_hint, what=what)
+        from_json(data, signature.input_hint, what=what, cached=False)
     elif value is not None:
         raise InvalidInputError(f"{what}: activity {name!r} takes no input, got {type(value).__name__}")
     return data

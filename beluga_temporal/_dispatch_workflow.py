@@ -59,8 +59,10 @@ class BelugaWorkflow:
 
     async def _run_function(self, ref: WorkflowRef, args: Sequence[RawValue]) -> Any:
         fn = ref.load()
-        signature = workflow_signature(fn)
-        value = from_json(_first_arg(args), signature.input_hint, what=f"input of workflow {ref.name!r}")
+        # fn and its annotations belong to this run's copy of its module: caching them would keep it alive.
+        signature = workflow_signature(fn, cached=False)
+        what = f"input of workflow {ref.name!r}"
+        value = from_json(_first_arg(args), signature.input_hint, what=what, cached=False)
         ctx = TemporalWorkflowContext(self._state)
         result = await (fn(ctx, value) if signature.takes_input else fn(ctx))
         return to_json(result, what=f"result of workflow {ref.name!r}")

@@ -38,12 +38,17 @@ def _adapter(hint: Any) -> TypeAdapter[Any]:
     return TypeAdapter(hint)
 
 
-def from_json(data: Any, hint: Any, *, what: str) -> Any:
-    """Decode JSON ``data`` into ``hint`` (``Any`` or a missing annotation returns the data unchanged)."""
+def from_json(data: Any, hint: Any, *, what: str, cached: bool = True) -> Any:
+    """Decode JSON ``data`` into ``hint`` (``Any`` or a missing annotation returns the data unchanged).
+
+    ``cached=False`` does not remember ``hint``: for types that live briefly, such as the classes of a module
+    Temporal's sandbox re-imports for every workflow run.
+    """
     if hint is Any or hint is inspect.Parameter.empty:
         return data
     try:
-        return _adapter(hint).validate_python(data)
+        adapter = _adapter(hint) if cached else TypeAdapter(hint)
+        return adapter.validate_python(data)
     except ValidationError as exc:
         raise InvalidInputError(f"{what}: expected {_hint_name(hint)}: {exc}") from exc
     except TypeError:
@@ -65,8 +70,7 @@ class Signature:
     is_async: bool
 
 
-@functools.lru_cache(maxsize=1024)
-def _signature_of(fn: Callable[..., Any], leading: int) -> Signature:
+def _read_signature(fn: Callable[..., Any], leading: int) -> Signature:
     params = list(inspect.signature(fn).parameters.values())[leading:]
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     try:
@@ -82,16 +86,26 @@ def _signature_of(fn: Callable[..., Any], leading: int) -> Signature:
     )
 
 
+_signature_of = functools.lru_cache(maxsize=1024)(_read_signature)
+
+
 def _is_async(fn: Callable[..., Any]) -> bool:
     """True for ``async def`` functions and for objects whose ``__call__`` is one."""
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
 
 
-def workflow_signature(fn: Callable[..., Any]) -> Signature:
-    """The signature of ``async def wf(ctx, input)`` (the input parameter may be absent)."""
-    return _signature_of(fn, 1)
+def workflow_signature(fn: Callable[..., Any], *, cached: bool = True) -> Signature:
+    """The signature of ``async def wf(ctx, input)`` (the input parameter may be absent).
+
+    ``cached=False`` reads it afresh without remembering ``fn``: for function objects that live briefly (the
+    Temporal sandbox re-imports workflow modules for every run), which a cache would keep alive.
+    """
+    return (_signature_of if cached else _read_signature)(fn, 1)
 
 
-def activity_signature(fn: Callable[..., Any]) -> Signature:
-    """The signature of an activity ``def act(input)`` (sync or async, the input may be absent)."""
-    return _signature_of(fn, 0)
+def activity_signature(fn: Callable[..., Any], *, cached: bool = True) -> Signature:
+    """The signature of an activity ``def act(input)`` (sync or async, the input may be absent).
+
+    ``cached`` as for :func:`workflow_signature`.
+    """
+    return (_signature_of if cached else _read_signature)(fn, 0)
