@@ -9,6 +9,7 @@ DefaultExecutor on a NATS store) is one more entry.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from beluga_core.stores import InMemoryStore, SQLiteStore
+from beluga_core.stores import InMemoryStore, KafkaStore, NatsStore, SQLiteStore
 from beluga_core.workflow import DefaultExecutor, DurableExecutor, Hooks, Signal, WorkflowStore
 from beluga_temporal import TemporalExecutor
 
@@ -85,6 +86,18 @@ def _default_sqlite(resources: Resources) -> contextlib.AbstractAsyncContextMana
     return _default_on(SQLiteStore(resources.tmp_path / "conformance.db"), resources)
 
 
+def _default_nats(resources: Resources) -> contextlib.AbstractAsyncContextManager[DurableExecutor]:
+    bucket = f"conformance_{uuid.uuid4().hex}"  # a bucket per test: no state shared between tests
+    return _default_on(NatsStore(resources.fixtures["nats_server"].url, bucket=bucket), resources)
+
+
+def _default_kafka(resources: Resources) -> contextlib.AbstractAsyncContextManager[DurableExecutor]:
+    topic = f"conformance-{uuid.uuid4().hex}"
+    return _default_on(
+        KafkaStore(resources.fixtures["kafka_broker"].bootstrap_servers, topic=topic), resources
+    )
+
+
 @contextlib.asynccontextmanager
 async def _temporal(resources: Resources) -> AsyncIterator[DurableExecutor]:
     workers = resources.fixtures["temporal_workers"]
@@ -99,6 +112,8 @@ async def _temporal(resources: Resources) -> AsyncIterator[DurableExecutor]:
 EXECUTORS: dict[str, ExecutorEntry] = {
     "default-memory": ExecutorEntry(_default_memory),
     "default-sqlite": ExecutorEntry(_default_sqlite),
+    "default-nats": ExecutorEntry(_default_nats, fixtures=("nats_server",)),
+    "default-kafka": ExecutorEntry(_default_kafka, fixtures=("kafka_broker",)),
     "temporal": ExecutorEntry(_temporal, fixtures=("temporal_workers",)),
 }
 
