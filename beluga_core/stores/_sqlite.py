@@ -146,7 +146,7 @@ class SQLiteStore:
     async def load(self, workflow_id: str) -> WorkflowState | None:
         def read(conn: sqlite3.Connection) -> WorkflowState | None:
             row = conn.execute("SELECT * FROM workflows WHERE workflow_id = ?", (workflow_id,)).fetchone()
-            return None if row is None else self._state_from_row(conn, row)
+            return None if row is None else self._state_from_row(conn, row, "load")
 
         return await self._read("load", read)
 
@@ -168,7 +168,7 @@ class SQLiteStore:
             sql += f" LIMIT {int(flt.max_results)}"
 
         def read(conn: sqlite3.Connection) -> builtins.list[WorkflowState]:
-            return [self._state_from_row(conn, row) for row in conn.execute(sql, params).fetchall()]
+            return [self._state_from_row(conn, row, "list") for row in conn.execute(sql, params).fetchall()]
 
         return await self._read("list", read)
 
@@ -215,8 +215,16 @@ class SQLiteStore:
             None if state.timeout is None else state.timeout // timedelta(microseconds=1),
         )
 
+    @classmethod
+    def _state_from_row(cls, conn: sqlite3.Connection, row: sqlite3.Row, op: str) -> WorkflowState:
+        try:
+            return cls._decode_row(conn, row)
+        except ValueError as exc:  # pydantic's ValidationError and json's JSONDecodeError are ValueErrors
+            detail = f"decode {row['workflow_id']!r}: stored value is not a workflow state: {exc}"
+            raise StoreError(PROVIDER, op, detail) from exc
+
     @staticmethod
-    def _state_from_row(conn: sqlite3.Connection, row: sqlite3.Row) -> WorkflowState:
+    def _decode_row(conn: sqlite3.Connection, row: sqlite3.Row) -> WorkflowState:
         bodies = conn.execute(
             "SELECT body FROM events WHERE workflow_id = ? ORDER BY id", (row["workflow_id"],)
         ).fetchall()

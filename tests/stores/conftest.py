@@ -11,7 +11,9 @@ keeps that workflow's state, bypassing the store, as a foreign or broken writer 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -41,12 +43,14 @@ class StoreBackend:
         shared: bool,
         cleanup: Callable[[], None] | None = None,
         write_raw: WriteRaw | None = None,
+        ids_in_values: bool = True,
     ) -> None:
         self.name = name
         self._opener = opener
         self.shared = shared  # True when a second instance sees the first one's writes
         self._cleanup = cleanup  # run after every store is closed (stops a stand-in server)
         self.write_raw = write_raw  # stores a value behind the store's back (None: not possible)
+        self.ids_in_values = ids_in_values  # False when the id is not read from the stored value
         self._opened: list[Any] = []
 
     async def open(self) -> Any:
@@ -88,7 +92,17 @@ async def _sqlite_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Sto
     async def opener() -> SQLiteStore:
         return SQLiteStore(path)
 
-    return StoreBackend("sqlite", opener, shared=True)
+    async def write_raw(workflow_id: str, value: bytes) -> None:
+        """A workflow row whose one history event holds ``value`` (the file is written by plain sqlite3)."""
+        with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute(
+                "INSERT INTO workflows VALUES (?, 'r', 't', 'running', 'null', 'null', NULL, 0, 0, NULL)",
+                (workflow_id,),
+            )
+            conn.execute("INSERT INTO events VALUES (?, 1, ?)", (workflow_id, value.decode()))
+
+    # The id is a column of its own: a row cannot claim another workflow's id, so that test does not apply.
+    return StoreBackend("sqlite", opener, shared=True, write_raw=write_raw, ids_in_values=False)
 
 
 async def _nats_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:

@@ -261,6 +261,8 @@ async def test_corrupt_stored_value_makes_load_and_list_fail(backend: StoreBacke
 async def test_value_holding_another_workflows_state_is_an_error(backend: StoreBackend) -> None:
     if backend.write_raw is None:
         pytest.skip(f"{backend.name}: no way to store a value behind the store's back")
+    if not backend.ids_in_values:
+        pytest.skip(f"{backend.name}: the id is stored apart from the value, so they cannot disagree")
     await (await backend.open()).save(make_state("theirs"))
     await backend.write_raw("mine", make_state("theirs").model_dump_json().encode())
     reader = await backend.open()
