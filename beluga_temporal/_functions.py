@@ -9,9 +9,13 @@ functions importable by name, so closures, lambdas and nested functions are reje
 from __future__ import annotations
 
 import builtins
+import importlib.util
 import inspect
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib.machinery import ModuleSpec
+from types import CodeType, ModuleType
 from typing import Any
 
 from temporalio import workflow
@@ -25,11 +29,18 @@ _SILENT = workflow.SandboxImportNotificationPolicy.SILENT
 
 @dataclass(frozen=True)
 class WorkflowRef:
-    """Where a workflow function lives: enough to import it again, inside or outside the sandbox."""
+    """Where a workflow function lives: enough to import it again, inside or outside the sandbox.
+
+    ``spec`` and ``code`` are the module's import spec and compiled body, read once on the host: each run
+    executes that code in a fresh module of its own sandbox, as an import would, without going back to the
+    file system (which, from many workflow threads at once, is what made per-run imports slow).
+    """
 
     name: str
     module: str
     qualname: str
+    spec: ModuleSpec | None = field(default=None, compare=False, repr=False)
+    code: CodeType | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, fn: Callable[..., Any]) -> WorkflowRef:
@@ -47,7 +58,8 @@ class WorkflowRef:
             raise TypeError(f"workflow {name!r}: must be an 'async def' function, got {fn!r}")
         ref = cls(name=name, module=module, qualname=qualname)
         try:
-            found = ref._lookup(_import(module))
+            host_module = _import(module)
+            found = ref._lookup(host_module)
         except (ImportError, AttributeError):
             found = None
         if found is not fn:
@@ -56,17 +68,34 @@ class WorkflowRef:
                 "wrapped by a decorator without functools.wraps, or rebound?); register the module-level "
                 "function itself"
             )
-        return ref
+        spec, code = _compiled(host_module)
+        return cls(name=name, module=module, qualname=qualname, spec=spec, code=code)
 
     def load(self) -> Callable[..., Any]:
         """Import the function. Inside the sandbox this re-imports the module under its restrictions."""
         if not workflow.unsafe.in_sandbox():
             return self._lookup(_import(self.module))
-        module = _SANDBOX_MAIN if self.module == "__main__" else self.module
         # Importing here, in the run's first activation, is the design (not a stray late import), so the
         # sandbox's "imported after initial workflow load" warning is silenced.
         with workflow.unsafe.sandbox_import_notification_policy(_SILENT):
-            return self._lookup(_import(module))
+            return self._lookup(self._sandbox_module())
+
+    def _sandbox_module(self) -> ModuleType:
+        """This run's copy of the module: the cached code run in a new module, as the import system would."""
+        if self.spec is None or self.code is None:
+            return _import(_SANDBOX_MAIN if self.module == "__main__" else self.module)
+        modules = sys.modules  # inside the sandbox: this run's own module table
+        existing: ModuleType | None = modules.get(self.module)
+        if existing is not None:
+            return existing
+        module = importlib.util.module_from_spec(self.spec)
+        modules[self.module] = module
+        try:
+            exec(self.code, module.__dict__)
+        except BaseException:
+            del modules[self.module]
+            raise
+        return module
 
     def _lookup(self, module: Any) -> Callable[..., Any]:
         target = module
@@ -75,6 +104,17 @@ class WorkflowRef:
         return target  # type: ignore[no-any-return]
 
 
-def _import(module: str) -> Any:
+def _compiled(module: ModuleType) -> tuple[ModuleSpec | None, CodeType | None]:
+    """The import spec and compiled code of ``module``, when its loader can give them (not for ``__main__``)."""
+    spec = getattr(module, "__spec__", None)
+    get_code = getattr(getattr(spec, "loader", None), "get_code", None)
+    if spec is None or get_code is None or module.__name__ == "__main__":
+        return None, None
+    code = get_code(module.__name__)
+    return (spec, code) if isinstance(code, CodeType) else (None, None)
+
+
+def _import(module: str) -> ModuleType:
     # builtins.__import__ is what the sandbox intercepts; importlib would skip its __main__ handling.
-    return builtins.__import__(module, fromlist=["__name__"])
+    imported: ModuleType = builtins.__import__(module, fromlist=["__name__"])
+    return imported

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from beluga_core.workflow import WorkflowContext, named
@@ -14,6 +19,8 @@ from tests.conformance import workflows as conformance
 from tests.fixtures.temporal import TemporalWorkers
 
 from . import workflows as wf
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_create_worker_returns_a_temporal_worker_on_the_task_queue(
@@ -105,3 +112,24 @@ async def test_workers_in_one_process_keep_their_own_workflows(temporal_workers:
 
     assert await constant.result(timeout=30) == "constant"
     assert await added.result(timeout=30) == 3
+
+
+async def test_workflows_of_a_script_run_as_main_run_sandboxed(
+    temporal_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    script = Path(__file__).with_name("main_script.py")
+    address = temporal_env.client.service_client.config.target_host
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        address,
+        task_queue,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+
+    assert process.returncode == 0
+    assert output.decode().splitlines() == ["main!", "RestrictedWorkflowAccessError"]
