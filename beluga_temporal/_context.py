@@ -59,12 +59,15 @@ class SignalChannel:
         while not self._buffer:
             remaining = None if deadline is None else deadline - workflow.time()
             if remaining is not None and remaining <= 0:
-                raise TimeoutError(f"no {self._name!r} signal within {timeout}")
+                raise self._timed_out(seconds)
             try:
                 await workflow.wait_condition(lambda: bool(self._buffer), timeout=remaining)
             except asyncio.TimeoutError:  # distinct from the builtin before Python 3.11
-                raise TimeoutError(f"no {self._name!r} signal within {timeout}") from None
+                raise self._timed_out(seconds) from None
         return self._buffer.popleft()
+
+    def _timed_out(self, seconds: float | None) -> TimeoutError:
+        return TimeoutError(f"no {self._name!r} signal within {seconds:g}s")
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._iterate()

@@ -71,8 +71,7 @@ class BelugaWorkflow:
     def signal(self, name: str, args: Sequence[RawValue]) -> None:
         payload = _first_arg(args)
         self._state.signals[name].append(payload)
-        if not workflow.unsafe.is_replaying():
-            self._state.fire("on_signal", Signal(name=name, payload=payload, sent_at=workflow.now()))
+        self._state.fire("on_signal", Signal(name=name, payload=payload, sent_at=workflow.now()))
 
     @workflow.query(dynamic=True)
     def query(self, name: str, args: Sequence[RawValue]) -> Any:

@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from beluga_core.executor._executor import _check_timeout, _encode_input, _options
 from beluga_core.workflow import (
+    InvalidInputError,
     Signal,
     UnknownQueryError,
     WorkflowAlreadyStartedError,
@@ -44,7 +45,7 @@ class TemporalExecutor:
 
     def __init__(self, client: temporalio.client.Client, *, task_queue: str) -> None:
         if not task_queue:
-            raise ValueError("TemporalExecutor: task_queue must be a non-empty string")
+            raise InvalidInputError("TemporalExecutor: task_queue must be a non-empty string")
         self.client = client
         self.task_queue = task_queue
 
@@ -86,7 +87,7 @@ class TemporalExecutor:
         workflow's handlers, on a worker.
         """
         if query_type == "status":
-            return beluga_status((await self._describe(workflow_id)).status)
+            return await self._status(workflow_id)
         if query_type == "result":
             return await self._result_so_far(workflow_id)
         try:
@@ -102,7 +103,7 @@ class TemporalExecutor:
     async def cancel(self, workflow_id: str) -> None:
         """Request cancellation: the workflow sees ``CancelledError`` and ends ``canceled``."""
         # Temporal accepts a cancel request for a closed workflow and ignores it: check first.
-        status = beluga_status((await self._describe(workflow_id)).status)
+        status = await self._status(workflow_id)
         if status.is_terminal:
             raise WorkflowNotRunningError(workflow_id, status, "cancel")
         try:
@@ -121,6 +122,9 @@ class TemporalExecutor:
         except RPCError as exc:
             raise _not_found(workflow_id, exc) from None
 
+    async def _status(self, workflow_id: str) -> WorkflowStatus:
+        return beluga_status((await self._describe(workflow_id)).status)
+
     async def _result_so_far(self, workflow_id: str) -> Any:
         """The result of a completed workflow (as JSON), None otherwise, like the DefaultExecutor."""
         description = await self._describe(workflow_id)
@@ -133,14 +137,12 @@ class TemporalExecutor:
         """The Beluga error for an RPC refused because the workflow is missing or no longer running."""
         if exc.status != RPCStatusCode.NOT_FOUND:
             return exc
-        try:
-            description = await self.client.get_workflow_handle(workflow_id).describe()
-        except RPCError as describe_error:
-            return _not_found(workflow_id, describe_error)
-        status = beluga_status(description.status)
-        if status is WorkflowStatus.RUNNING:
-            return exc
-        return WorkflowNotRunningError(workflow_id, status, operation)
+        status = await self._status(workflow_id)  # raises WorkflowNotFoundError when it is missing
+        return (
+            exc
+            if status is WorkflowStatus.RUNNING
+            else WorkflowNotRunningError(workflow_id, status, operation)
+        )
 
 
 class TemporalWorkflowHandle:

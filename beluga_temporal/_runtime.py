@@ -53,21 +53,19 @@ class WorkerRuntime:
         """Hooks run on ``loop``, the loop the worker runs on."""
         self._loop = loop
 
-    def wants(self, hook: str) -> bool:
-        """True when the hook is set (lets callers skip building its arguments)."""
-        return self.hooks is not None and getattr(self.hooks, hook) is not None
-
     def fire(self, hook: str, *args: Any) -> None:
         """Schedule hook ``hook`` on the worker's loop; callable from any thread, never blocks, never raises.
 
         Hooks run one after another in the order they were fired.
         """
-        if not self.wants(hook):
+        if self.hooks is None or getattr(self.hooks, hook) is None:
             return
-        if self._loop is None:
-            logger.warning("hook %s skipped: the worker is not running", hook)
-            return
-        self._loop.call_soon_threadsafe(self._chain, hook, args)
+        try:
+            if self._loop is None:
+                raise RuntimeError("the worker is not running")
+            self._loop.call_soon_threadsafe(self._chain, hook, args)
+        except RuntimeError as exc:  # also: the loop has closed
+            logger.warning("hook %s skipped: %s", hook, exc)
 
     def _chain(self, hook: str, args: tuple[Any, ...]) -> None:
         self._tail = asyncio.ensure_future(self._run_after(self._tail, hook, args))

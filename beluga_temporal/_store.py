@@ -48,6 +48,9 @@ class TemporalStore:
     async def save(self, state: WorkflowState) -> None:
         """Nothing to do: Temporal records every step itself."""
 
+    async def close(self) -> None:
+        """Nothing to release: the client belongs to the caller (like the other stores, it has a close)."""
+
     async def load(self, workflow_id: str) -> WorkflowState | None:
         handle = self.client.get_workflow_handle(workflow_id)
         try:

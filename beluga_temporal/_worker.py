@@ -42,9 +42,7 @@ def create_worker(
     """
     runtime = WorkerRuntime(_workflow_refs(workflows), hooks)
     activity_fns = list(activities)
-    kwargs = _with_runtime(worker_kwargs, runtime)
-    if not has_beluga_plugin(client):
-        kwargs["plugins"] = [BelugaPlugin(), *kwargs.get("plugins", ())]
+    kwargs = _with_plugin(_with_runtime(worker_kwargs, runtime), has_beluga_plugin(client))
     pool = None
     if "activity_executor" not in kwargs and any(not activity_signature(f).is_async for f in activity_fns):
         threads = kwargs.get("max_concurrent_activities") or _DEFAULT_ACTIVITY_THREADS
@@ -68,10 +66,7 @@ def create_replayer(workflows: Iterable[WorkflowFunction], **replayer_kwargs: An
     code as non-deterministic.
     """
     runtime = WorkerRuntime(_workflow_refs(workflows))
-    kwargs = _with_runtime(replayer_kwargs, runtime)
-    plugins: Sequence[Any] = kwargs.get("plugins", ())
-    if not any(isinstance(p, BelugaPlugin) for p in plugins):
-        kwargs["plugins"] = [BelugaPlugin(), *plugins]
+    kwargs = _with_plugin(_with_runtime(replayer_kwargs, runtime), client_has_it=False)
     return Replayer(workflows=[BelugaWorkflow], **kwargs)
 
 
@@ -85,6 +80,14 @@ def _workflow_refs(workflows: Iterable[WorkflowFunction]) -> list[WorkflowRef]:
             )
         refs[ref.name] = ref
     return list(refs.values())
+
+
+def _with_plugin(kwargs: dict[str, Any], client_has_it: bool) -> dict[str, Any]:
+    """``kwargs`` with a :class:`BelugaPlugin` in ``plugins`` unless the client or ``plugins`` has one."""
+    plugins: Sequence[Any] = kwargs.get("plugins", ())
+    if client_has_it or any(isinstance(p, BelugaPlugin) for p in plugins):
+        return kwargs
+    return {**kwargs, "plugins": [BelugaPlugin(), *plugins]}
 
 
 def _with_runtime(kwargs: dict[str, Any], runtime: WorkerRuntime) -> dict[str, Any]:
