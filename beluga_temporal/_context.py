@@ -24,10 +24,11 @@ from beluga_core.workflow import (
     WorkflowStatus,
     function_name,
 )
-from beluga_core.workflow._serde import Signature, activity_signature, from_json, to_json
+from beluga_core.workflow._serde import Signature, to_json
 
 from ._activity_options import beluga_activity_error, start_to_close, temporal_retry_policy
 from ._runtime import current_runtime
+from ._sandbox_serde import decode, sandbox_activity_signature
 
 
 class RunState:
@@ -107,8 +108,7 @@ class TemporalWorkflowContext:
     ) -> Any:
         """Run ``fn(input)`` as the Temporal activity named after ``fn``; see ``WorkflowContext``."""
         name = function_name(fn)
-        # fn and its annotations belong to this run's copy of its module: caching them would keep it alive.
-        signature = activity_signature(fn, cached=False)
+        signature = sandbox_activity_signature(fn)
         data = _activity_input(name, signature, input)
         policy = retry or RetryPolicy.default()
         self._state.fire("on_activity_start", name, data)
@@ -127,7 +127,7 @@ class TemporalWorkflowContext:
             error = beluga_activity_error(name, exc, policy)
             self._state.fire("on_activity_fail", name, error)
             raise error from None
-        result = from_json(raw, signature.return_hint, what=f"result of activity {name!r}", cached=False)
+        result = decode(raw, signature.return_hint, what=f"result of activity {name!r}")
         self._state.fire("on_activity_complete", name, result)
         return result
 
@@ -168,7 +168,7 @@ def _activity_input(name: str, signature: Signature, value: Any) -> Any:
     what = f"input of activity {name!r} in workflow {workflow.info().workflow_type!r}"
     data = to_json(value, what=what)
     if signature.takes_input:
-        from_json(data, signature.input_hint, what=what, cached=False)
+        decode(data, signature.input_hint, what=what)
     elif value is not None:
         raise InvalidInputError(f"{what}: activity {name!r} takes no input, got {type(value).__name__}")
     return data

@@ -19,11 +19,12 @@ from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from beluga_core.executor._executor import BUILTIN_QUERIES
 from beluga_core.workflow import InvalidInputError, Signal, UnknownQueryError, WorkflowStatus
-from beluga_core.workflow._serde import from_json, to_json, workflow_signature
+from beluga_core.workflow._serde import to_json
 
 from ._context import RunState, TemporalWorkflowContext
 from ._functions import WorkflowRef
 from ._runtime import current_runtime
+from ._sandbox_serde import decode, sandbox_workflow_signature
 
 
 @workflow.defn(dynamic=True)
@@ -59,10 +60,8 @@ class BelugaWorkflow:
 
     async def _run_function(self, ref: WorkflowRef, args: Sequence[RawValue]) -> Any:
         fn = ref.load()
-        # fn and its annotations belong to this run's copy of its module: caching them would keep it alive.
-        signature = workflow_signature(fn, cached=False)
-        what = f"input of workflow {ref.name!r}"
-        value = from_json(_first_arg(args), signature.input_hint, what=what, cached=False)
+        signature = sandbox_workflow_signature(fn)
+        value = decode(_first_arg(args), signature.input_hint, what=f"input of workflow {ref.name!r}")
         ctx = TemporalWorkflowContext(self._state)
         result = await (fn(ctx, value) if signature.takes_input else fn(ctx))
         return to_json(result, what=f"result of workflow {ref.name!r}")
