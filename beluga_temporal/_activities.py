@@ -34,7 +34,7 @@ def temporal_activities(fns: Iterable[ActivityFunction], runtime: WorkerRuntime)
 
 def _define(fn: ActivityFunction, name: str, runtime: WorkerRuntime) -> Callable[..., Any]:
     signature = activity_signature(fn)
-    call = _Call(fn, name, signature, runtime)
+    call = _Call(name, signature, runtime)
     if signature.is_async:
 
         async def run_async(data: Any = None) -> Any:
@@ -59,8 +59,7 @@ def _define(fn: ActivityFunction, name: str, runtime: WorkerRuntime) -> Callable
 class _Call:
     """Conversion and failure mapping for one activity function (shared by its sync and async forms)."""
 
-    def __init__(self, fn: ActivityFunction, name: str, signature: Signature, runtime: WorkerRuntime) -> None:
-        self.fn = fn
+    def __init__(self, name: str, signature: Signature, runtime: WorkerRuntime) -> None:
         self.name = name
         self.signature = signature
         self.runtime = runtime
