@@ -15,16 +15,14 @@ from typing import Any
 import temporalio.exceptions
 from temporalio import workflow
 
-from beluga_core.executor._executor import BUILTIN_QUERIES
 from beluga_core.workflow import (
     ActivityFunction,
-    InvalidInputError,
     QueryHandler,
     RetryPolicy,
     WorkflowStatus,
     function_name,
 )
-from beluga_core.workflow._serde import Signature, to_json
+from beluga_core.workflow._execution import check_query_handler, check_signal_name, encode_input
 
 from ._activity_options import beluga_activity_error, start_to_close, temporal_retry_policy
 from ._runtime import current_runtime
@@ -132,8 +130,7 @@ class TemporalWorkflowContext:
         return result
 
     def receive_signal(self, name: str) -> SignalChannel:
-        if not isinstance(name, str) or not name:
-            raise self._invalid("signal name must be a non-empty string")
+        check_signal_name(self.workflow_type, name)
         return SignalChannel(name, self._state.signals[name])
 
     async def sleep(self, duration: timedelta | float) -> None:
@@ -151,24 +148,12 @@ class TemporalWorkflowContext:
 
     def set_query_handler(self, name: str, handler: QueryHandler) -> None:
         """Answer query ``name`` with ``handler()``, which returns the answer (Temporal queries are sync)."""
-        if not name or not isinstance(name, str):
-            raise self._invalid("query name must be a non-empty string")
-        if name in BUILTIN_QUERIES:
-            raise self._invalid(f"query {name!r} is built in")
-        if not callable(handler):
-            raise self._invalid(f"query handler {name!r} is not callable")
+        check_query_handler(self.workflow_type, name, handler)
         self._state.queries[name] = handler
 
-    def _invalid(self, problem: str) -> InvalidInputError:
-        return InvalidInputError(f"workflow {self.workflow_type!r}: {problem}")
 
-
-def _activity_input(name: str, signature: Signature, value: Any) -> Any:
+def _activity_input(name: str, signature: Any, value: Any) -> Any:
     """``value`` as JSON, checked against the activity's input annotation before it is scheduled."""
     what = f"input of activity {name!r} in workflow {workflow.info().workflow_type!r}"
-    data = to_json(value, what=what)
-    if signature.takes_input:
-        decode(data, signature.input_hint, what=what)
-    elif value is not None:
-        raise InvalidInputError(f"{what}: activity {name!r} takes no input, got {type(value).__name__}")
+    data, _ = encode_input(value, signature, what=what, takes=f"activity {name!r}", decode=decode)
     return data

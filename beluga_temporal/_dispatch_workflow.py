@@ -17,8 +17,8 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
-from beluga_core.executor._executor import BUILTIN_QUERIES
 from beluga_core.workflow import InvalidInputError, Signal, UnknownQueryError, WorkflowStatus
+from beluga_core.workflow._execution import BUILTIN_QUERIES
 from beluga_core.workflow._serde import to_json
 
 from ._context import RunState, TemporalWorkflowContext

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import timedelta
 from typing import Any
@@ -13,7 +12,6 @@ from temporalio.client import WorkflowExecutionDescription, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from beluga_core.executor._executor import _check_timeout, _encode_input, _options
 from beluga_core.workflow import (
     InvalidInputError,
     Signal,
@@ -29,6 +27,7 @@ from beluga_core.workflow import (
     WorkflowTimeoutError,
     function_name,
 )
+from beluga_core.workflow._execution import check_timeout, encode_input, resolve_options, wait_for_result
 from beluga_core.workflow._serde import from_json, to_json, workflow_signature
 
 from ._status import beluga_status
@@ -53,11 +52,13 @@ class TemporalExecutor:
         self, fn: WorkflowFunction, options: WorkflowOptions | None = None, **option_kwargs: Any
     ) -> TemporalWorkflowHandle:
         """Start ``fn`` as a Temporal workflow; the options' timeout is the execution timeout."""
-        opts = _options(options, option_kwargs).with_generated_id()
+        opts = resolve_options(options, option_kwargs)
         name = function_name(fn)
         signature = workflow_signature(fn)
-        json_input, _ = _encode_input(name, opts.input, signature.takes_input, signature.input_hint)
-        _check_timeout(name, opts.timeout)
+        json_input, _ = encode_input(
+            opts.input, signature, what=f"input of workflow {name!r}", takes=f"workflow {name!r}"
+        )
+        check_timeout(name, opts.timeout)
         args = [json_input] if signature.takes_input else []
         try:
             handle = await self.client.start_workflow(
@@ -176,14 +177,7 @@ class TemporalWorkflowHandle:
 
     async def result(self, timeout: timedelta | float | None = None) -> Any:
         """The result decoded by the workflow's return annotation; Beluga errors for every other ending."""
-        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
-        try:
-            raw = await asyncio.wait_for(self._outcome(), seconds)
-        except asyncio.TimeoutError:
-            raise WorkflowTimeoutError(
-                self._id,
-                f"workflow {self._id!r} did not finish within {seconds:g}s of waiting for its result",
-            ) from None
+        raw = await wait_for_result(self._id, self._outcome(), timeout)
         return from_json(raw, self._return_hint, what=f"result of workflow {self._id!r}")
 
     async def _outcome(self) -> Any:

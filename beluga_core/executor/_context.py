@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
+from ..workflow._execution import check_query_handler, encode_input
 from ..workflow._hooks import Hooks, fire_hook
 from ..workflow._naming import function_name
 from ..workflow._protocols import ActivityFunction, QueryHandler
@@ -95,14 +96,7 @@ class DefaultWorkflowContext:
     # -- queries -------------------------------------------------------------------------------------------
 
     def set_query_handler(self, name: str, handler: QueryHandler) -> None:
-        if not name or not isinstance(name, str):
-            raise InvalidInputError(f"workflow {self.workflow_type!r}: query name must be a non-empty string")
-        if name in ("status", "result"):
-            raise InvalidInputError(f"workflow {self.workflow_type!r}: query {name!r} is built in")
-        if not callable(handler):
-            raise InvalidInputError(
-                f"workflow {self.workflow_type!r}: query handler {name!r} is not callable"
-            )
+        check_query_handler(self.workflow_type, name, handler)
         self._query_handlers[name] = handler
 
     @property
@@ -171,13 +165,7 @@ class DefaultWorkflowContext:
                 raise ActivityError(name, last.attempt or 1, error.type, error.message)
         self._go_live()
         what = f"input of activity {name!r} in workflow {self.workflow_type!r}"
-        json_input = to_json(input, what=what)
-        if signature.takes_input:
-            args: tuple[Any, ...] = (from_json(json_input, signature.input_hint, what=what),)
-        elif input is not None:
-            raise InvalidInputError(f"{what}: activity {name!r} takes no input, got {type(input).__name__}")
-        else:
-            args = ()
+        json_input, args = encode_input(input, signature, what=what, takes=f"activity {name!r}")
         run = _ActivityRun(
             self,
             seq,

@@ -7,14 +7,14 @@ import inspect
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any
 
 from ..stores._memory import InMemoryStore
+from ..workflow._execution import BUILTIN_QUERIES, check_timeout, encode_input, resolve_options
 from ..workflow._hooks import Hooks, fire_hook
 from ..workflow._naming import function_name
 from ..workflow._protocols import WorkflowFunction, WorkflowStore
-from ..workflow._serde import from_json, to_json, workflow_signature
+from ..workflow._serde import Signature, to_json, workflow_signature
 from ..workflow._types import (
     EventType,
     HistoryEvent,
@@ -37,8 +37,6 @@ from ._journal import Journal
 from ._run import WorkflowRun
 
 logger = logging.getLogger("beluga_core.executor")
-
-BUILTIN_QUERIES = ("result", "status")
 
 
 class DefaultExecutor:
@@ -117,11 +115,11 @@ class DefaultExecutor:
         self, fn: WorkflowFunction, options: WorkflowOptions | None = None, **option_kwargs: Any
     ) -> DefaultWorkflowHandle:
         """Start ``fn`` as a new workflow run and return its handle at once."""
-        opts = _options(options, option_kwargs).with_generated_id()
+        opts = resolve_options(options, option_kwargs)
         name = self.register(fn)
         signature = workflow_signature(fn)
-        json_input, args = _encode_input(name, opts.input, signature.takes_input, signature.input_hint)
-        _check_timeout(name, opts.timeout)
+        json_input, args = _encode_workflow_input(name, opts.input, signature)
+        check_timeout(name, opts.timeout)
         await self.start()
         if opts.id in self._runs or opts.id in self._starting:
             raise WorkflowAlreadyStartedError(opts.id, name)
@@ -213,9 +211,7 @@ class DefaultExecutor:
             return
         signature = workflow_signature(fn)
         try:
-            _, args = _encode_input(
-                state.workflow_type, state.input, signature.takes_input, signature.input_hint
-            )
+            _, args = _encode_workflow_input(state.workflow_type, state.input, signature)
         except InvalidInputError:
             logger.exception(
                 "workflow %s: stored input no longer fits %r; not resumed", state.workflow_id, fn
@@ -248,33 +244,8 @@ class DefaultExecutor:
         return state
 
 
-def _options(options: WorkflowOptions | None, option_kwargs: dict[str, Any]) -> WorkflowOptions:
-    if options is not None and option_kwargs:
-        raise InvalidInputError("execute: pass either options or keyword options, not both")
-    if options is not None:
-        if not isinstance(options, WorkflowOptions):
-            raise InvalidInputError(f"execute: options must be WorkflowOptions, got {type(options).__name__}")
-        return options
-    try:
-        return WorkflowOptions(**option_kwargs)
-    except Exception as exc:
-        raise InvalidInputError(f"execute: invalid options: {exc}") from exc
-
-
-def _check_timeout(name: str, timeout: timedelta | None) -> None:
-    if timeout is not None and timeout <= timedelta(0):
-        raise InvalidInputError(f"workflow {name!r}: timeout must be positive, got {timeout}")
-
-
-def _encode_input(name: str, value: Any, takes_input: bool, hint: Any) -> tuple[Any, tuple[Any, ...]]:
-    """The input as JSON for the history, and the arguments the workflow function is called with."""
-    what = f"input of workflow {name!r}"
-    json_input = to_json(value, what=what)
-    if not takes_input:
-        if value is not None:
-            raise InvalidInputError(f"{what}: the workflow takes no input, got {type(value).__name__}")
-        return json_input, ()
-    return json_input, (from_json(json_input, hint, what=what),)
+def _encode_workflow_input(name: str, value: Any, signature: Signature) -> tuple[Any, tuple[Any, ...]]:
+    return encode_input(value, signature, what=f"input of workflow {name!r}", takes=f"workflow {name!r}")
 
 
 def _new_state(opts: WorkflowOptions, name: str, json_input: Any) -> WorkflowState:

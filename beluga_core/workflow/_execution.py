@@ -1,0 +1,93 @@
+"""What every executor does the same way: option checks, input encoding, query names, waiting for results.
+
+The DefaultExecutor and the Temporal adapter both call these, so a bad input or option gets the same error
+from either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any, Protocol, TypeVar
+
+from ._protocols import QueryHandler
+from ._serde import Signature, from_json, to_json
+from ._types import WorkflowOptions
+from .errors import InvalidInputError, WorkflowTimeoutError
+
+T = TypeVar("T")
+
+#: Queries every executor answers for every workflow.
+BUILTIN_QUERIES = ("result", "status")
+
+
+class Decode(Protocol):
+    """Decodes JSON data into a type hint (:func:`from_json`, or a variant with other caching)."""
+
+    def __call__(self, data: Any, hint: Any, *, what: str) -> Any: ...
+
+
+def resolve_options(options: WorkflowOptions | None, option_kwargs: dict[str, Any]) -> WorkflowOptions:
+    """The options of ``execute(fn, options, **option_kwargs)``, with an id generated when none is given."""
+    if options is not None and option_kwargs:
+        raise InvalidInputError("execute: pass either options or keyword options, not both")
+    if options is not None:
+        if not isinstance(options, WorkflowOptions):
+            raise InvalidInputError(f"execute: options must be WorkflowOptions, got {type(options).__name__}")
+        return options.with_generated_id()
+    try:
+        return WorkflowOptions(**option_kwargs).with_generated_id()
+    except Exception as exc:
+        raise InvalidInputError(f"execute: invalid options: {exc}") from exc
+
+
+def check_timeout(workflow_name: str, timeout: timedelta | None) -> None:
+    """Reject a workflow timeout that is zero or negative."""
+    if timeout is not None and timeout <= timedelta(0):
+        raise InvalidInputError(f"workflow {workflow_name!r}: timeout must be positive, got {timeout}")
+
+
+def encode_input(
+    value: Any, signature: Signature, *, what: str, takes: str, decode: Decode = from_json
+) -> tuple[Any, tuple[Any, ...]]:
+    """``value`` as JSON for the history, and the arguments the function is called with.
+
+    ``what`` names the value in errors (e.g. "input of workflow 'order'"), ``takes`` the function (e.g.
+    "workflow 'order'"). The value must serialise, and decode into the function's input annotation; a
+    function without an input parameter takes only ``None``.
+    """
+    data = to_json(value, what=what)
+    if signature.takes_input:
+        return data, (decode(data, signature.input_hint, what=what),)
+    if value is not None:
+        raise InvalidInputError(f"{what}: {takes} takes no input, got {type(value).__name__}")
+    return data, ()
+
+
+def check_query_handler(workflow_type: str, name: str, handler: QueryHandler) -> None:
+    """Reject a query handler that could not be registered under ``name``."""
+    if not name or not isinstance(name, str):
+        raise InvalidInputError(f"workflow {workflow_type!r}: query name must be a non-empty string")
+    if name in BUILTIN_QUERIES:
+        raise InvalidInputError(f"workflow {workflow_type!r}: query {name!r} is built in")
+    if not callable(handler):
+        raise InvalidInputError(f"workflow {workflow_type!r}: query handler {name!r} is not callable")
+
+
+def check_signal_name(workflow_type: str, name: str) -> None:
+    """Reject a signal name a workflow could not receive on."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError(f"workflow {workflow_type!r}: signal name must be a non-empty string")
+
+
+async def wait_for_result(workflow_id: str, outcome: Awaitable[T], timeout: timedelta | float | None) -> T:
+    """Await ``outcome``; after ``timeout`` raise :class:`WorkflowTimeoutError` (the workflow runs on)."""
+    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+    try:
+        return await asyncio.wait_for(outcome, seconds)
+    except asyncio.TimeoutError:
+        raise WorkflowTimeoutError(
+            workflow_id,
+            f"workflow {workflow_id!r} did not finish within {seconds:g}s of waiting for its result",
+        ) from None
