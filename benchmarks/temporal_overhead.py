@@ -145,7 +145,8 @@ async def main(workflows: int, rounds: int, warmup: int) -> None:
         async with beluga_worker, raw_worker:
             for side in (beluga, raw):  # warm-up: connections, caches, first sandbox imports
                 await side.round(warmup)
-            beluga.seconds.clear(), raw.seconds.clear()
+            beluga.seconds.clear()
+            raw.seconds.clear()
             beluga.workflows = raw.workflows = 0
             for number in range(rounds):
                 order = (beluga, raw) if number % 2 == 0 else (raw, beluga)
