@@ -125,11 +125,9 @@ class DefaultExecutor:
             raise WorkflowAlreadyStartedError(opts.id, name)
         self._starting.add(opts.id)
         try:
-            existing = await self.store.load(opts.id)
-            if existing is not None and existing.status == WorkflowStatus.RUNNING:
-                raise WorkflowAlreadyStartedError(opts.id, existing.workflow_type)
             state = _new_state(opts, name, json_input)
-            await self.store.save(state)
+            if not await self._create_run(state):
+                raise WorkflowAlreadyStartedError(opts.id, name)
             run = self._launch(fn, state, args, resumed=False)
         finally:
             self._starting.discard(opts.id)
@@ -199,6 +197,17 @@ class DefaultExecutor:
         )
 
     # -- runs -------------------------------------------------------------------------------------------
+
+    async def _create_run(self, state: WorkflowState) -> bool:
+        """Store a new run unless one with its id is running; False when one is."""
+        create_run = getattr(self.store, "create_run", None)
+        if create_run is not None:  # the check and the write in one step (SQLiteStore)
+            return bool(await create_run(state))
+        existing = await self.store.load(state.workflow_id)
+        if existing is not None and existing.status == WorkflowStatus.RUNNING:
+            return False
+        await self.store.save(state)
+        return True
 
     def _resume(self, state: WorkflowState) -> None:
         fn = self._workflows.get(state.workflow_type)

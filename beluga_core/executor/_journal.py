@@ -33,7 +33,6 @@ class Journal:
         self._signal_waiters: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._unsaved: list[HistoryEvent] = []
         self._write_lock = asyncio.Lock()
-        self._writes: set[asyncio.Future[None]] = set()
         self._index(state.history)
 
     # -- reading the recorded history -------------------------------------------------------------------
@@ -118,20 +117,9 @@ class Journal:
     async def flush(self) -> None:
         """Persist every unsaved event, in order. Concurrent callers share writes and keep their order.
 
-        A write, once begun, finishes even if the caller is cancelled: otherwise the events would be queued
-        again while the store may still commit them.
+        A batch the store has taken is never queued again, not even when the caller is cancelled: the
+        append-capable stores finish a write they accepted, and a full save writes every event anyway.
         """
-        write = asyncio.ensure_future(self._write_unsaved())
-        self._writes.add(write)
-        write.add_done_callback(self._writes.discard)
-        await asyncio.shield(write)
-
-    async def drain(self) -> None:
-        """Wait for every write already begun (after the run stops, before another may take over)."""
-        if self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
-
-    async def _write_unsaved(self) -> None:
         async with self._write_lock:
             if not self._unsaved:
                 return

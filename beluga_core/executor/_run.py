@@ -79,7 +79,6 @@ class WorkflowRun:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self.journal.drain()
 
     # -- driving the workflow -------------------------------------------------------------------------------
 

@@ -22,7 +22,11 @@ class AppendableStore(Protocol):
     """
 
     async def append(self, state: WorkflowState, new_events: Sequence[HistoryEvent]) -> None:
-        """Persist ``state``'s header fields and ``new_events`` (the last events of ``state.history``)."""
+        """Persist ``state``'s header fields and ``new_events`` (the last events of ``state.history``).
+
+        Once called, the write must complete or fail as a whole even if the caller is cancelled (finish it
+        before letting the cancellation through): the caller will not append these events again.
+        """
         ...
 
 

@@ -17,6 +17,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, TypeVar
 
@@ -29,7 +30,15 @@ from ._base import require_workflow_id, store_errors
 PROVIDER = "sqlite"
 
 T = TypeVar("T")
-Write = Callable[[sqlite3.Connection], None]
+_REPLACE_HEADER = "INSERT OR REPLACE INTO workflows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_UPDATE_STATUS = "UPDATE workflows SET status = ?, result = ?, error = ?, updated_us = ? WHERE workflow_id = ? AND run_id = ?"
+_INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?)"
+_CREATE_UNLESS_RUNNING = (
+    "INSERT INTO workflows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workflow_id) DO UPDATE SET "
+    "run_id = excluded.run_id, workflow_type = excluded.workflow_type, status = excluded.status, "
+    "input = excluded.input, result = excluded.result, error = excluded.error, created_us = excluded.created_us, "
+    "updated_us = excluded.updated_us, timeout_us = excluded.timeout_us WHERE workflows.status != 'running'"
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS workflows (
@@ -75,6 +84,68 @@ def _error_json(error: ErrorInfo | None) -> str | None:
     return None if error is None else error.model_dump_json()
 
 
+@dataclass(frozen=True)
+class _Write:
+    """One queued write: ``apply`` does it alone; an append also carries its rows, to be batched."""
+
+    apply: Callable[[sqlite3.Connection], None]
+    update: tuple[Any, ...] | None = None
+    events: builtins.list[tuple[str, int, str]] = field(default_factory=builtins.list)
+
+
+class _StillRunning(Exception):
+    """``create_run`` found a running workflow with the same id."""
+
+
+class _HeaderMissing(Exception):
+    """An append found no header row to update: the batch is redone one write at a time."""
+
+
+def _apply_grouped(conn: sqlite3.Connection, writes: builtins.list[_Write]) -> None:
+    """Apply ``writes`` in order; each run of consecutive appends costs two statements in all."""
+    i = 0
+    while i < len(writes):
+        if writes[i].update is None:
+            writes[i].apply(conn)
+            i += 1
+            continue
+        end = i
+        while end < len(writes) and writes[end].update is not None:
+            end += 1
+        group = writes[i:end]
+        before = conn.total_changes
+        conn.executemany(_UPDATE_STATUS, [w.update for w in group if w.update is not None])
+        if conn.total_changes - before != len(group):
+            raise _HeaderMissing()
+        conn.executemany(_INSERT_EVENT, [row for w in group for row in w.events])
+        i = end
+
+
+def _in_transaction(conn: sqlite3.Connection, work: Callable[[], None]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        work()
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+async def _finish_before_cancel(done: asyncio.Future[None]) -> None:
+    """Await a queued write; a cancelled caller still waits for its commit, then is cancelled.
+
+    So when a cancelled task has finished, none of its writes is still in flight (another store object on
+    the same file, opened next, sees them all).
+    """
+    try:
+        await asyncio.shield(done)
+    except asyncio.CancelledError:
+        if not done.done():
+            await asyncio.wait({done})
+        raise
+
+
 class SQLiteStore:
     """A durable store in one SQLite file.
 
@@ -94,7 +165,7 @@ class SQLiteStore:
         self._synchronous = synchronous
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beluga-sqlite")
         self._conn: sqlite3.Connection | None = None
-        self._pending: builtins.list[tuple[Write, asyncio.Future[None]]] = []
+        self._pending: builtins.list[tuple[_Write, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -106,19 +177,40 @@ class SQLiteStore:
         events = [(state.workflow_id, e.id, e.model_dump_json()) for e in state.history]
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO workflows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                header,
-            )
+            conn.execute(_REPLACE_HEADER, header)
             conn.execute("DELETE FROM events WHERE workflow_id = ?", (state.workflow_id,))
-            conn.executemany("INSERT INTO events VALUES (?, ?, ?)", events)
+            conn.executemany(_INSERT_EVENT, events)
 
-        await self._write("save", write)
+        await self._write("save", _Write(write))
+
+    async def create_run(self, state: WorkflowState) -> bool:
+        """Save a new run, unless a run with the same id is still ``running``: then save nothing, return False.
+
+        The check and the write are one statement in the group commit, so starting a workflow costs no
+        separate read.
+        """
+        require_workflow_id(PROVIDER, "create_run", state.workflow_id)
+        header = self._header_row(state)
+        events = [(state.workflow_id, e.id, e.model_dump_json()) for e in state.history]
+
+        def write(conn: sqlite3.Connection) -> None:
+            if not conn.execute(_CREATE_UNLESS_RUNNING, header).rowcount:
+                raise _StillRunning(state.workflow_id)
+            conn.execute("DELETE FROM events WHERE workflow_id = ?", (state.workflow_id,))
+            conn.executemany(_INSERT_EVENT, events)
+
+        try:
+            await self._write("create_run", _Write(write))
+        except StoreError as exc:
+            if isinstance(exc.__cause__, _StillRunning):
+                return False
+            raise
+        return True
 
     async def append(self, state: WorkflowState, new_events: Sequence[HistoryEvent]) -> None:
         """Insert ``new_events`` and update the status columns; the rest of the history is not rewritten."""
         require_workflow_id(PROVIDER, "append", state.workflow_id)
-        status_row = (
+        update = (
             state.status.value,
             _json(state.result),
             _error_json(state.error),
@@ -129,19 +221,11 @@ class SQLiteStore:
         events = [(state.workflow_id, e.id, e.model_dump_json()) for e in new_events]
 
         def write(conn: sqlite3.Connection) -> None:
-            updated = conn.execute(
-                "UPDATE workflows SET status = ?, result = ?, error = ?, updated_us = ? "
-                "WHERE workflow_id = ? AND run_id = ?",
-                status_row,
-            ).rowcount
-            if not updated:
-                conn.execute(
-                    "INSERT OR REPLACE INTO workflows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    self._header_row(state),
-                )
-            conn.executemany("INSERT INTO events VALUES (?, ?, ?)", events)
+            if not conn.execute(_UPDATE_STATUS, update).rowcount:
+                conn.execute(_REPLACE_HEADER, self._header_row(state))
+            conn.executemany(_INSERT_EVENT, events)
 
-        await self._write("append", write)
+        await self._write("append", _Write(write, update, events))
 
     async def load(self, workflow_id: str) -> WorkflowState | None:
         def read(conn: sqlite3.Connection) -> WorkflowState | None:
@@ -177,7 +261,7 @@ class SQLiteStore:
             conn.execute("DELETE FROM workflows WHERE workflow_id = ?", (workflow_id,))
             conn.execute("DELETE FROM events WHERE workflow_id = ?", (workflow_id,))
 
-        await self._write("delete", write)
+        await self._write("delete", _Write(write))
 
     async def close(self) -> None:
         """Commit what is pending and close the database. Further calls raise :class:`StoreError`."""
@@ -262,15 +346,14 @@ class SQLiteStore:
                 self._thread, lambda: fn(self._connection())
             )
 
-    async def _write(self, op: str, write: Write) -> None:
+    async def _write(self, op: str, write: _Write) -> None:
         self._check_open(op)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((write, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        # Not shielded: a cancelled caller cancels ``done``, while the write itself still commits.
         try:
-            await done
+            await _finish_before_cancel(done)
         except StoreError:
             raise
         except Exception as exc:
@@ -280,11 +363,7 @@ class SQLiteStore:
         loop = asyncio.get_running_loop()
         while self._pending:
             batch, self._pending = self._pending, []
-            errors: builtins.list[Exception | None]
-            try:
-                errors = await loop.run_in_executor(self._thread, self._commit, [w for w, _ in batch])
-            except Exception as exc:  # the whole transaction failed: every write in it failed
-                errors = [exc] * len(batch)
+            errors = await loop.run_in_executor(self._thread, self._commit, [w for w, _ in batch])
             for (_, done), error in zip(batch, errors, strict=True):
                 if done.done():
                     continue
@@ -293,28 +372,25 @@ class SQLiteStore:
                 else:
                     done.set_exception(error)
 
-    def _commit(self, writes: builtins.list[Write]) -> builtins.list[Exception | None]:
-        """Run ``writes`` in one transaction, each in its own savepoint so one failure spares the others."""
+    def _commit(self, writes: builtins.list[_Write]) -> builtins.list[Exception | None]:
+        """Commit ``writes`` in one transaction; if that fails, each in its own, so one failure spares the rest."""
         conn = self._connection()
-        errors: builtins.list[Exception | None] = []
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            for write in writes:
-                conn.execute("SAVEPOINT w")
-                try:
-                    write(conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO w")
-                    errors.append(exc)
-                else:
-                    errors.append(None)
-                conn.execute("RELEASE w")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return errors
+            _in_transaction(conn, lambda: _apply_grouped(conn, writes))
+        except Exception as exc:
+            if len(writes) == 1:
+                return [exc]
+        else:
+            return [None] * len(writes)
+        return [self._commit_one(conn, write) for write in writes]
+
+    @staticmethod
+    def _commit_one(conn: sqlite3.Connection, write: _Write) -> Exception | None:
+        try:
+            _in_transaction(conn, lambda: write.apply(conn))
+        except Exception as exc:
+            return exc
+        return None
 
     def _check_open(self, op: str) -> None:
         if self._closed:

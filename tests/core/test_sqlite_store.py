@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from beluga_core.stores import SQLiteStore
-from beluga_core.workflow import EventType, HistoryEvent, StoreError, WorkflowState
+from beluga_core.workflow import EventType, HistoryEvent, StoreError, WorkflowState, WorkflowStatus
 
 
 def state_with(events: int) -> WorkflowState:
@@ -78,3 +78,22 @@ async def test_duplicate_event_id_fails_that_write_only(tmp_path: Path) -> None:
 def test_unknown_synchronous_mode_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="synchronous must be 'FULL' or 'NORMAL'"):
         SQLiteStore(tmp_path / "x.db", synchronous="OFF")  # type: ignore[arg-type]
+
+
+async def test_create_run_refuses_to_replace_a_running_workflow(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "cr.db")
+    first = state_with(3)
+    assert await store.create_run(first) is True
+    second = state_with(1).model_copy(update={"run_id": "r2"})
+    assert await store.create_run(second) is False
+    assert await store.load("w") == first  # untouched
+    await store.close()
+
+
+async def test_create_run_replaces_a_finished_workflow_and_its_history(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "cr2.db")
+    await store.save(state_with(3).model_copy(update={"status": WorkflowStatus.COMPLETED}))
+    fresh = state_with(1).model_copy(update={"run_id": "r2"})
+    assert await store.create_run(fresh) is True
+    assert await store.load("w") == fresh
+    await store.close()
