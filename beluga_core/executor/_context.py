@@ -131,7 +131,8 @@ class DefaultWorkflowContext:
         )
         return self.divergence
 
-    def _observe(self, event: HistoryEvent) -> None:
+    def observe(self, event: HistoryEvent) -> None:
+        """Advance the workflow's clock to a step outcome it has seen (live or replayed)."""
         self._clock = max(self._clock, event.timestamp)
 
     async def execute_activity(
@@ -157,10 +158,10 @@ class DefaultWorkflowContext:
                 raise self._diverged(seq, first, f"activity {name!r}")
             last = recorded[-1]
             if last.type == EventType.ACTIVITY_COMPLETED:
-                self._observe(last)
+                self.observe(last)
                 return from_json(last.result, signature.return_hint, what=f"result of activity {name!r}")
             if last.type == EventType.ACTIVITY_FAILED:
-                self._observe(last)
+                self.observe(last)
                 error = last.error or ErrorInfo(type="Exception", message="")
                 raise ActivityError(name, last.attempt or 1, error.type, error.message)
         self._go_live()
@@ -193,7 +194,7 @@ class DefaultWorkflowContext:
                 raise self._diverged(seq, first, "a sleep")
             fired = _find(recorded, EventType.TIMER_FIRED)
             if fired is not None:
-                self._observe(fired)
+                self.observe(fired)
                 return
             remaining = _remaining(first)
         else:
@@ -201,7 +202,7 @@ class DefaultWorkflowContext:
             await self._journal.record(EventType.TIMER_STARTED, seq=seq, duration=timedelta(seconds=seconds))
             remaining = seconds
         await asyncio.sleep(remaining)
-        self._observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq))
+        self.observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq))
 
     def receive_signal(self, name: str) -> _SignalChannel:
         if not isinstance(name, str) or not name:
@@ -223,11 +224,11 @@ class DefaultWorkflowContext:
                 raise self._diverged(seq, first, f"receive of signal {name!r}")
             delivered = _find(recorded, EventType.SIGNAL_DELIVERED)
             if delivered is not None:
-                self._observe(delivered)
+                self.observe(delivered)
                 return delivered.signal_payload
             if _find(recorded, EventType.TIMER_FIRED) is not None:
-                self._observe(recorded[-1])
-                raise TimeoutError(f"no {name!r} signal within {seconds}s")
+                self.observe(recorded[-1])
+                raise _no_signal(name, seconds)
             timer_started = first
         else:
             self._go_live()
@@ -242,15 +243,15 @@ class DefaultWorkflowContext:
                     EventType.TIMER_STARTED, seq=seq, signal_name=name, duration=timedelta(seconds=seconds)
                 )
             if not await self._journal.wait_for_signal(name, _remaining(timer_started)):
-                self._observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq, signal_name=name))
-                raise TimeoutError(f"no {name!r} signal within {seconds:g}s")
+                self.observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq, signal_name=name))
+                raise _no_signal(name, seconds)
         else:
             await self._journal.wait_for_signal(name, None)
         payload = self._journal.take_signal(name)
         event = await self._journal.record(
             EventType.SIGNAL_DELIVERED, seq=seq, signal_name=name, signal_payload=payload
         )
-        self._observe(event)
+        self.observe(event)
         return payload
 
     # -- hooks ---------------------------------------------------------------------------------------------
@@ -361,7 +362,7 @@ class _ActivityRun:
                 attempt=attempt,
                 duration=timedelta(seconds=time.monotonic() - started),
             )
-            self.context._observe(event)
+            self.context.observe(event)
             await self.context.fire("on_activity_complete", self.name, result)
             return json_result
 
@@ -396,7 +397,7 @@ class _ActivityRun:
             attempt=attempt,
             duration=elapsed,
         )
-        self.context._observe(event)
+        self.context.observe(event)
         await self.context.fire("on_activity_fail", self.name, exc)
         raise ActivityError(self.name, attempt, error.type, error.message) from exc
 
@@ -407,6 +408,12 @@ def _bounded(timeout: float | None, deadline: float | None) -> float | None:
         return timeout
     left = max(0.0, deadline - time.monotonic())
     return left if timeout is None else min(timeout, left)
+
+
+def _no_signal(name: str, seconds: float | None) -> TimeoutError:
+    """The error of a receive whose timeout fired: the same on a live run and on replay."""
+    within = "its timeout" if seconds is None else f"{seconds:g}s"
+    return TimeoutError(f"no {name!r} signal within {within}")
 
 
 def _find(events: list[HistoryEvent], event_type: EventType) -> HistoryEvent | None:

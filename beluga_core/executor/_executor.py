@@ -146,11 +146,9 @@ class DefaultExecutor:
         if run is not None and not run.ended.is_set():
             await run.journal.add_signal(signal, payload)
         else:
+            # Not live here: recorded in the stored history, delivered when the run resumes.
             state = await self._running_state(workflow_id, "signal")
-            event = _stored_event(
-                state, EventType.SIGNAL_RECEIVED, signal_name=signal.name, signal_payload=payload
-            )
-            await _append_stored(self.store, state, event)
+            await Journal(self.store, state).add_signal(signal, payload)
         await fire_hook(self.hooks, "on_signal", workflow_id, signal)
 
     async def query(self, workflow_id: str, query_type: str) -> Any:
@@ -178,8 +176,7 @@ class DefaultExecutor:
             return
         state = await self._running_state(workflow_id, "cancel")
         # No live run here to deliver it to: the request waits in the history for the next resume.
-        event = _stored_event(state, EventType.WORKFLOW_CANCEL_REQUESTED)
-        await _append_stored(self.store, state, event)
+        await Journal(self.store, state).record(EventType.WORKFLOW_CANCEL_REQUESTED)
 
     # -- handles ----------------------------------------------------------------------------------------
 
@@ -270,16 +267,3 @@ def _new_state(opts: WorkflowOptions, name: str, json_input: Any) -> WorkflowSta
         updated_at=now,
         timeout=opts.timeout,
     )
-
-
-def _stored_event(state: WorkflowState, event_type: EventType, **fields: Any) -> HistoryEvent:
-    return HistoryEvent(id=len(state.history) + 1, type=event_type, **fields)
-
-
-async def _append_stored(store: WorkflowStore, state: WorkflowState, event: HistoryEvent) -> None:
-    """Add ``event`` to the history of a run that is not live in this process."""
-    from ..stores._base import persist
-
-    state.history.append(event)
-    state.updated_at = event.timestamp
-    await persist(store, state, [event])

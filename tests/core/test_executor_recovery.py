@@ -164,6 +164,19 @@ async def test_cancel_requested_while_not_running_is_delivered_on_resume(tmp_pat
     assert runs["before"] == 1
 
 
+async def test_signal_sent_while_not_running_anywhere_is_delivered_on_resume(tmp_path: Path) -> None:
+    db = tmp_path / "wf.db"
+    async with DefaultExecutor(store=SQLiteStore(db), workflows=[step_then_wait]) as first:
+        await first.execute(step_then_wait, id="offline", input="off")
+        await asyncio.sleep(0.05)
+    async with DefaultExecutor(store=SQLiteStore(db)) as without_function:
+        await without_function.signal("offline", Signal(name="approve", payload="late ok"))
+    async with DefaultExecutor(store=SQLiteStore(db), workflows=[step_then_wait]) as second:
+        result = await (await second.get_handle("offline")).result(timeout=5)
+    assert result == ["off:1", "late ok", "off:2"]
+    assert runs == {"off:1": 1, "off:2": 1}
+
+
 async def test_changed_workflow_code_is_reported_as_nondeterministic(tmp_path: Path) -> None:
     async def original(ctx: WorkflowContext) -> None:
         await ctx.execute_activity(count_run, "a")
