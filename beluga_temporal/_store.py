@@ -64,6 +64,8 @@ class TemporalStore:
                 workflow_id, run_id=description.run_id
             ).fetch_history()
         except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None  # deleted between the describe and the history read: it is missing now
             raise StoreError(_PROVIDER, "load", f"history: {exc}") from exc
         events = await beluga_history(history.events, self.client.data_converter)
         return _state(description, events)
