@@ -8,23 +8,38 @@ without acting again; otherwise it acts live and records the outcome before retu
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import random as _random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from ..workflow._execution import check_query_handler, encode_input
+from ..workflow._execution import (
+    check_query_handler,
+    check_retry,
+    check_signal_name,
+    duration_seconds,
+    encode_input,
+)
 from ..workflow._hooks import Hooks, fire_hook
 from ..workflow._naming import function_name
 from ..workflow._protocols import ActivityFunction, QueryHandler
 from ..workflow._retry import RetryPolicy
 from ..workflow._serde import activity_signature, from_json, to_json
-from ..workflow._types import ErrorInfo, EventType, HistoryEvent, WorkflowState, utc_now
-from ..workflow.errors import ActivityError, InvalidInputError, NonDeterminismError
+from ..workflow._types import ErrorInfo, EventType, HistoryEvent, WorkflowState, WorkflowStatus, utc_now
+from ..workflow.errors import (
+    ActivityError,
+    InvalidInputError,
+    NonDeterminismError,
+    WorkflowNotRunningError,
+)
 from ._attempt import run_attempt
-from ._journal import Journal
+from ._journal import Journal, RunStopped
+
+logger = logging.getLogger("beluga_core.executor")
 
 _ACTIVITY_EVENTS = {
     EventType.ACTIVITY_STARTED,
@@ -32,15 +47,6 @@ _ACTIVITY_EVENTS = {
     EventType.ACTIVITY_FAILED,
     EventType.ACTIVITY_ATTEMPT_FAILED,
 }
-
-
-def _seconds(duration: timedelta | float | None, what: str) -> float | None:
-    if duration is None:
-        return None
-    seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
-    if seconds < 0:
-        raise InvalidInputError(f"{what} must not be negative, got {duration!r}")
-    return seconds
 
 
 def _describe(event: HistoryEvent) -> str:
@@ -63,9 +69,13 @@ class DefaultWorkflowContext:
         self._clock = state.created_at
         self._rng = _random.Random(state.run_id)
         self._query_handlers: dict[str, QueryHandler] = {}
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._refused_after_stop = False
         self.cancel_pending = False
         self.stopping = False
         self.divergence: NonDeterminismError | None = None
+        #: The status the run ends with once the workflow function has returned or raised, else None.
+        self.decided_status: Callable[[], WorkflowStatus | None] = lambda: None
 
     # -- identity ------------------------------------------------------------------------------------------
 
@@ -105,13 +115,58 @@ class DefaultWorkflowContext:
 
     # -- steps ---------------------------------------------------------------------------------------------
 
-    def _next_step(self) -> tuple[int, list[HistoryEvent]]:
+    def _next_step(self, operation: str) -> tuple[int, list[HistoryEvent]]:
         if self.stopping:
-            raise asyncio.CancelledError()
+            self._refuse_after_stop()
         if self.divergence is not None:
             raise self.divergence
+        status = self.decided_status()
+        if status is not None:
+            raise WorkflowNotRunningError(
+                self.workflow_id,
+                status,
+                operation,
+                f"cannot {operation} in workflow {self.workflow_id!r}: the workflow has already returned, "
+                "and its history ends with its outcome. Await every task that calls the workflow context "
+                "(for example with asyncio.gather) before the workflow returns",
+            )
         self._seq += 1
         return self._seq, self._journal.recorded(self._seq)
+
+    def _refuse_after_stop(self) -> NoReturn:
+        """A step of a run being stopped: ``CancelledError`` once, then :class:`RunStopped`.
+
+        A workflow that swallows the cancellation and calls the context again cannot be stopped by another
+        ``CancelledError``; ``RunStopped`` is no ``Exception``, so ``except Exception`` does not stop it.
+        """
+        if self._refused_after_stop:
+            logger.warning(
+                "workflow %s swallowed the CancelledError that stops it and called the context again; "
+                "stopped with RunStopped (it stays running in the store)",
+                self.workflow_id,
+            )
+            raise RunStopped(f"workflow {self.workflow_id!r} is being stopped")
+        self._refused_after_stop = True
+        raise asyncio.CancelledError()
+
+    @contextlib.contextmanager
+    def _step_in_flight(self) -> Iterator[None]:
+        """Track the task running a step, so steps left running when the workflow returns can be cancelled."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    def cancel_steps_in_flight(self) -> set[asyncio.Task[Any]]:
+        """Cancel the steps still running (tasks the workflow spawned and did not await); return their tasks."""
+        tasks = {task for task in self._in_flight if not task.done()}
+        for task in tasks:
+            task.cancel()
+        return tasks
 
     @property
     def steps_taken(self) -> int:
@@ -150,7 +205,27 @@ class DefaultWorkflowContext:
                 f"workflow {self.workflow_type!r}: execute_activity needs a function, got {type(fn).__name__}"
             )
         name = function_name(fn)
-        seq, recorded = self._next_step()
+        where = f"workflow {self.workflow_type!r}: activity {name!r}"
+        policy = check_retry(retry, what=where)
+        seconds = (
+            duration_seconds(timeout, what=f"{where} timeout"),
+            duration_seconds(total_timeout, what=f"{where} total_timeout"),
+            duration_seconds(heartbeat_timeout, what=f"{where} heartbeat_timeout"),
+        )
+        seq, recorded = self._next_step(f"execute activity {name!r}")
+        with self._step_in_flight():
+            return await self._activity_step(fn, name, input, policy, seconds, seq, recorded)
+
+    async def _activity_step(
+        self,
+        fn: ActivityFunction,
+        name: str,
+        input: Any,
+        policy: RetryPolicy,
+        seconds: tuple[float | None, float | None, float | None],
+        seq: int,
+        recorded: list[HistoryEvent],
+    ) -> Any:
         signature = activity_signature(fn)
         if recorded:
             first = recorded[0]
@@ -174,20 +249,20 @@ class DefaultWorkflowContext:
             name,
             args,
             json_input,
-            retry or RetryPolicy.default(),
+            policy,
             recorded,
             signature.is_async,
         )
-        json_result = await run.execute(
-            _seconds(timeout, "timeout"),
-            _seconds(total_timeout, "total_timeout"),
-            _seconds(heartbeat_timeout, "heartbeat_timeout"),
-        )
+        json_result = await run.execute(*seconds)
         return from_json(json_result, signature.return_hint, what=f"result of activity {name!r}")
 
     async def sleep(self, duration: timedelta | float) -> None:
-        seconds = _seconds(duration, "sleep duration") or 0.0
-        seq, recorded = self._next_step()
+        seconds = duration_seconds(duration, what=f"workflow {self.workflow_type!r}: sleep duration") or 0.0
+        seq, recorded = self._next_step("sleep")
+        with self._step_in_flight():
+            await self._sleep_step(seconds, seq, recorded)
+
+    async def _sleep_step(self, seconds: float, seq: int, recorded: list[HistoryEvent]) -> None:
         if recorded:
             first = recorded[0]
             if first.type != EventType.TIMER_STARTED or first.signal_name is not None:
@@ -205,15 +280,18 @@ class DefaultWorkflowContext:
         self.observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq))
 
     def receive_signal(self, name: str) -> _SignalChannel:
-        if not isinstance(name, str) or not name:
-            raise InvalidInputError(
-                f"workflow {self.workflow_type!r}: signal name must be a non-empty string"
-            )
+        check_signal_name(self.workflow_type, name)
         return _SignalChannel(self, name)
 
     async def receive(self, name: str, timeout: timedelta | float | None) -> Any:
-        seconds = _seconds(timeout, "receive timeout")
-        seq, recorded = self._next_step()
+        seconds = duration_seconds(timeout, what=f"workflow {self.workflow_type!r}: receive timeout")
+        seq, recorded = self._next_step(f"receive signal {name!r}")
+        with self._step_in_flight():
+            return await self._receive_step(name, seconds, seq, recorded)
+
+    async def _receive_step(
+        self, name: str, seconds: float | None, seq: int, recorded: list[HistoryEvent]
+    ) -> Any:
         timer_started: HistoryEvent | None = None
         if recorded:
             first = recorded[0]

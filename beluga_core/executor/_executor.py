@@ -6,16 +6,25 @@ import asyncio
 import inspect
 import logging
 import uuid
-from collections.abc import Iterable
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 from ..stores._memory import InMemoryStore
-from ..workflow._execution import BUILTIN_QUERIES, check_timeout, encode_input, resolve_options
+from ..workflow._execution import (
+    BUILTIN_QUERIES,
+    check_timeout,
+    duration_seconds,
+    encode_input,
+    resolve_options,
+)
 from ..workflow._hooks import Hooks, fire_hook
 from ..workflow._naming import function_name
 from ..workflow._protocols import WorkflowFunction, WorkflowStore
-from ..workflow._serde import Signature, to_json, workflow_signature
+from ..workflow._serde import Signature, check_text, to_json, workflow_signature
 from ..workflow._types import (
+    ErrorInfo,
     EventType,
     HistoryEvent,
     Signal,
@@ -27,6 +36,8 @@ from ..workflow._types import (
 )
 from ..workflow.errors import (
     InvalidInputError,
+    QueryFailedError,
+    StoreError,
     UnknownQueryError,
     WorkflowAlreadyStartedError,
     WorkflowNotFoundError,
@@ -39,6 +50,11 @@ from ._run import WorkflowRun
 logger = logging.getLogger("beluga_core.executor")
 
 
+#: How long a run suspended by a store error waits before the first attempt to resume it, and at most.
+_HEAL_FIRST_DELAY = 0.1
+_HEAL_MAX_DELAY = 30.0
+
+
 class DefaultExecutor:
     """Runs workflows in this process, durably: every step is persisted before the workflow moves on.
 
@@ -49,10 +65,18 @@ class DefaultExecutor:
         workflows: the workflow functions this executor can resume. On start, every ``running`` workflow in
             the store whose type is among them is resumed from its history. ``execute`` registers the
             function it is given too.
+        graceful_shutdown_timeout: how long :meth:`close` (and a workflow timeout) waits for a cancelled
+            workflow to stop. A workflow that swallows ``CancelledError`` past it is abandoned and logged: it
+            stays ``running`` in the store and resumes at the next start.
 
     Use it as an async context manager (``async with DefaultExecutor(...) as ex:``), or call :meth:`start`
     and :meth:`close`. Closing stops the runs in this process without ending them: they stay ``running``
     in the store and resume on the next start. One executor at a time should run a given store.
+
+    Each run has one writer: signals and cancellations go through the run's own journal when it is live in
+    this process, and wait for a start or a recovery of the same id to finish first. A run suspended by a
+    store error (the store went away) is resumed from the store by itself, with backoff, once the store
+    answers again.
     """
 
     def __init__(
@@ -60,15 +84,22 @@ class DefaultExecutor:
         store: WorkflowStore | None = None,
         hooks: Hooks | None = None,
         workflows: Iterable[WorkflowFunction] = (),
+        *,
+        graceful_shutdown_timeout: timedelta = timedelta(seconds=10),
     ) -> None:
+        grace = duration_seconds(graceful_shutdown_timeout, what="DefaultExecutor: graceful_shutdown_timeout")
         self.store: WorkflowStore = store if store is not None else InMemoryStore()
         self.hooks = hooks
+        self._grace = 10.0 if grace is None else grace
         self._workflows: dict[str, WorkflowFunction] = {}
         for fn in workflows:
             self.register(fn)
         self._runs: dict[str, WorkflowRun] = {}
-        self._starting: set[str] = set()
+        self._id_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._healing: dict[str, asyncio.Task[None]] = {}
+        self._heal_attempts: dict[str, int] = {}
         self._started = False
+        self._closing = False
         self._start_lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -81,20 +112,36 @@ class DefaultExecutor:
         await self.close()
 
     async def start(self) -> None:
-        """Resume every ``running`` workflow of a registered type. Idempotent."""
+        """Resume every ``running`` workflow of a registered type. Idempotent.
+
+        Signals and cancellations sent while it recovers runs wait until it is done, then reach the live run.
+        """
+        if self._started:
+            return
         async with self._start_lock:
             if self._started:
                 return
-            self._started = True
             for state in await self.store.list(WorkflowFilter(status=WorkflowStatus.RUNNING)):
                 self._resume(state)
+            self._started = True
 
     async def close(self) -> None:
-        """Stop the runs in this process; they stay ``running`` in the store and resume on the next start."""
-        runs = list(self._runs.values())
-        await asyncio.gather(*(run.stop() for run in runs))
-        self._runs.clear()
-        self._started = False
+        """Stop the runs in this process; they stay ``running`` in the store and resume on the next start.
+
+        Bounded by ``graceful_shutdown_timeout``: a workflow that does not stop by then is abandoned (logged).
+        """
+        self._closing = True
+        try:
+            healing = list(self._healing.values())
+            for task in healing:
+                task.cancel()
+            await asyncio.gather(*healing, return_exceptions=True)
+            runs = list(self._runs.values())
+            await asyncio.gather(*(run.stop() for run in runs))
+            self._runs.clear()
+            self._started = False
+        finally:
+            self._closing = False
 
     def register(self, fn: WorkflowFunction) -> str:
         """Make ``fn`` resumable by this executor; returns its workflow name."""
@@ -121,17 +168,15 @@ class DefaultExecutor:
         json_input, args = _encode_workflow_input(name, opts.input, signature)
         check_timeout(name, opts.timeout)
         await self.start()
-        if opts.id in self._runs or opts.id in self._starting:
-            raise WorkflowAlreadyStartedError(opts.id, name)
-        self._starting.add(opts.id)
-        try:
+        async with self._lock_for(opts.id):
+            live = self._runs.get(opts.id)
+            if live is not None and not live.ended.is_set():
+                raise WorkflowAlreadyStartedError(opts.id, name)
             state = _new_state(opts, name, json_input)
             if not await self._create_run(state):
                 raise WorkflowAlreadyStartedError(opts.id, name)
             run = self._launch(fn, state, args, resumed=False)
-        finally:
-            self._starting.discard(opts.id)
-        return self._handle(state.workflow_id, state.run_id, run)
+        return self._handle(state.workflow_id, state.run_id, run.fn)
 
     async def signal(self, workflow_id: str, signal: Signal) -> None:
         """Deliver ``signal``: persisted before this returns, buffered until the workflow reads it."""
@@ -139,20 +184,26 @@ class DefaultExecutor:
             raise InvalidInputError(
                 f"signal to workflow {workflow_id!r}: expected a Signal, got {type(signal).__name__}"
             )
+        _check_id(workflow_id, "signal")
+        check_text(signal.name, what=f"signal to workflow {workflow_id!r}: signal name")
         payload = to_json(
             signal.payload, what=f"payload of signal {signal.name!r} to workflow {workflow_id!r}"
         )
-        run = self._runs.get(workflow_id)
-        if run is not None and not run.ended.is_set():
+
+        async def live(run: WorkflowRun) -> None:
             await run.journal.add_signal(signal, payload)
-        else:
+
+        async def stored(state: WorkflowState) -> None:
             # Not live here: recorded in the stored history, delivered when the run resumes.
-            state = await self._running_state(workflow_id, "signal")
             await Journal(self.store, state).add_signal(signal, payload)
+
+        await self._deliver(workflow_id, "signal", live, stored)
         await fire_hook(self.hooks, "on_signal", workflow_id, signal)
 
     async def query(self, workflow_id: str, query_type: str) -> Any:
         """Answer ``status``, ``result``, or a query handler the running workflow registered."""
+        _check_id(workflow_id, "query")
+        check_text(query_type, what=f"query of workflow {workflow_id!r}: query name")
         run = self._runs.get(workflow_id)
         state = run.state if run is not None else await self._load_existing(workflow_id)
         if query_type == "status":
@@ -163,37 +214,83 @@ class DefaultExecutor:
         if handler is None:
             known = [*BUILTIN_QUERIES, *(run.context.query_handlers if run is not None else ())]
             raise UnknownQueryError(workflow_id, query_type, known)
-        answer = handler()
-        if inspect.isawaitable(answer):
-            answer = await answer
+        try:
+            answer = handler()
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            error = ErrorInfo.from_exception(exc)
+            raise QueryFailedError(workflow_id, query_type, error.type, error.message) from exc
         return to_json(answer, what=f"answer of query {query_type!r} of workflow {workflow_id!r}")
 
     async def cancel(self, workflow_id: str) -> None:
         """Request cancellation: the workflow sees ``CancelledError`` and ends ``canceled``."""
-        run = self._runs.get(workflow_id)
-        if run is not None and not run.ended.is_set():
+        _check_id(workflow_id, "cancel")
+
+        async def live(run: WorkflowRun) -> None:
             await run.request_cancel()
-            return
-        state = await self._running_state(workflow_id, "cancel")
-        # No live run here to deliver it to: the request waits in the history for the next resume.
-        await Journal(self.store, state).record(EventType.WORKFLOW_CANCEL_REQUESTED)
+
+        async def stored(state: WorkflowState) -> None:
+            # No live run here to deliver it to: the request waits in the history for the next resume.
+            await Journal(self.store, state).record(EventType.WORKFLOW_CANCEL_REQUESTED)
+
+        await self._deliver(workflow_id, "cancel", live, stored)
+
+    async def _deliver(
+        self,
+        workflow_id: str,
+        operation: str,
+        live: Callable[[WorkflowRun], Awaitable[None]],
+        stored: Callable[[WorkflowState], Awaitable[None]],
+    ) -> None:
+        """Hand a signal or cancellation to the run's one writer: its live journal here, else the store.
+
+        Under the id's lock, so a start, a recovery or another delivery of the same id cannot write beside
+        it. A live run whose outcome is already decided is waited for, then refused as not running.
+        """
+        await self.start()
+        async with self._lock_for(workflow_id):
+            run = self._runs.get(workflow_id)
+            if run is not None and not run.ended.is_set():
+                if run.accepting:
+                    await live(run)
+                    return
+                await run.ended.wait()
+            await stored(await self._running_state(workflow_id, operation))
 
     # -- handles ----------------------------------------------------------------------------------------
 
     async def get_handle(self, workflow_id: str) -> DefaultWorkflowHandle:
         """A handle on the latest run of ``workflow_id``."""
+        _check_id(workflow_id, "get a handle on")
         run = self._runs.get(workflow_id)
         state = run.state if run is not None else await self._load_existing(workflow_id)
-        return self._handle(workflow_id, state.run_id, run)
+        return self._handle(workflow_id, state.run_id, self._workflows.get(state.workflow_type))
 
-    def _handle(self, workflow_id: str, run_id: str, run: WorkflowRun | None) -> DefaultWorkflowHandle:
-        fn = self._workflows.get(run.state.workflow_type) if run is not None else None
+    def _handle(self, workflow_id: str, run_id: str, fn: WorkflowFunction | None) -> DefaultWorkflowHandle:
         return_hint = workflow_signature(fn).return_hint if fn is not None else Any
         return DefaultWorkflowHandle(
-            workflow_id, run_id, return_hint, run, lambda: self.store.load(workflow_id)
+            workflow_id,
+            run_id,
+            return_hint,
+            live_run=lambda: self._live_run(workflow_id, run_id),
+            healing=lambda: workflow_id in self._healing,
+            load=lambda: self.store.load(workflow_id),
         )
 
+    def _live_run(self, workflow_id: str, run_id: str) -> WorkflowRun | None:
+        run = self._runs.get(workflow_id)
+        return run if run is not None and run.state.run_id == run_id else None
+
     # -- runs -------------------------------------------------------------------------------------------
+
+    def _lock_for(self, workflow_id: str) -> asyncio.Lock:
+        lock = self._id_locks.get(workflow_id)
+        if lock is None:
+            lock = self._id_locks[workflow_id] = asyncio.Lock()
+        return lock
 
     async def _create_run(self, state: WorkflowState) -> bool:
         """Store a new run unless one with its id is running; False when one is."""
@@ -228,14 +325,60 @@ class DefaultExecutor:
     def _launch(
         self, fn: WorkflowFunction, state: WorkflowState, args: tuple[Any, ...], *, resumed: bool
     ) -> WorkflowRun:
-        run = WorkflowRun(fn, Journal(self.store, state), self.hooks, args, resumed=resumed)
+        run = WorkflowRun(
+            fn, Journal(self.store, state), self.hooks, args, resumed=resumed, grace=self._grace
+        )
         self._runs[state.workflow_id] = run
         run.start(on_end=self._forget)
         return run
 
     def _forget(self, run: WorkflowRun) -> None:
-        if self._runs.get(run.workflow_id) is run:
-            del self._runs[run.workflow_id]
+        workflow_id = run.workflow_id
+        if self._runs.get(workflow_id) is run:
+            del self._runs[workflow_id]
+        if not run.resumes_by_itself:
+            self._heal_attempts.pop(workflow_id, None)
+        elif not self._closing and workflow_id not in self._healing:
+            self._healing[workflow_id] = asyncio.create_task(
+                self._heal(workflow_id), name=f"beluga-resume:{workflow_id}"
+            )
+
+    async def _heal(self, workflow_id: str) -> None:
+        """Resume a run suspended by a store error from what the store holds, once the store answers."""
+        attempt = self._heal_attempts[workflow_id] = self._heal_attempts.get(workflow_id, 0) + 1
+        delay = min(_HEAL_FIRST_DELAY * 2 ** (attempt - 1), _HEAL_MAX_DELAY)
+        try:
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    if await self._resume_from_store(workflow_id):
+                        logger.info("workflow %s resumed from the store after a store error", workflow_id)
+                    return
+                except StoreError as exc:
+                    delay = min(delay * 2, _HEAL_MAX_DELAY)
+                    logger.warning(
+                        "workflow %s: the store still fails (%s); trying to resume it again in %.1fs",
+                        workflow_id,
+                        exc,
+                        delay,
+                    )
+        finally:
+            self._healing.pop(workflow_id, None)
+
+    async def _resume_from_store(self, workflow_id: str) -> bool:
+        async with self._lock_for(workflow_id):
+            if workflow_id in self._runs:
+                return False
+            state = await self.store.load(workflow_id)
+            if state is None or state.status.is_terminal:
+                logger.warning(
+                    "workflow %s was suspended by a store error and is now %s in the store; not resumed",
+                    workflow_id,
+                    "missing" if state is None else state.status.value,
+                )
+                return False
+            self._resume(state)
+            return workflow_id in self._runs
 
     async def _load_existing(self, workflow_id: str) -> WorkflowState:
         state = await self.store.load(workflow_id)
@@ -248,6 +391,10 @@ class DefaultExecutor:
         if state.status.is_terminal:
             raise WorkflowNotRunningError(workflow_id, state.status, operation)
         return state
+
+
+def _check_id(workflow_id: Any, operation: str) -> None:
+    check_text(workflow_id, what=f"{operation}: workflow id")
 
 
 def _encode_workflow_input(name: str, value: Any, signature: Signature) -> tuple[Any, tuple[Any, ...]]:

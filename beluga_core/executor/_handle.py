@@ -10,6 +10,7 @@ from typing import Any
 from ..workflow._serde import from_json
 from ..workflow._types import WorkflowState, WorkflowStatus
 from ..workflow.errors import (
+    StoreError,
     WorkflowCanceledError,
     WorkflowFailedError,
     WorkflowNotFoundError,
@@ -34,20 +35,27 @@ def outcome_of(state: WorkflowState, return_hint: Any) -> Any:
 
 
 class DefaultWorkflowHandle:
-    """A run started by (or resumed in) a DefaultExecutor, or looked up by id."""
+    """A run started by (or resumed in) a DefaultExecutor, or looked up by id.
+
+    It holds no run itself: it asks the executor for the live run of its id and run id each time, so a run
+    resumed after a store error is followed, and a finished run is not kept in memory by its handle.
+    """
 
     def __init__(
         self,
         workflow_id: str,
         run_id: str,
         return_hint: Any,
-        run: WorkflowRun | None,
+        *,
+        live_run: Callable[[], WorkflowRun | None],
+        healing: Callable[[], bool],
         load: Callable[[], Awaitable[WorkflowState | None]],
     ) -> None:
         self._id = workflow_id
         self._run_id = run_id
         self._return_hint = return_hint
-        self._run = run
+        self._live_run = live_run
+        self._healing = healing
         self._load = load
 
     @property
@@ -73,21 +81,30 @@ class DefaultWorkflowHandle:
         return outcome_of(state, self._return_hint)
 
     async def _final_state(self) -> WorkflowState:
+        resuming = False  # the last live run was suspended by a store error and resumes by itself
         while True:
-            run = self._run
+            run = self._live_run()
             if run is not None:
                 await run.ended.wait()
-                if run.suspended is not None:
+                if run.suspended is None:
+                    return run.state
+                if not run.resumes_by_itself:
                     raise run.suspended
-                return run.state
-            state = await self._stored_state()
-            if state.status.is_terminal:
-                return state
-            # Running but not live here (its workflow function is not registered with this executor).
+                resuming = True
+            else:
+                try:
+                    state = await self._stored_state()
+                except StoreError:
+                    if not (resuming and self._healing()):
+                        raise
+                else:
+                    if state.status.is_terminal:
+                        return state
+            # Running but not live here: resuming after a store error, or not registered with this executor.
             await asyncio.sleep(_POLL_SECONDS)
 
     async def _current_state(self) -> WorkflowState:
-        run = self._run
+        run = self._live_run()
         return run.state if run is not None else await self._stored_state()
 
     async def _stored_state(self) -> WorkflowState:

@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import Any
 
 from ..stores._base import persist
 from ..workflow._protocols import WorkflowStore
 from ..workflow._types import EventType, HistoryEvent, Signal, WorkflowState, utc_now
+from ..workflow.errors import StoreError
+
+_OUTCOMES = frozenset({EventType.WORKFLOW_COMPLETED, EventType.WORKFLOW_FAILED, EventType.WORKFLOW_CANCELED})
+
+
+class RunStopped(BaseException):
+    """Raised into workflow code whose run this process no longer drives (being stopped, or its journal broke).
+
+    Not an ``Exception``: ``except Exception`` in workflow code must not keep a stopped run going.
+    """
+
 
 _EVENT_DEFAULTS: dict[str, Any] = {
     name: field.default
@@ -33,6 +45,10 @@ class Journal:
         self._signal_waiters: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._unsaved: list[HistoryEvent] = []
         self._write_lock = asyncio.Lock()
+        #: The error of a write that failed. The in-memory history is then ahead of the store, so the
+        #: journal takes no more events: the run is suspended and resumed from what the store holds.
+        self.broken: StoreError | None = None
+        self.on_broken: Callable[[], None] = lambda: None
         self._index(state.history)
 
     # -- reading the recorded history -------------------------------------------------------------------
@@ -100,6 +116,14 @@ class Journal:
 
     def append(self, event_type: EventType, **fields: Any) -> HistoryEvent:
         """Add an event to the history; it is persisted with the next :meth:`flush`."""
+        if self.broken is not None:
+            raise RunStopped(f"workflow {self.state.workflow_id!r}: an earlier write failed ({self.broken})")
+        history = self.state.history
+        if history and history[-1].type in _OUTCOMES:
+            raise RuntimeError(
+                f"workflow {self.state.workflow_id!r}: {event_type.value} after its outcome "
+                f"{history[-1].type.value} (the history ends with the outcome)"
+            )
         values = {**_EVENT_DEFAULTS, "timestamp": utc_now(), **fields}
         # Built from values the executor made itself: validating them again would only cost time per step.
         event = HistoryEvent.model_construct(id=len(self.state.history) + 1, type=event_type, **values)
@@ -118,14 +142,29 @@ class Journal:
         """Persist every unsaved event, in order. Concurrent callers share writes and keep their order.
 
         A batch the store has taken is never queued again, not even when the caller is cancelled: the
-        append-capable stores finish a write they accepted, and a full save writes every event anyway.
+        append-capable stores finish a write they accepted, and a full save writes every event anyway. A
+        failed write breaks the journal (see :attr:`broken`): what the store holds is the truth from then on.
         """
         async with self._write_lock:
+            if self.broken is not None:
+                raise StoreError(
+                    self.broken.provider,
+                    self.broken.op,
+                    f"not written: an earlier write failed: {self.broken.detail}",
+                )
             if not self._unsaved:
                 return
             batch, self._unsaved = self._unsaved, []
             try:
                 await persist(self.store, self.state, batch)
-            except Exception:
-                self._unsaved[:0] = batch  # nothing of a failed write was stored: write it again next time
+            except StoreError as exc:
+                self._break(exc)
                 raise
+            except Exception as exc:  # a store that raised something else: still a failed write
+                error = StoreError(type(self.store).__name__, "write", f"{exc!r}")
+                self._break(error)
+                raise error from exc
+
+    def _break(self, error: StoreError) -> None:
+        self.broken = error
+        self.on_broken()

@@ -13,18 +13,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from ..workflow._hooks import Hooks
 from ..workflow._protocols import WorkflowFunction
 from ..workflow._serde import to_json
 from ..workflow._types import ErrorInfo, EventType, WorkflowState, WorkflowStatus, utc_now
-from ..workflow.errors import NonDeterminismError, StoreError, WorkflowTimeoutError
+from ..workflow.errors import (
+    NonDeterminismError,
+    StoreError,
+    UserBaseException,
+    WorkflowTimeoutError,
+    describe_exception,
+)
 from ._context import DefaultWorkflowContext
-from ._journal import Journal
+from ._journal import Journal, RunStopped
 
 logger = logging.getLogger("beluga_core.executor")
+
+T = TypeVar("T")
+
+
+async def _user_code(work: Awaitable[T]) -> T:
+    """Await workflow code; a ``BaseException`` it raises fails the workflow instead of stopping the loop.
+
+    asyncio lets ``SystemExit`` and ``KeyboardInterrupt`` out of the event loop when a task raises them, so
+    they are caught here, in the workflow's own task, and raised again as :class:`UserBaseException`.
+    ``CancelledError`` (how cancellation arrives) and :class:`RunStopped` pass through.
+    """
+    try:
+        return await work
+    except (asyncio.CancelledError, GeneratorExit, RunStopped, Exception):
+        raise
+    except BaseException as exc:
+        raise UserBaseException(exc) from exc
 
 
 class WorkflowRun:
@@ -38,18 +61,23 @@ class WorkflowRun:
         args: tuple[Any, ...],
         *,
         resumed: bool,
+        grace: float,
     ) -> None:
         self.fn = fn
         self.journal = journal
         self.context = DefaultWorkflowContext(journal, hooks)
+        self.context.decided_status = self.decided_status
+        journal.on_broken = self._on_journal_broken
         self.args = args
         self.resumed = resumed
         self.suspended: BaseException | None = None
         self.cancel_requested = False
         self.ended = asyncio.Event()
+        self._grace = grace
         self._body: asyncio.Future[Any] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._timed_out = False
 
     @property
     def state(self) -> WorkflowState:
@@ -58,6 +86,32 @@ class WorkflowRun:
     @property
     def workflow_id(self) -> str:
         return self.state.workflow_id
+
+    @property
+    def resumes_by_itself(self) -> bool:
+        """True when the run was suspended by a store error: the executor resumes it once the store is back."""
+        return isinstance(self.suspended, StoreError)
+
+    @property
+    def accepting(self) -> bool:
+        """True while a signal or a cancellation can still reach the workflow (its outcome is not decided)."""
+        return (
+            self.decided_status() is None
+            and self.journal.broken is None
+            and not self._stopping
+            and not self.ended.is_set()
+        )
+
+    def decided_status(self) -> WorkflowStatus | None:
+        """How the run ends, once the workflow function has returned, raised or run out of time; else None."""
+        if self._timed_out:
+            return WorkflowStatus.FAILED
+        body = self._body
+        if body is None or not body.done():
+            return None
+        if body.cancelled() or isinstance(body.exception(), asyncio.CancelledError):
+            return WorkflowStatus.CANCELED
+        return WorkflowStatus.COMPLETED if body.exception() is None else WorkflowStatus.FAILED
 
     def start(self, on_end: Callable[[WorkflowRun], None]) -> None:
         """Run in a task of its own (not the caller's: the run outlives the task that started it)."""
@@ -74,11 +128,19 @@ class WorkflowRun:
             self._body.cancel()
 
     async def stop(self) -> None:
-        """Stop this execution without recording an outcome (the run stays ``running`` in the store)."""
+        """Stop this execution without recording an outcome (the run stays ``running`` in the store).
+
+        Bounded: a workflow that does not stop within the grace period after its cancellation (it swallows
+        ``CancelledError``) is abandoned. It can write nothing more, and it resumes at the next start.
+        """
         self._stopping = True
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        task = self._task
+        if task is None or task.done():
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=self._grace)
+        if not done:
+            self._abandon("the executor closed")
 
     # -- driving the workflow -------------------------------------------------------------------------------
 
@@ -88,7 +150,11 @@ class WorkflowRun:
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
-            self.suspended = asyncio.CancelledError("the executor closed while the workflow was running")
+            self._note_suspension(
+                asyncio.CancelledError("the executor closed while the workflow was running")
+            )
+        except RunStopped as exc:
+            self._suspend(self.journal.broken or exc)
         except StoreError as exc:
             self._suspend(exc)
         except Exception as exc:  # a bug of ours must not take the event loop down with it
@@ -104,16 +170,19 @@ class WorkflowRun:
         if self.journal.has_event(EventType.WORKFLOW_CANCEL_REQUESTED):
             self.cancel_requested = True
             self.context.cancel_pending = True
-        self._body = asyncio.ensure_future(self.fn(self.context, *self.args))
+        self._body = asyncio.ensure_future(_user_code(self.fn(self.context, *self.args)))
         try:
             done, _ = await asyncio.wait({self._body}, timeout=self._time_left())
         except asyncio.CancelledError:
             await self._abandon_body()
             raise
         if not done:
+            self._timed_out = True
             await self._abandon_body()
+            await self._settle_steps_in_flight()
             await self._fail(WorkflowTimeoutError(self.workflow_id, self._timeout_message()))
             return
+        await self._settle_steps_in_flight()
         await self._conclude(self._body)
 
     def _time_left(self) -> float | None:
@@ -131,17 +200,53 @@ class WorkflowRun:
         self.context.stopping = True
         assert self._body is not None
         self._body.cancel()
-        await asyncio.gather(self._body, return_exceptions=True)
+        done, _ = await asyncio.wait({self._body}, timeout=self._grace)
+        if done and not self._body.cancelled():
+            self._body.exception()  # seen: a stopped workflow's error is not "never retrieved"
+        if not done:
+            logger.warning(
+                "workflow %s did not stop within %gs of being cancelled (does it swallow CancelledError?); "
+                "it is left behind and can record nothing more",
+                self.workflow_id,
+                self._grace,
+            )
+
+    async def _settle_steps_in_flight(self) -> None:
+        """Cancel the steps of tasks the workflow spawned and left running: its history ends with its outcome."""
+        left_running = self.context.cancel_steps_in_flight()
+        if left_running:
+            await asyncio.wait(left_running, timeout=self._grace)
+
+    def _on_journal_broken(self) -> None:
+        """A write failed: stop the workflow function; the run is suspended and resumed from the store."""
+        if self._body is not None and not self._body.done():
+            self._body.cancel()
+
+    def _abandon(self, why: str) -> None:
+        """Give up on a run whose task does not end: it can record nothing more and stays ``running``."""
+        self.context.stopping = True
+        logger.warning(
+            "workflow %s did not stop within %gs after %s (does it swallow CancelledError?); abandoned: "
+            "it stays running in the store and resumes at the next start",
+            self.workflow_id,
+            self._grace,
+            why,
+        )
+        self._note_suspension(asyncio.CancelledError(f"abandoned after {why}"))
+        self.ended.set()
 
     async def _conclude(self, body: asyncio.Future[Any]) -> None:
+        exc = None if body.cancelled() else body.exception()
+        if self.journal.broken is not None:
+            self._suspend(self.journal.broken)
+            return
         if self.context.divergence is not None:
             self._suspend(self.context.divergence)
             return
         if body.cancelled():
             await self._cancel()
             return
-        exc = body.exception()
-        if isinstance(exc, StoreError):
+        if isinstance(exc, (StoreError, RunStopped)):
             self._suspend(exc)
         elif isinstance(exc, asyncio.CancelledError):
             await self._cancel()
@@ -191,11 +296,18 @@ class WorkflowRun:
         self.state.result = result
         self.state.error = error
 
-    def _suspend(self, reason: BaseException) -> None:
-        self.suspended = reason
+    def _note_suspension(self, reason: BaseException) -> None:
+        if self.suspended is None:
+            self.suspended = reason
         self._set_outcome(WorkflowStatus.RUNNING)  # what the store still holds
+
+    def _suspend(self, reason: BaseException) -> None:
+        self._note_suspension(reason)
         logger.error(
-            "workflow %s suspended (it stays running in the store; the next executor start resumes it): %s",
+            "workflow %s suspended (it stays running in the store; %s): %s",
             self.workflow_id,
-            reason,
+            "the executor resumes it when the store is back"
+            if isinstance(reason, StoreError)
+            else "the next executor start resumes it",
+            describe_exception(reason),
         )

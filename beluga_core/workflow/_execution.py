@@ -7,12 +7,14 @@ from either.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 from ._protocols import QueryHandler
-from ._serde import Signature, from_json, to_json
+from ._retry import RetryPolicy
+from ._serde import Signature, check_text, from_json, to_json
 from ._types import WorkflowOptions
 from .errors import InvalidInputError, WorkflowTimeoutError
 
@@ -35,17 +37,44 @@ def resolve_options(options: WorkflowOptions | None, option_kwargs: dict[str, An
     if options is not None:
         if not isinstance(options, WorkflowOptions):
             raise InvalidInputError(f"execute: options must be WorkflowOptions, got {type(options).__name__}")
-        return options.with_generated_id()
+        opts = options.with_generated_id()
+        check_text(opts.id, what="execute: workflow id")
+        return opts
     try:
-        return WorkflowOptions(**option_kwargs).with_generated_id()
+        opts = WorkflowOptions(**option_kwargs).with_generated_id()
     except Exception as exc:
         raise InvalidInputError(f"execute: invalid options: {exc}") from exc
+    check_text(opts.id, what="execute: workflow id")
+    return opts
 
 
 def check_timeout(workflow_name: str, timeout: timedelta | None) -> None:
     """Reject a workflow timeout that is zero or negative."""
     if timeout is not None and timeout <= timedelta(0):
         raise InvalidInputError(f"workflow {workflow_name!r}: timeout must be positive, got {timeout}")
+
+
+def duration_seconds(value: Any, *, what: str) -> float | None:
+    """A duration option as seconds: a ``timedelta`` or a number of seconds, never negative (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
+        raise InvalidInputError(
+            f"{what} must be a timedelta or seconds (int or float), got {type(value).__name__}: {value!r}"
+        )
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if math.isnan(seconds) or seconds < 0:
+        raise InvalidInputError(f"{what} must not be negative, got {value!r}")
+    return seconds
+
+
+def check_retry(retry: Any, *, what: str) -> RetryPolicy:
+    """The retry policy of an activity call: ``retry`` itself, or the default when it is None."""
+    if retry is None:
+        return RetryPolicy.default()
+    if not isinstance(retry, RetryPolicy):
+        raise InvalidInputError(f"{what}: retry must be a RetryPolicy, got {type(retry).__name__}: {retry!r}")
+    return retry
 
 
 def encode_input(
@@ -79,6 +108,7 @@ def check_signal_name(workflow_type: str, name: str) -> None:
     """Reject a signal name a workflow could not receive on."""
     if not isinstance(name, str) or not name:
         raise InvalidInputError(f"workflow {workflow_type!r}: signal name must be a non-empty string")
+    check_text(name, what=f"workflow {workflow_type!r}: signal name")
 
 
 async def wait_for_result(workflow_id: str, outcome: Awaitable[T], timeout: timedelta | float | None) -> T:

@@ -6,6 +6,7 @@ logged and ignored: it never breaks the workflow.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Callable
@@ -57,7 +58,9 @@ async def fire_hook(hooks: Hooks | None, name: str, *args: Any) -> None:
         outcome = hook(*args)
         if inspect.isawaitable(outcome):
             await outcome
-    except Exception:
+    except asyncio.CancelledError:
+        raise
+    except BaseException:  # SystemExit or KeyboardInterrupt from a hook must not stop the executor either
         logger.exception("hook %s failed (ignored)", name)
 
 

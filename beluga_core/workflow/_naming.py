@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .errors import InvalidInputError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _NAME_ATTR = "__beluga_name__"
@@ -17,7 +19,7 @@ def named(name: str) -> Callable[[F], F]:
     ... async def process_order(ctx, order_id: str) -> str: ...
     """
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"named(): name must be a non-empty string, got {name!r}")
+        raise InvalidInputError(f"named(): name must be a non-empty string, got {name!r}")
 
     def decorate(fn: F) -> F:
         setattr(fn, _NAME_ATTR, name)
@@ -32,6 +34,8 @@ def function_name(fn: Callable[..., Any]) -> str:
     if explicit:
         return str(explicit)
     name = getattr(fn, "__name__", None)
-    if not name or name == "<lambda>":
-        raise ValueError(f"cannot name {fn!r}: give it a name with @named('...') or use a def function")
+    if not isinstance(name, str) or not name or name == "<lambda>":
+        raise InvalidInputError(
+            f"cannot name {fn!r}: give it a name with @named('...') or use a def function"
+        )
     return str(name)

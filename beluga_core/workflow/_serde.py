@@ -13,24 +13,47 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
+import pydantic_core
 from pydantic import TypeAdapter, ValidationError
-from pydantic_core import PydanticSerializationError, to_jsonable_python
+from pydantic_core import PydanticSerializationError
 
 from .errors import InvalidInputError
 
 
 def to_json(value: Any, *, what: str) -> Any:
-    """``value`` as plain JSON data (dicts, lists, str, numbers, bool, None).
+    """``value`` as plain JSON data (dicts, lists, str, numbers, bool, None), exactly as a store keeps it.
 
-    Raises :class:`InvalidInputError` naming ``what`` (e.g. "input of workflow 'order'") and the value's
-    type when it cannot be serialised.
+    The value goes through JSON text and back, so what the live run sees is what a replay reads (dict keys
+    become strings, tuples lists). Raises :class:`InvalidInputError` naming ``what`` (e.g. "input of workflow
+    'order'") when it cannot be stored exactly: a type JSON has no form for, a string that is not valid
+    Unicode (a lone surrogate), or a NaN or infinite float (JSON has no such numbers).
     """
     try:
-        return to_jsonable_python(value)
+        text = pydantic_core.to_json(value, inf_nan_mode="constants")
     except (PydanticSerializationError, TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"{what}: a value of type {type(value).__name__} cannot be serialised to JSON ({exc})"
         ) from exc
+    try:
+        return pydantic_core.from_json(text, allow_inf_nan=False)
+    except ValueError:
+        raise InvalidInputError(
+            f"{what}: NaN and infinities cannot be stored (JSON has no such numbers); "
+            "use None or a string instead"
+        ) from None
+
+
+def check_text(value: Any, *, what: str) -> str:
+    """``value`` if it is a non-empty string a store can hold (valid Unicode), else :class:`InvalidInputError`."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"{what} must be a non-empty string, got {value!r}")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise InvalidInputError(
+            f"{what} is not valid Unicode (it holds a lone surrogate): {value!r}"
+        ) from None
+    return value
 
 
 @functools.lru_cache(maxsize=1024)

@@ -67,7 +67,10 @@ class ErrorInfo(BaseModel):
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorInfo:
-        return cls(type=type(exc).__name__, message=str(exc))
+        """The type name and message of ``exc``; never fails, even when ``str(exc)`` raises."""
+        from .errors import describe_exception, error_type_name  # errors imports this module
+
+        return cls(type=error_type_name(exc), message=describe_exception(exc))
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type

@@ -9,6 +9,35 @@ class WorkflowError(Exception):
     """Base class of every error this package raises."""
 
 
+def describe_exception(exc: BaseException) -> str:
+    """``str(exc)``, or a description naming its type when that raises: describing never fails."""
+    try:
+        return str(exc)
+    except Exception as failure:
+        return f"<{type(exc).__name__}: its str() raised {type(failure).__name__}>"
+
+
+class UserBaseException(WorkflowError):
+    """A ``BaseException`` (``SystemExit``, ``KeyboardInterrupt``, ...) that workflow or activity code raised.
+
+    Executors catch it at the boundary of user code and raise this instead, so it fails that workflow (or
+    that activity attempt) like any error instead of stopping the event loop. It is recorded under the
+    original type's name.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        self.original = original
+        self.original_type = type(original).__name__
+        detail = describe_exception(original)
+        shown = f"{self.original_type}({detail})" if detail else self.original_type
+        super().__init__(f"user code raised {shown}, which is treated as an error")
+
+
+def error_type_name(exc: BaseException) -> str:
+    """The type name recorded for ``exc`` (the original type of a :class:`UserBaseException`)."""
+    return exc.original_type if isinstance(exc, UserBaseException) else type(exc).__name__
+
+
 class WorkflowNotFoundError(WorkflowError, LookupError):
     """No workflow with this id exists."""
 
@@ -20,11 +49,15 @@ class WorkflowNotFoundError(WorkflowError, LookupError):
 class WorkflowNotRunningError(WorkflowError):
     """The workflow exists but has finished, so it cannot take signals or cancellation."""
 
-    def __init__(self, workflow_id: str, status: WorkflowStatus, operation: str) -> None:
+    def __init__(
+        self, workflow_id: str, status: WorkflowStatus, operation: str, message: str | None = None
+    ) -> None:
         self.workflow_id = workflow_id
         self.status = status
         self.operation = operation
-        super().__init__(f"cannot {operation} workflow {workflow_id!r}: it is already {status.value}")
+        super().__init__(
+            message or f"cannot {operation} workflow {workflow_id!r}: it is already {status.value}"
+        )
 
 
 class WorkflowAlreadyStartedError(WorkflowError):
@@ -113,6 +146,23 @@ class UnknownQueryError(WorkflowError, LookupError):
         )
 
 
+class QueryFailedError(WorkflowError):
+    """A query handler raised. Carries the handler error's type name and message."""
+
+    def __init__(self, workflow_id: str, query_type: str, cause_type: str, cause_message: str) -> None:
+        self.workflow_id = workflow_id
+        self.query_type = query_type
+        self.cause_type = cause_type
+        self.cause_message = cause_message
+        super().__init__(
+            f"query {query_type!r} of workflow {workflow_id!r} failed: {cause_type}: {cause_message}"
+        )
+
+    @property
+    def cause(self) -> ErrorInfo:
+        return ErrorInfo(type=self.cause_type, message=self.cause_message)
+
+
 class StoreError(WorkflowError):
     """A store operation failed. The message starts ``<provider>/<op>: ``, e.g. ``nats/load: get: ...``."""
 
@@ -138,6 +188,7 @@ __all__ = [
     "InvalidInputError",
     "NonDeterminismError",
     "NonRetryableError",
+    "QueryFailedError",
     "StoreError",
     "UnknownQueryError",
     "WorkflowAlreadyStartedError",

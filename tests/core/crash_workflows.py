@@ -1,8 +1,8 @@
 """Workflows for the crash test, run in a child process: ``python -m tests.core.crash_workflows DB LOG MODE``.
 
 MODE ``start`` starts the workflows and waits; the parent kills the process with SIGKILL mid-run.
-MODE ``resume`` opens an executor on the same file, which resumes every running workflow, and prints the
-results as JSON.
+MODE ``resume`` opens an executor on the same file, which resumes every running workflow, sends each the
+``finish`` signal it ends with while that recovery is still going on, and prints the results as JSON.
 
 Each activity appends ``<workflow id>:<step>`` to LOG when it runs, so the parent can count executions.
 """
@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from beluga_core.stores import SQLiteStore
-from beluga_core.workflow import DefaultExecutor, WorkflowContext
+from beluga_core.workflow import DefaultExecutor, Signal, WorkflowContext
 
 WORKFLOW_IDS = [f"crash-{i}" for i in range(4)]
 STEPS = 6
@@ -35,6 +35,7 @@ async def slow_pipeline(ctx: WorkflowContext, name: str) -> list[str]:
     for step in range(STEPS):
         done.append(await ctx.execute_activity(record_step, f"{ctx.workflow_id}:{step}"))
         await ctx.sleep(timedelta(milliseconds=150))
+    done.append(await ctx.receive_signal("finish").receive())
     return done
 
 
@@ -47,12 +48,21 @@ async def start(db: str) -> None:
 
 async def resume(db: str) -> None:
     store = SQLiteStore(db)
-    async with DefaultExecutor(store=store, workflows=[slow_pipeline]) as executor:
+    executor = DefaultExecutor(store=store, workflows=[slow_pipeline])
+    recovering = asyncio.create_task(executor.start())
+    # Sent while start() is still recovering the runs: each must reach its run exactly once.
+    await asyncio.gather(
+        *(executor.signal(wid, Signal(name="finish", payload="finished")) for wid in WORKFLOW_IDS)
+    )
+    await recovering
+    try:
         results = {}
         for workflow_id in WORKFLOW_IDS:
             handle = await executor.get_handle(workflow_id)
             results[workflow_id] = await handle.result(timeout=30)
-    await store.close()
+    finally:
+        await executor.close()
+        await store.close()
     print(json.dumps(results))
 
 

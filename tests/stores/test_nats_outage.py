@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from beluga_core.stores import NatsStore
-from beluga_core.workflow import StoreError, WorkflowStatus
+from beluga_core.workflow import (
+    DefaultExecutor,
+    EventType,
+    Signal,
+    StoreError,
+    WorkflowContext,
+    WorkflowStatus,
+)
 from tests.fixtures.nats import NatsServer
 
 from .test_store_conformance import make_state
@@ -104,6 +112,55 @@ async def test_store_opens_a_new_connection_when_the_client_gave_up(server: Nats
         server.start()
         assert await eventually(lambda: store.load("wf")) == make_state("wf")
         assert store._nc is not first_connection
+
+
+def kill(server: NatsServer) -> None:
+    """SIGKILL the server (no clean shutdown), as a crash or an OOM kill would."""
+    process = server._process
+    assert process is not None
+    process.kill()
+    process.wait(timeout=5)
+    server._process = None
+
+
+async def step(value: str) -> str:
+    return value
+
+
+async def ticks_then_waits(ctx: WorkflowContext, name: str) -> list[str]:
+    """Steps across the outage: timers that fire while the server is down, then a signal after it."""
+    done = [await ctx.execute_activity(step, f"{name}:start")]
+    for i in range(3):
+        await ctx.sleep(timedelta(seconds=1))
+        done.append(await ctx.execute_activity(step, f"{name}:{i}"))
+    done.append(await ctx.receive_signal("finish").receive())
+    return done
+
+
+async def test_runs_suspended_by_an_outage_resume_by_themselves_when_the_server_is_back(
+    server: NatsServer,
+) -> None:
+    ids = [f"outage-{i}" for i in range(40)]
+    store = fast_store(server)
+    async with DefaultExecutor(store=store, workflows=[ticks_then_waits]) as executor:
+        handles = [await executor.execute(ticks_then_waits, id=i, input=i) for i in ids]
+        await asyncio.sleep(0.5)
+        kill(server)
+        await asyncio.sleep(3)
+        server.start()
+        for workflow_id in ids:
+            await eventually(
+                lambda wid=workflow_id: executor.signal(wid, Signal(name="finish", payload="ok")), 30
+            )
+        results = [await handle.result(timeout=30) for handle in handles]
+    for workflow_id in ids:
+        state = await store.load(workflow_id)
+        assert state is not None and state.status == WorkflowStatus.COMPLETED
+        steps = [e.seq for e in state.history if e.type == EventType.ACTIVITY_COMPLETED]
+        assert len(steps) == len(set(steps)) == 4, f"{workflow_id}: a step recorded twice: {steps}"
+        assert [e.id for e in state.history] == list(range(1, len(state.history) + 1))
+    await store.close()
+    assert results == [[f"{i}:start", f"{i}:0", f"{i}:1", f"{i}:2", "ok"] for i in ids]
 
 
 def _closed(connection: Any) -> Callable[[], Awaitable[None]]:
