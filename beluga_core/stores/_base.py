@@ -58,6 +58,25 @@ def require_workflow_id(provider: str, op: str, workflow_id: str) -> None:
         raise StoreError(provider, op, f"workflow id must be a non-empty string, got {workflow_id!r}")
 
 
+def run_not_stored(provider: str, state: WorkflowState) -> StoreError:
+    """The error of an append whose run has no stored header: an append never re-creates a run."""
+    return StoreError(
+        provider,
+        "append",
+        f"workflow {state.workflow_id!r} run {state.run_id!r} is not stored (deleted, or replaced by another "
+        "run); nothing was written",
+    )
+
+
+def running_not_deleted(provider: str, workflow_id: str) -> StoreError:
+    """The error of a delete refused because the workflow is still running (the embedded stores' rule)."""
+    return StoreError(
+        provider,
+        "delete",
+        f"workflow {workflow_id!r} is running; cancel it and let it finish before deleting it",
+    )
+
+
 def encode_state(provider: str, state: WorkflowState) -> bytes:
     """``state`` as UTF-8 JSON bytes."""
     require_workflow_id(provider, "save", state.workflow_id)

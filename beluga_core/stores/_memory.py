@@ -5,8 +5,8 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 
-from ..workflow._types import HistoryEvent, WorkflowFilter, WorkflowState
-from ._base import apply_filter, require_workflow_id
+from ..workflow._types import HistoryEvent, WorkflowFilter, WorkflowState, WorkflowStatus
+from ._base import apply_filter, require_workflow_id, run_not_stored, running_not_deleted
 
 PROVIDER = "memory"
 
@@ -15,7 +15,8 @@ class InMemoryStore:
     """Keeps workflow states in a dict. Loads return copies, so callers cannot change what is stored.
 
     Appending a step costs the same whatever the history length (the history is kept as a list apart from
-    the header fields).
+    the header fields). Like :class:`SQLiteStore`, it never re-creates a run on append (an append to a run it
+    does not hold is a :class:`StoreError`) and refuses to delete a ``running`` workflow.
     """
 
     def __init__(self) -> None:
@@ -29,9 +30,9 @@ class InMemoryStore:
 
     async def append(self, state: WorkflowState, new_events: Sequence[HistoryEvent]) -> None:
         require_workflow_id(PROVIDER, "append", state.workflow_id)
-        if state.workflow_id not in self._headers:
-            await self.save(state)
-            return
+        stored = self._headers.get(state.workflow_id)
+        if stored is None or stored.run_id != state.run_id:
+            raise run_not_stored(PROVIDER, state)
         self._headers[state.workflow_id] = _header_copy(state)
         self._histories[state.workflow_id].extend(e.model_copy(deep=True) for e in new_events)
 
@@ -45,6 +46,10 @@ class InMemoryStore:
         return [self._full_state(h) for h in apply_filter(self._headers.values(), filter)]
 
     async def delete(self, workflow_id: str) -> None:
+        """Remove a finished workflow; a running one is refused with :class:`StoreError`, a missing id is fine."""
+        header = self._headers.get(workflow_id)
+        if header is not None and header.status == WorkflowStatus.RUNNING:
+            raise running_not_deleted(PROVIDER, workflow_id)
         self._headers.pop(workflow_id, None)
         self._histories.pop(workflow_id, None)
 

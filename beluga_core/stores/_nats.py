@@ -9,6 +9,10 @@ stored under a reversible escape: ``A-Z a-z 0-9 - _`` stay as they are, every ot
 per UTF-8 byte (``order/1`` -> ``order=2F1``). Two ids never share a key, and ids stay readable in
 ``nats kv ls``.
 
+Key length: nats-server closes a connection that sends a protocol line longer than its ``max_control_line``,
+and a key travels in the line, so an id whose key is longer than :func:`max_key_length` of the bucket is
+refused with :class:`InvalidInputError` by every operation before anything is sent (see the constants below).
+
 Revision checks (optimistic concurrency): the store remembers, per workflow id, the bucket revision its next
 write is based on. It is set the first time this instance sees the id (a ``load``, a ``list`` or its own
 first ``save``), advanced by each of its own saves, and forgotten on ``delete`` and on a conflict.
@@ -50,7 +54,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 
 from ..workflow._types import WorkflowFilter, WorkflowState
-from ..workflow.errors import StoreError
+from ..workflow.errors import InvalidInputError, StoreError
 from ._base import apply_filter, encode_state, store_errors
 from ._remote import RemoteStore, decode_stored_state, require_key_id
 
@@ -63,6 +67,34 @@ _BUCKET_RE = re.compile(r"[A-Za-z0-9_-]+")
 _PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _KEY_RE = re.compile(r"(?:[A-Za-z0-9_-]|=[0-9A-F]{2})+")
 _ESCAPE_RE = re.compile(rb"=([0-9A-F]{2})")
+
+# How long a key may be. nats-server reads a protocol line of at most ``max_control_line`` bytes (4096 by
+# default, counted after the verb, without the CRLF); a longer one makes it close the connection ("maximum
+# control line exceeded"), which fails every call in flight on it, other workflows' included. The longest
+# line the store sends for a key is a direct get, on a bucket with ``allow_direct`` (``nats kv add`` makes
+# those; this store's own buckets have it off and read keys from a request body instead):
+#     PUB $JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key> <reply> <size>
+# Saves and deletes send ``HPUB $KV.<bucket>.<key> <reply> <header size> <total size>``, which is shorter.
+# ``<reply>`` is nats-py's request inbox ``<inbox_prefix>.<22-char NUID>.<22-char NUID><4 hex digits>``
+# (56 bytes with the default prefix ``_INBOX``). The sizes get room for two fields of 8 digits, since the
+# server caps ``max_payload`` at 64 MiB. So a key may take 4096 - 61 - 56 - 18 = 3961 bytes with the default
+# bucket ``beluga_workflows`` (16 characters). Measured on nats-server 2.15, the exact limits there are 3977
+# for that direct get and about 4010 for a save (it depends on the state's size); tests/stores/test_nats.py
+# checks that the longest allowed key works on the real server.
+MAX_CONTROL_LINE = 4096
+_REPLY_BESIDES_PREFIX = len(".") + 22 + len(".") + 22 + 4
+_SIZE_FIELDS = 2 * len(" 67108864")
+DEFAULT_INBOX_PREFIX = "_INBOX"
+
+
+def max_key_length(bucket: str, inbox_prefix: str = DEFAULT_INBOX_PREFIX) -> int:
+    """The longest key (in bytes) whose every request fits in nats-server's default control line."""
+    longest_subject = f"$JS.API.DIRECT.GET.KV_{bucket}.$KV.{bucket}."
+    reply = len(inbox_prefix) + _REPLY_BESIDES_PREFIX
+    return MAX_CONTROL_LINE - len(longest_subject) - len(" ") - reply - _SIZE_FIELDS
+
+
+MAX_KEY_LENGTH = max_key_length("beluga_workflows")
 
 
 def encode_key(workflow_id: str) -> str:
@@ -115,6 +147,8 @@ class NatsStore(RemoteStore):
         self._kv: Any = None
         self._revisions: dict[str, int] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # the longest key this store sends; a longer one is refused (see MAX_CONTROL_LINE)
+        self.max_key_length = max_key_length(bucket, _inbox_prefix(conn, self._connect_options))
 
     # -- WorkflowStore --
 
@@ -194,8 +228,17 @@ class NatsStore(RemoteStore):
     # -- helpers --
 
     def _key(self, op: str, workflow_id: str) -> str:
+        """The key of ``workflow_id``; :class:`InvalidInputError` when it is too long to send."""
         require_key_id(PROVIDER, op, workflow_id)
-        return encode_key(workflow_id)
+        key = encode_key(workflow_id)
+        if len(key) > self.max_key_length:
+            shown = f"{workflow_id[:40]!r}... ({len(workflow_id)} characters)"
+            raise InvalidInputError(
+                f"{PROVIDER}/{op}: workflow id {shown} is too long for NatsStore bucket {self.bucket!r}: its "
+                f"key is {len(key)} bytes, the limit is {self.max_key_length} (a longer request line would "
+                f"exceed nats-server's max_control_line of {MAX_CONTROL_LINE} bytes); nothing was sent"
+            )
+        return key
 
     def _workflow_id(self, op: str, key: str) -> str:
         try:
@@ -208,6 +251,14 @@ class NatsStore(RemoteStore):
         if lock is None:
             lock = self._locks[workflow_id] = asyncio.Lock()
         return lock
+
+
+def _inbox_prefix(conn: Any, connect_options: Mapping[str, Any]) -> str:
+    """The inbox prefix of the connection's request replies (nats-py has no public accessor for a client's)."""
+    prefix = getattr(conn, "_inbox_prefix", None) if conn is not None else connect_options.get("inbox_prefix")
+    if isinstance(prefix, (bytes, bytearray)):
+        return prefix.decode()
+    return prefix if isinstance(prefix, str) else DEFAULT_INBOX_PREFIX
 
 
 @contextlib.asynccontextmanager

@@ -6,6 +6,10 @@ rows and updates the header's status columns, so its cost does not depend on the
 All database work runs on one dedicated thread. Writes are group-committed: every write that arrives while
 a commit is in flight goes into the next transaction together, so many concurrent workflows share one
 fsync. A write's ``await`` returns only after its transaction has committed.
+
+Two rules keep a run from being written after it was removed: an append never re-creates a run's header
+(when no row matches its workflow id and run id, it fails with a :class:`StoreError` and writes nothing),
+and ``delete`` refuses a workflow whose status is ``running`` (checked in the same transaction).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pydantic_core import to_json
 
 from ..workflow._types import ErrorInfo, HistoryEvent, WorkflowFilter, WorkflowState, WorkflowStatus
 from ..workflow.errors import StoreError
-from ._base import require_workflow_id, store_errors
+from ._base import require_workflow_id, run_not_stored, running_not_deleted, store_errors
 
 PROVIDER = "sqlite"
 
@@ -98,7 +102,8 @@ class _StillRunning(Exception):
 
 
 class _HeaderMissing(Exception):
-    """An append found no header row to update: the batch is redone one write at a time."""
+    """An append of a group found no header row to update: the group is redone one write at a time, where
+    the append at fault fails with its own error and the others go through."""
 
 
 def _apply_grouped(conn: sqlite3.Connection, writes: builtins.list[_Write]) -> None:
@@ -116,7 +121,7 @@ def _apply_grouped(conn: sqlite3.Connection, writes: builtins.list[_Write]) -> N
         before = conn.total_changes
         conn.executemany(_UPDATE_STATUS, [w.update for w in group if w.update is not None])
         if conn.total_changes - before != len(group):
-            raise _HeaderMissing()
+            raise _HeaderMissing("an append of this group has no header row")
         conn.executemany(_INSERT_EVENT, [row for w in group for row in w.events])
         i = end
 
@@ -222,7 +227,7 @@ class SQLiteStore:
 
         def write(conn: sqlite3.Connection) -> None:
             if not conn.execute(_UPDATE_STATUS, update).rowcount:
-                conn.execute(_REPLACE_HEADER, self._header_row(state))
+                raise run_not_stored(PROVIDER, state)
             conn.executemany(_INSERT_EVENT, events)
 
         await self._write("append", _Write(write, update, events))
@@ -257,7 +262,17 @@ class SQLiteStore:
         return await self._read("list", read)
 
     async def delete(self, workflow_id: str) -> None:
+        """Remove a finished workflow; a running one is refused with :class:`StoreError`, a missing id is fine.
+
+        The status check and the delete are one transaction, so a workflow cannot start running in between.
+        """
+
         def write(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT status FROM workflows WHERE workflow_id = ?", (workflow_id,)
+            ).fetchone()
+            if row is not None and row["status"] == WorkflowStatus.RUNNING.value:
+                raise running_not_deleted(PROVIDER, workflow_id)
             conn.execute("DELETE FROM workflows WHERE workflow_id = ?", (workflow_id,))
             conn.execute("DELETE FROM events WHERE workflow_id = ?", (workflow_id,))
 
@@ -378,7 +393,7 @@ class SQLiteStore:
         try:
             _in_transaction(conn, lambda: _apply_grouped(conn, writes))
         except Exception as exc:
-            if len(writes) == 1:
+            if len(writes) == 1 and not isinstance(exc, _HeaderMissing):
                 return [exc]
         else:
             return [None] * len(writes)

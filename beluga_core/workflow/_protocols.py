@@ -135,5 +135,11 @@ class WorkflowStore(Protocol):
         ...
 
     async def delete(self, workflow_id: str) -> None:
-        """Remove the state; a missing id is not an error."""
+        """Remove the state; a missing id is not an error.
+
+        The embedded stores, ``SQLiteStore`` and ``InMemoryStore``, refuse to delete a workflow whose status
+        is ``running`` (a :class:`StoreError`; cancel it and let it finish first), so a run their
+        DefaultExecutor is driving is never removed under it. ``NatsStore``, ``KafkaStore``, ``DaprStore``,
+        ``InngestStore`` and ``TemporalStore`` delete whatever the status.
+        """
         ...

@@ -9,11 +9,13 @@ from typing import Any
 
 import nats
 import pytest
+from nats.js.api import KeyValueConfig
 from nats.js.kv import _is_key_valid
 
 from beluga_core.stores import NatsStore
-from beluga_core.stores._nats import decode_key, encode_key
+from beluga_core.stores._nats import MAX_KEY_LENGTH, decode_key, encode_key
 from beluga_core.workflow import StoreError, WorkflowFilter, WorkflowStatus
+from beluga_core.workflow.errors import InvalidInputError
 from tests.fixtures.nats import NatsServer
 
 from .conftest import StoreBackend, connected
@@ -246,3 +248,86 @@ async def test_unreachable_server_is_a_store_error() -> None:
         await store.load("wf")
     assert asyncio.get_running_loop().time() - started < 2.0
     await store.close()
+
+
+# -- key length --
+
+TOO_LONG_IDS = ["x" * 10_000, "🦭" * 1_000]  # 10,000 key bytes; 12,000 (each emoji is =XX four times)
+
+
+def test_default_bucket_allows_keys_of_3961_bytes() -> None:
+    assert MAX_KEY_LENGTH == 3961
+    assert NatsStore().max_key_length == 3961
+    assert NatsStore(bucket="b" * 100).max_key_length == 3961 - 2 * 84
+
+
+def test_a_longer_inbox_prefix_lowers_the_key_limit() -> None:
+    store = NatsStore(connect_options={"inbox_prefix": "_INBOX_of_mine"})
+    assert store.max_key_length == MAX_KEY_LENGTH - len("_of_mine")
+
+
+async def test_longest_allowed_id_saves_loads_lists_and_deletes(store: NatsStore) -> None:
+    state = make_state("x" * store.max_key_length)
+    await store.save(state)
+    await store.save(state.model_copy(update={"status": WorkflowStatus.COMPLETED}))  # an update, revision set
+    assert await store.load(state.workflow_id) == state.model_copy(
+        update={"status": WorkflowStatus.COMPLETED}
+    )
+    assert [s.workflow_id for s in await store.list()] == [state.workflow_id]
+    await store.delete(state.workflow_id)
+    assert await store.load(state.workflow_id) is None
+
+
+async def test_longest_allowed_id_loads_from_a_bucket_with_direct_get(
+    nats_server: NatsServer, conn: Any, bucket: str
+) -> None:
+    # a direct get carries the key in its subject, and the bucket name twice: the longest line the store sends
+    await conn.jetstream().create_key_value(KeyValueConfig(bucket=bucket, history=1, direct=True))
+    async with NatsStore(conn=conn, bucket=bucket) as store:
+        assert store._kv._direct
+        state = make_state("y" * store.max_key_length)
+        await store.save(state)
+        assert await store.load(state.workflow_id) == state
+    assert conn.is_connected and conn.stats["reconnects"] == 0
+
+
+@pytest.mark.parametrize("op", ["save", "load", "delete"])
+async def test_id_one_byte_over_the_limit_is_refused_as_invalid_input(store: NatsStore, op: str) -> None:
+    workflow_id = "x" * (store.max_key_length + 1)
+    call = {"save": lambda: store.save(make_state(workflow_id)), "load": lambda: store.load(workflow_id)}
+    call["delete"] = lambda: store.delete(workflow_id)
+    with pytest.raises(InvalidInputError) as refused:
+        await call[op]()
+    assert not isinstance(refused.value, StoreError)
+    assert str(refused.value) == (
+        f"nats/{op}: workflow id '{'x' * 40}'... ({store.max_key_length + 1} characters) is too long for "
+        f"NatsStore bucket {store.bucket!r}: its key is {store.max_key_length + 1} bytes, the limit is "
+        f"{store.max_key_length} (a longer request line would exceed nats-server's max_control_line of 4096 "
+        "bytes); nothing was sent"
+    )
+
+
+async def test_refused_id_leaves_the_connection_working(conn: Any, bucket: str) -> None:
+    async with NatsStore(conn=conn, bucket=bucket) as store:
+        await store.save(make_state("before"))
+        sent_before = conn.stats["out_msgs"]
+        with pytest.raises(InvalidInputError):
+            await store.save(make_state("x" * (store.max_key_length + 1)))
+        assert conn.stats["out_msgs"] == sent_before  # refused before anything was sent
+        await store.save(make_state("after"))
+        assert await store.load("after") == make_state("after")
+    assert conn.is_connected and conn.stats["reconnects"] == 0
+
+
+@pytest.mark.parametrize("workflow_id", TOO_LONG_IDS, ids=["10k-ascii", "1000-emoji"])
+async def test_over_long_id_does_not_break_a_bystander_save(store: NatsStore, workflow_id: str) -> None:
+    # before the limit, the server reset the shared connection and the bystander's save failed with it
+    await store.save(make_state("bystander"))
+    long_save, bystander_save = await asyncio.gather(
+        store.save(make_state(workflow_id)),
+        store.save(make_state("bystander", status=WorkflowStatus.COMPLETED)),
+        return_exceptions=True,
+    )
+    assert bystander_save is None
+    assert isinstance(long_save, InvalidInputError)
+    assert await store.load("bystander") == make_state("bystander", status=WorkflowStatus.COMPLETED)
