@@ -247,7 +247,7 @@ def test_base_exception_from_workflow_code_fails_that_workflow_only(
     tmp_path: Path, mode: str, cause: str
 ) -> None:
     child = subprocess.run(
-        [sys.executable, "-m", "tests.core.fault_workflows", str(tmp_path / "wf.db"), mode],
+        [sys.executable, "-m", "tests.core.poison_workflows", str(tmp_path / "wf.db"), mode],
         cwd=REPO,
         capture_output=True,
         text=True,

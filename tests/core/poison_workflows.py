@@ -1,4 +1,4 @@
-"""Poison-pill workflows run in a child process: ``python -m tests.core.fault_workflows DB MODE``.
+"""Poison-pill workflows run in a child process: ``python -m tests.core.poison_workflows DB MODE``.
 
 MODE names what the bad workflow raises (``system_exit`` or ``keyboard_interrupt``). The child runs the bad
 workflow next to a bystander on one executor and prints both outcomes as JSON, then exits 0: a
