@@ -25,6 +25,7 @@ from ..workflow._types import ErrorInfo, EventType, HistoryEvent, WorkflowState,
 from ..workflow.errors import ActivityError, InvalidInputError, NonDeterminismError
 from ._attempt import run_attempt
 from ._journal import Journal
+from ._threads import ActivityThreadPool
 
 _ACTIVITY_EVENTS = {
     EventType.ACTIVITY_STARTED,
@@ -54,9 +55,10 @@ def _describe(event: HistoryEvent) -> str:
 class DefaultWorkflowContext:
     """What workflow code sees on the DefaultExecutor. One instance per run execution."""
 
-    def __init__(self, journal: Journal, hooks: Hooks | None) -> None:
+    def __init__(self, journal: Journal, hooks: Hooks | None, activity_pool: ActivityThreadPool) -> None:
         self._journal = journal
         self._hooks = hooks
+        self.activity_pool = activity_pool
         state = journal.state
         self._state: WorkflowState = state
         self._seq = 0
@@ -333,6 +335,7 @@ class _ActivityRun:
                     label=f"activity {self.name!r} attempt {attempt}",
                     timeout=attempt_timeout,
                     heartbeat_timeout=heartbeat,
+                    pool=self.context.activity_pool,
                 )
                 json_result = to_json(result, what=f"result of activity {self.name!r}")
             except asyncio.CancelledError:

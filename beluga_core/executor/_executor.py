@@ -35,6 +35,7 @@ from ..workflow.errors import (
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
 from ._run import WorkflowRun
+from ._threads import ActivityThreadPool
 
 logger = logging.getLogger("beluga_core.executor")
 
@@ -49,6 +50,11 @@ class DefaultExecutor:
         workflows: the workflow functions this executor can resume. On start, every ``running`` workflow in
             the store whose type is among them is resumed from its history. ``execute`` registers the
             function it is given too.
+        activity_threads: how many threads sync activities run in at most (a pool of this executor's own,
+            daemon threads that never hold up interpreter exit). A sync activity that times out keeps its
+            thread until it returns (Python cannot stop a thread); once every thread is busy, sync attempts
+            wait for one, and one that times out waiting says so in its ``ActivityTimeoutError``. A positive
+            int, else ``InvalidInputError``.
 
     Use it as an async context manager (``async with DefaultExecutor(...) as ex:``), or call :meth:`start`
     and :meth:`close`. Closing stops the runs in this process without ending them: they stay ``running``
@@ -60,7 +66,9 @@ class DefaultExecutor:
         store: WorkflowStore | None = None,
         hooks: Hooks | None = None,
         workflows: Iterable[WorkflowFunction] = (),
+        activity_threads: int = 32,
     ) -> None:
+        self._activity_pool = ActivityThreadPool(activity_threads)
         self.store: WorkflowStore = store if store is not None else InMemoryStore()
         self.hooks = hooks
         self._workflows: dict[str, WorkflowFunction] = {}
@@ -95,6 +103,7 @@ class DefaultExecutor:
         await asyncio.gather(*(run.stop() for run in runs))
         self._runs.clear()
         self._started = False
+        self._activity_pool.shutdown()
 
     def register(self, fn: WorkflowFunction) -> str:
         """Make ``fn`` resumable by this executor; returns its workflow name."""
@@ -228,7 +237,14 @@ class DefaultExecutor:
     def _launch(
         self, fn: WorkflowFunction, state: WorkflowState, args: tuple[Any, ...], *, resumed: bool
     ) -> WorkflowRun:
-        run = WorkflowRun(fn, Journal(self.store, state), self.hooks, args, resumed=resumed)
+        run = WorkflowRun(
+            fn,
+            Journal(self.store, state),
+            self.hooks,
+            args,
+            resumed=resumed,
+            activity_pool=self._activity_pool,
+        )
         self._runs[state.workflow_id] = run
         run.start(on_end=self._forget)
         return run

@@ -23,6 +23,7 @@ from ..workflow._types import ErrorInfo, EventType, WorkflowState, WorkflowStatu
 from ..workflow.errors import NonDeterminismError, StoreError, WorkflowTimeoutError
 from ._context import DefaultWorkflowContext
 from ._journal import Journal
+from ._threads import ActivityThreadPool
 
 logger = logging.getLogger("beluga_core.executor")
 
@@ -38,10 +39,11 @@ class WorkflowRun:
         args: tuple[Any, ...],
         *,
         resumed: bool,
+        activity_pool: ActivityThreadPool,
     ) -> None:
         self.fn = fn
         self.journal = journal
-        self.context = DefaultWorkflowContext(journal, hooks)
+        self.context = DefaultWorkflowContext(journal, hooks, activity_pool)
         self.args = args
         self.resumed = resumed
         self.suspended: BaseException | None = None
