@@ -6,12 +6,28 @@ import asyncio
 import contextvars
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..workflow._heartbeat import heartbeat_receiver
 from ..workflow.errors import ActivityTimeoutError
 from ._threads import ActivityThreadPool, ThreadJob
+
+
+class ActivityBaseExceptionError(Exception):
+    """Stands in for a ``BaseException`` that is not an ``Exception`` (``SystemExit``, ``KeyboardInterrupt``)
+    raised by activity code, e.g. by an argparse-based tool calling ``sys.exit(2)``.
+
+    Left alone, asyncio would carry it out of the event loop and end the executor's process. In its place
+    this fails the attempt like any error, under the original class name: ``beluga_error_type`` is what
+    :meth:`ErrorInfo.from_exception` records and what retry policies match (``non_retryable_errors=
+    ("SystemExit",)``). The original exception is ``original`` (and ``__cause__``).
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        self.original = original
+        self.beluga_error_type = type(original).__name__
+        super().__init__(f"the activity raised {original!r}")
 
 
 class _Heartbeats:
@@ -37,10 +53,11 @@ async def run_attempt(
     Raises :class:`ActivityTimeoutError` when the attempt outlives ``timeout`` seconds or goes
     ``heartbeat_timeout`` seconds without a :func:`~beluga_core.workflow.heartbeat`. A sync function that
     times out keeps running in its thread (Python cannot stop a thread); its result is ignored. One that was
-    still waiting for a free thread never runs.
+    still waiting for a free thread never runs. A ``BaseException`` from ``fn`` other than
+    ``asyncio.CancelledError`` is raised as :class:`ActivityBaseExceptionError`.
     """
     if is_async and timeout is None and heartbeat_timeout is None:
-        return await fn(*args)
+        return await _guarded(fn(*args))
     heartbeats = _Heartbeats()
     context = contextvars.copy_context()
     # The task (and the thread of a sync function) inherit the context holding the heartbeat receiver.
@@ -54,6 +71,25 @@ async def run_attempt(
         raise
 
 
+async def _guarded(awaitable: Awaitable[Any]) -> Any:
+    try:
+        return await awaitable
+    except (Exception, asyncio.CancelledError):
+        raise
+    except BaseException as exc:
+        raise ActivityBaseExceptionError(exc) from exc
+
+
+def _call_guarded(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a pool thread; there even ``CancelledError`` cannot mean this attempt was cancelled."""
+    try:
+        return fn(*args)
+    except Exception:
+        raise
+    except BaseException as exc:
+        raise ActivityBaseExceptionError(exc) from exc
+
+
 def _start_attempt_task(
     fn: Callable[..., Any],
     args: tuple[Any, ...],
@@ -63,8 +99,8 @@ def _start_attempt_task(
 ) -> tuple[asyncio.Future[Any], ThreadJob | None]:
     with heartbeat_receiver(heartbeats.beat):
         if is_async:
-            return asyncio.ensure_future(fn(*args)), None
-        job = pool.submit(functools.partial(contextvars.copy_context().run, fn, *args))
+            return asyncio.ensure_future(_guarded(fn(*args))), None
+        job = pool.submit(functools.partial(contextvars.copy_context().run, _call_guarded, fn, *args))
         return job.future, job
 
 

@@ -382,7 +382,7 @@ class _ActivityRun:
 
     def _retry_delay(self, exc: Exception, attempt: int, deadline: float | None) -> float | None:
         """Seconds to wait before the next attempt, or None when this failure is final."""
-        error_type = type(exc).__name__
+        error_type = ErrorInfo.from_exception(exc).type
         if attempt >= self.policy.max_attempts or not self.policy.is_retryable(error_type):
             return None
         delay = self.policy.delay(attempt).total_seconds()

@@ -67,7 +67,12 @@ class ErrorInfo(BaseModel):
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorInfo:
-        return cls(type=type(exc).__name__, message=str(exc))
+        """``type`` is the class name, or the ``beluga_error_type`` of an exception that stands in for another
+        (the executor's stand-in for an activity's ``SystemExit`` records ``"SystemExit"``)."""
+        recorded_type = getattr(exc, "beluga_error_type", None)
+        if not isinstance(recorded_type, str):
+            recorded_type = type(exc).__name__
+        return cls(type=recorded_type, message=str(exc))
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type

@@ -1,13 +1,16 @@
-"""Activity faults the DefaultExecutor must survive: hung sync activities.
+"""Activity faults the DefaultExecutor must survive: hung sync activities and activities that raise
+``SystemExit`` or ``KeyboardInterrupt``.
 
 A timed-out sync activity keeps its thread (Python cannot stop a thread), so sync activities run on a pool of
-the executor's own, sized by ``activity_threads``, whose daemon threads never hold up interpreter exit.
-The cases that involve interpreter exit run in a child process (``tests/core/fault_workflows.py``).
+the executor's own, sized by ``activity_threads``, whose daemon threads never hold up interpreter exit. A
+``BaseException`` from activity code fails that attempt like any error instead of leaving the event loop.
+The cases that could take a process down run in a child process (``tests/core/fault_workflows.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import subprocess
 import sys
@@ -212,3 +215,52 @@ def test_sync_activity_returning_after_its_event_loop_closed_is_dropped_quietly(
 def test_activity_threads_must_be_a_positive_int(bad: Any) -> None:
     with pytest.raises(InvalidInputError, match="activity_threads"):
         DefaultExecutor(activity_threads=bad)
+
+
+# -- SystemExit and KeyboardInterrupt from activities ----------------------------------------------------
+
+
+def run_poison_case(case: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.core.fault_workflows", case],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1].startswith("returned "), done.stdout
+    report: dict[str, Any] = json.loads(lines[-2])
+    assert report["results"]["bystander"] == ["completed", 3]
+    return report
+
+
+@pytest.mark.parametrize(
+    ("case", "raised"),
+    [("async-exit", "SystemExit(2)"), ("sync-interrupt", "KeyboardInterrupt()")],
+    ids=["async-activity-sys-exit", "sync-activity-keyboard-interrupt"],
+)
+def test_activity_raising_a_base_exception_fails_its_workflow_and_not_the_process(
+    case: str, raised: str
+) -> None:
+    report = run_poison_case(case)
+    status, cause_type, message = report["results"]["poisoned"]
+    assert (status, cause_type) == ("failed", "ActivityError")
+    original_type = raised.split("(")[0]
+    assert f"failed after 1 attempt: {original_type}: the activity raised {raised}" in message
+    assert report["attempt_errors"] == [original_type]
+
+
+def test_system_exit_under_a_timeout_is_a_retried_attempt_failure() -> None:
+    report = run_poison_case("async-exit-with-timeout")
+    assert report["results"]["poisoned"] == ["completed", "second attempt"]
+    assert report["attempt_errors"] == ["SystemExit"]
+
+
+def test_system_exit_listed_as_non_retryable_fails_at_the_first_attempt() -> None:
+    report = run_poison_case("sync-exit-non-retryable")
+    status, _, message = report["results"]["poisoned"]
+    assert status == "failed"
+    assert "failed after 1 attempt: SystemExit" in message
+    assert report["attempt_errors"] == ["SystemExit"]
