@@ -1,4 +1,4 @@
-"""One attempt of an activity: call it (sync functions off the event loop) within its timeouts."""
+"""One attempt of an activity: call it (sync functions in the executor's threads) within its timeouts."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 from ..workflow._heartbeat import heartbeat_receiver
 from ..workflow.errors import ActivityTimeoutError
+from ._threads import ActivityThreadPool, ThreadJob
+from ._user_code import guard_async, guard_sync
 
 
 class _Heartbeats:
@@ -29,39 +31,53 @@ async def run_attempt(
     label: str,
     timeout: float | None,
     heartbeat_timeout: float | None,
+    pool: ActivityThreadPool,
 ) -> Any:
-    """Run ``fn(*args)`` once.
+    """Run ``fn(*args)`` once; a sync ``fn`` runs in a thread of ``pool``.
 
     Raises :class:`ActivityTimeoutError` when the attempt outlives ``timeout`` seconds or goes
     ``heartbeat_timeout`` seconds without a :func:`~beluga_core.workflow.heartbeat`. A sync function that
-    times out keeps running in its thread (Python cannot stop a thread); its result is ignored.
+    times out keeps running in its thread (Python cannot stop a thread); its result is ignored. One that was
+    still waiting for a free thread never runs. A ``BaseException`` from ``fn`` other than
+    ``asyncio.CancelledError`` is raised as :class:`~beluga_core.workflow.errors.UserBaseException`.
     """
     if is_async and timeout is None and heartbeat_timeout is None:
-        return await fn(*args)
+        return await guard_async(fn(*args), _RAISED_BY)
     heartbeats = _Heartbeats()
     context = contextvars.copy_context()
     # The task (and the thread of a sync function) inherit the context holding the heartbeat receiver.
-    task = context.run(_start_attempt_task, fn, args, is_async, heartbeats)
+    task, job = context.run(_start_attempt_task, fn, args, is_async, heartbeats, pool)
     try:
-        return await _supervise(task, heartbeats, label, timeout, heartbeat_timeout)
+        return await _supervise(task, job, pool, heartbeats, label, timeout, heartbeat_timeout)
     except BaseException:
+        if job is not None:
+            pool.withdraw(job)
         task.cancel()
         raise
 
 
+_RAISED_BY = "the activity"
+
+
 def _start_attempt_task(
-    fn: Callable[..., Any], args: tuple[Any, ...], is_async: bool, heartbeats: _Heartbeats
-) -> asyncio.Future[Any]:
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    is_async: bool,
+    heartbeats: _Heartbeats,
+    pool: ActivityThreadPool,
+) -> tuple[asyncio.Future[Any], ThreadJob | None]:
     with heartbeat_receiver(heartbeats.beat):
         if is_async:
-            future: asyncio.Future[Any] = asyncio.ensure_future(fn(*args))
-            return future
-        call = functools.partial(contextvars.copy_context().run, fn, *args)
-        return asyncio.get_running_loop().run_in_executor(None, call)
+            return asyncio.ensure_future(guard_async(fn(*args), _RAISED_BY)), None
+        call = functools.partial(guard_sync, fn, *args, raised_by=_RAISED_BY)
+        job = pool.submit(functools.partial(contextvars.copy_context().run, call))
+        return job.future, job
 
 
 async def _supervise(
     task: asyncio.Future[Any],
+    job: ThreadJob | None,
+    pool: ActivityThreadPool,
     heartbeats: _Heartbeats,
     label: str,
     timeout: float | None,
@@ -80,6 +96,11 @@ async def _supervise(
             return task.result()
         now = time.monotonic()
         if deadline is not None and now >= deadline:
-            raise ActivityTimeoutError(f"{label} timed out after {timeout:g}s")
-        if heartbeat_timeout is not None and now >= heartbeats.last + heartbeat_timeout:
-            raise ActivityTimeoutError(f"{label} sent no heartbeat for {heartbeat_timeout:g}s")
+            reason = f"{label} timed out after {timeout:g}s"
+        elif heartbeat_timeout is not None and now >= heartbeats.last + heartbeat_timeout:
+            reason = f"{label} sent no heartbeat for {heartbeat_timeout:g}s"
+        else:
+            continue
+        if job is not None and pool.withdraw(job):
+            reason += f" waiting for a free thread: {pool.describe_busy()}; raise DefaultExecutor(activity_threads=...)"
+        raise ActivityTimeoutError(reason)

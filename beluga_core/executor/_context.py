@@ -35,9 +35,11 @@ from ..workflow.errors import (
     InvalidInputError,
     NonDeterminismError,
     WorkflowNotRunningError,
+    error_type_name,
 )
 from ._attempt import run_attempt
 from ._journal import Journal, RunStopped
+from ._threads import ActivityThreadPool
 
 logger = logging.getLogger("beluga_core.executor")
 
@@ -60,9 +62,10 @@ def _describe(event: HistoryEvent) -> str:
 class DefaultWorkflowContext:
     """What workflow code sees on the DefaultExecutor. One instance per run execution."""
 
-    def __init__(self, journal: Journal, hooks: Hooks | None) -> None:
+    def __init__(self, journal: Journal, hooks: Hooks | None, activity_pool: ActivityThreadPool) -> None:
         self._journal = journal
         self._hooks = hooks
+        self.activity_pool = activity_pool
         state = journal.state
         self._state: WorkflowState = state
         self._seq = 0
@@ -411,6 +414,7 @@ class _ActivityRun:
                     label=f"activity {self.name!r} attempt {attempt}",
                     timeout=attempt_timeout,
                     heartbeat_timeout=heartbeat,
+                    pool=self.context.activity_pool,
                 )
                 json_result = to_json(result, what=f"result of activity {self.name!r}")
             except asyncio.CancelledError:
@@ -457,7 +461,7 @@ class _ActivityRun:
 
     def _retry_delay(self, exc: Exception, attempt: int, deadline: float | None) -> float | None:
         """Seconds to wait before the next attempt, or None when this failure is final."""
-        error_type = type(exc).__name__
+        error_type = error_type_name(exc)
         if attempt >= self.policy.max_attempts or not self.policy.is_retryable(error_type):
             return None
         delay = self.policy.delay(attempt).total_seconds()

@@ -46,6 +46,7 @@ from ..workflow.errors import (
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
 from ._run import WorkflowRun
+from ._threads import ActivityThreadPool
 
 logger = logging.getLogger("beluga_core.executor")
 
@@ -68,6 +69,11 @@ class DefaultExecutor:
         graceful_shutdown_timeout: how long :meth:`close` (and a workflow timeout) waits for a cancelled
             workflow to stop. A workflow that swallows ``CancelledError`` past it is abandoned and logged: it
             stays ``running`` in the store and resumes at the next start.
+        activity_threads: how many threads sync activities run in at most (a pool of this executor's own,
+            daemon threads that never hold up interpreter exit). A sync activity that times out keeps its
+            thread until it returns (Python cannot stop a thread); once every thread is busy, sync attempts
+            wait for one, and one that times out waiting says so in its ``ActivityTimeoutError``. A positive
+            int, else ``InvalidInputError``.
 
     Use it as an async context manager (``async with DefaultExecutor(...) as ex:``), or call :meth:`start`
     and :meth:`close`. Closing stops the runs in this process without ending them: they stay ``running``
@@ -84,10 +90,12 @@ class DefaultExecutor:
         store: WorkflowStore | None = None,
         hooks: Hooks | None = None,
         workflows: Iterable[WorkflowFunction] = (),
+        activity_threads: int = 32,
         *,
         graceful_shutdown_timeout: timedelta = timedelta(seconds=10),
     ) -> None:
         grace = duration_seconds(graceful_shutdown_timeout, what="DefaultExecutor: graceful_shutdown_timeout")
+        self._activity_pool = ActivityThreadPool(activity_threads)
         self.store: WorkflowStore = store if store is not None else InMemoryStore()
         self.hooks = hooks
         self._grace = 10.0 if grace is None else grace
@@ -140,6 +148,7 @@ class DefaultExecutor:
             await asyncio.gather(*(run.stop() for run in runs))
             self._runs.clear()
             self._started = False
+            self._activity_pool.shutdown()
         finally:
             self._closing = False
 
@@ -326,7 +335,13 @@ class DefaultExecutor:
         self, fn: WorkflowFunction, state: WorkflowState, args: tuple[Any, ...], *, resumed: bool
     ) -> WorkflowRun:
         run = WorkflowRun(
-            fn, Journal(self.store, state), self.hooks, args, resumed=resumed, grace=self._grace
+            fn,
+            Journal(self.store, state),
+            self.hooks,
+            args,
+            resumed=resumed,
+            grace=self._grace,
+            activity_pool=self._activity_pool,
         )
         self._runs[state.workflow_id] = run
         run.start(on_end=self._forget)

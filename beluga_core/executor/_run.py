@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from ..workflow._hooks import Hooks
 from ..workflow._protocols import WorkflowFunction
@@ -23,31 +23,15 @@ from ..workflow._types import ErrorInfo, EventType, WorkflowState, WorkflowStatu
 from ..workflow.errors import (
     NonDeterminismError,
     StoreError,
-    UserBaseException,
     WorkflowTimeoutError,
     describe_exception,
 )
 from ._context import DefaultWorkflowContext
 from ._journal import Journal, RunStopped
+from ._threads import ActivityThreadPool
+from ._user_code import guard_async
 
 logger = logging.getLogger("beluga_core.executor")
-
-T = TypeVar("T")
-
-
-async def _user_code(work: Awaitable[T]) -> T:
-    """Await workflow code; a ``BaseException`` it raises fails the workflow instead of stopping the loop.
-
-    asyncio lets ``SystemExit`` and ``KeyboardInterrupt`` out of the event loop when a task raises them, so
-    they are caught here, in the workflow's own task, and raised again as :class:`UserBaseException`.
-    ``CancelledError`` (how cancellation arrives) and :class:`RunStopped` pass through.
-    """
-    try:
-        return await work
-    except (asyncio.CancelledError, GeneratorExit, RunStopped, Exception):
-        raise
-    except BaseException as exc:
-        raise UserBaseException(exc) from exc
 
 
 class WorkflowRun:
@@ -62,10 +46,11 @@ class WorkflowRun:
         *,
         resumed: bool,
         grace: float,
+        activity_pool: ActivityThreadPool,
     ) -> None:
         self.fn = fn
         self.journal = journal
-        self.context = DefaultWorkflowContext(journal, hooks)
+        self.context = DefaultWorkflowContext(journal, hooks, activity_pool)
         self.context.decided_status = self.decided_status
         journal.on_broken = self._on_journal_broken
         self.args = args
@@ -170,7 +155,7 @@ class WorkflowRun:
         if self.journal.has_event(EventType.WORKFLOW_CANCEL_REQUESTED):
             self.cancel_requested = True
             self.context.cancel_pending = True
-        self._body = asyncio.ensure_future(_user_code(self.fn(self.context, *self.args)))
+        self._body = asyncio.ensure_future(guard_async(self.fn(self.context, *self.args), "the workflow"))
         try:
             done, _ = await asyncio.wait({self._body}, timeout=self._time_left())
         except asyncio.CancelledError:

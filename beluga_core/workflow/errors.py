@@ -25,12 +25,14 @@ class UserBaseException(WorkflowError):
     original type's name.
     """
 
-    def __init__(self, original: BaseException) -> None:
+    def __init__(self, original: BaseException, raised_by: str = "user code") -> None:
         self.original = original
         self.original_type = type(original).__name__
-        detail = describe_exception(original)
-        shown = f"{self.original_type}({detail})" if detail else self.original_type
-        super().__init__(f"user code raised {shown}, which is treated as an error")
+        try:
+            shown = repr(original)
+        except Exception:
+            shown = self.original_type
+        super().__init__(f"{raised_by} raised {shown}")
 
 
 def error_type_name(exc: BaseException) -> str:
