@@ -11,7 +11,7 @@ import temporalio.common
 import temporalio.exceptions
 from temporalio.exceptions import ApplicationError, RetryState, TimeoutType
 
-from beluga_core.workflow import ActivityError, RetryPolicy
+from beluga_core.workflow import ActivityError, ErrorInfo, RetryPolicy
 from beluga_core.workflow._retry import ALWAYS_NON_RETRYABLE
 
 #: Temporal needs a start-to-close or schedule-to-close timeout on every activity. When the caller gives
@@ -44,7 +44,8 @@ def activity_failure(attempt: int, exc: BaseException, *, non_retryable: bool) -
     The failure's type is the exception's class name, so the retry policy's ``non_retryable_errors`` match it,
     and its details carry the attempt number, so the workflow can report how many attempts were made.
     """
-    return ApplicationError(str(exc), attempt, type=type(exc).__name__, non_retryable=non_retryable)
+    error = ErrorInfo.from_exception(exc)
+    return ApplicationError(error.message, attempt, type=error.type, non_retryable=non_retryable)
 
 
 def beluga_activity_error(

@@ -17,7 +17,14 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
-from beluga_core.workflow import InvalidInputError, Signal, UnknownQueryError, WorkflowStatus
+from beluga_core.workflow import (
+    ErrorInfo,
+    InvalidInputError,
+    QueryFailedError,
+    Signal,
+    UnknownQueryError,
+    WorkflowStatus,
+)
 from beluga_core.workflow._execution import BUILTIN_QUERIES
 from beluga_core.workflow._serde import to_json
 
@@ -82,7 +89,11 @@ class BelugaWorkflow:
         if handler is None:
             known = [*BUILTIN_QUERIES, *self._state.queries]
             raise UnknownQueryError(workflow.info().workflow_id, name, known)
-        answer = handler()
+        try:
+            answer = handler()
+        except Exception as exc:
+            error = ErrorInfo.from_exception(exc)
+            raise QueryFailedError(workflow.info().workflow_id, name, error.type, error.message) from None
         if inspect.iscoroutine(answer):
             answer.close()
             raise InvalidInputError(f"query handler {name!r} is async: Temporal query handlers must be sync")
@@ -108,4 +119,5 @@ def _workflow_failure(exc: Exception) -> FailureError:
     """The Temporal failure for an exception the workflow function raised: its type name and message."""
     if isinstance(exc, FailureError):
         return exc
-    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)
+    error = ErrorInfo.from_exception(exc)
+    return ApplicationError(error.message, type=error.type, non_retryable=True)

@@ -14,6 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from beluga_core.workflow import (
     InvalidInputError,
+    QueryFailedError,
     Signal,
     UnknownQueryError,
     WorkflowAlreadyStartedError,
@@ -33,6 +34,18 @@ from beluga_core.workflow._serde import from_json, to_json, workflow_signature
 from ._status import beluga_status
 
 _UNKNOWN_QUERY = re.compile(r"has no query handler .*; known: (?P<known>.*)$")
+_QUERY_FAILED = re.compile(r"^query .* failed: (?P<type>[A-Za-z_][\w.]*): (?P<message>.*)$", re.S)
+
+
+def _query_error(workflow_id: str, query_type: str, message: str) -> Exception:
+    """The error of a failed Temporal query: the handler's error as it was raised inside the workflow."""
+    unknown = _UNKNOWN_QUERY.search(message)
+    if unknown is not None:
+        return UnknownQueryError(workflow_id, query_type, _names(unknown["known"]))
+    failed = _QUERY_FAILED.match(message)
+    if failed is not None:
+        return QueryFailedError(workflow_id, query_type, failed["type"], failed["message"])
+    return QueryFailedError(workflow_id, query_type, "QueryFailed", message)
 
 
 class TemporalExecutor:
@@ -94,10 +107,7 @@ class TemporalExecutor:
         try:
             return await self.client.get_workflow_handle(workflow_id).query(query_type)
         except temporalio.client.WorkflowQueryFailedError as exc:
-            match = _UNKNOWN_QUERY.search(exc.message)
-            if match is None:
-                raise
-            raise UnknownQueryError(workflow_id, query_type, _names(match["known"])) from None
+            raise _query_error(workflow_id, query_type, exc.message) from None
         except RPCError as exc:
             raise _not_found(workflow_id, exc) from None
 

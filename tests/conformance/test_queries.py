@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from beluga_core.workflow import DurableExecutor, Signal, UnknownQueryError, WorkflowStatus
+from beluga_core.workflow import (
+    DurableExecutor,
+    QueryFailedError,
+    Signal,
+    UnknownQueryError,
+    WorkflowStatus,
+)
 
 from . import workflows as wf
 from ._helpers import RESULT_WAIT, answered_query
@@ -47,3 +53,19 @@ async def test_unknown_query_raises_unknown_query_error_listing_known_ones(execu
 
     assert (unknown.value.workflow_id, unknown.value.query_type) == (handle.id, "nonsense")
     assert sorted(unknown.value.known) == ["progress", "result", "status"]
+
+
+async def test_query_handler_error_is_query_failed_error_naming_workflow_query_and_cause(
+    executor: DurableExecutor,
+) -> None:
+    handle = await executor.execute(wf.with_broken_query)
+    assert await answered_query(executor, handle.id, "ready") is True
+
+    with pytest.raises(QueryFailedError) as failed:
+        await executor.query(handle.id, "broken")
+
+    assert (failed.value.workflow_id, failed.value.query_type) == (handle.id, "broken")
+    assert (failed.value.cause_type, failed.value.cause_message) == ("KeyError", "'steps'")
+    assert f"query 'broken' of workflow {handle.id!r} failed: KeyError" in str(failed.value)
+    await executor.signal(handle.id, Signal(name="finish"))
+    assert await handle.result(timeout=RESULT_WAIT) == "done"

@@ -238,6 +238,18 @@ async def with_progress(ctx: WorkflowContext, label: str) -> str:
     return label
 
 
+def _missing_key() -> int:
+    raise KeyError("steps")
+
+
+async def with_broken_query(ctx: WorkflowContext) -> str:
+    """Answers query ``ready``; its query ``broken`` raises ``KeyError``. Finishes on signal ``finish``."""
+    ctx.set_query_handler("ready", lambda: True)
+    ctx.set_query_handler("broken", _missing_key)
+    await ctx.receive_signal("finish").receive()
+    return "done"
+
+
 async def wait_forever(ctx: WorkflowContext) -> str:
     await ctx.receive_signal("never").receive()
     return "unreachable"
@@ -282,6 +294,7 @@ WORKFLOWS = [
     collect_until_stop,
     receive_or_time_out,
     with_progress,
+    with_broken_query,
     wait_forever,
     clean_up_on_cancel,
     nap,
