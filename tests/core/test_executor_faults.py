@@ -14,7 +14,7 @@ import math
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,15 +26,18 @@ from beluga_core.workflow import (
     ActivityError,
     DefaultExecutor,
     EventType,
+    HistoryEvent,
     Hooks,
     InvalidInputError,
     QueryFailedError,
     RetryPolicy,
     Signal,
+    StoreError,
     WorkflowCanceledError,
     WorkflowContext,
     WorkflowFailedError,
     WorkflowNotRunningError,
+    WorkflowState,
     WorkflowStatus,
     WorkflowStore,
 )
@@ -124,6 +127,70 @@ async def test_signals_sent_while_start_recovers_runs_are_all_delivered(tmp_path
         await second.close()
         await second.store.close()  # type: ignore[attr-defined]
     assert results == ids
+
+
+async def test_cancels_sent_while_start_recovers_runs_cancel_each_run(tmp_path: Path) -> None:
+    db = tmp_path / "wf.db"
+    ids = [f"parked-{i}" for i in range(20)]
+    async with DefaultExecutor(store=SQLiteStore(db), workflows=[wait_for_go]) as first:
+        for workflow_id in ids:
+            await first.execute(wait_for_go, id=workflow_id)
+        await asyncio.sleep(0.05)
+
+    second = DefaultExecutor(store=SQLiteStore(db), workflows=[wait_for_go])
+    recovering = asyncio.create_task(second.start())
+    await asyncio.gather(*(second.cancel(i) for i in ids))
+    await recovering
+    try:
+        for workflow_id in ids:
+            with pytest.raises(WorkflowCanceledError):
+                await (await second.get_handle(workflow_id)).result(timeout=10)
+            state = await second.store.load(workflow_id)
+            assert state is not None
+            assert [e.id for e in state.history] == list(range(1, len(state.history) + 1))
+    finally:
+        await second.close()
+        await second.store.close()  # type: ignore[attr-defined]
+
+
+class SignalWriteFailsOnce(InMemoryStore):
+    """A store whose first write of a signal fails (a stand-in for a store that drops one write)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    async def append(self, state: WorkflowState, new_events: Sequence[HistoryEvent]) -> None:
+        if not self.failed and any(e.type == EventType.SIGNAL_RECEIVED for e in new_events):
+            self.failed = True
+            raise StoreError("memory", "append", "write lost")
+        await super().append(state, new_events)
+
+
+async def test_signal_whose_write_failed_is_refused_and_a_resend_is_delivered_once() -> None:
+    store = SignalWriteFailsOnce()
+    async with DefaultExecutor(store=store) as executor:
+        handle = await executor.execute(wait_for_three, id="lossy")
+        await asyncio.sleep(0.05)
+        with pytest.raises(StoreError, match="write lost"):
+            await executor.signal("lossy", Signal(name="item", payload=0))
+        for i in range(3):  # the run resumes from the store by itself; the sender resends what failed
+            await eventually_sent(executor, "lossy", Signal(name="item", payload=i))
+        assert await handle.result(timeout=10) == [0, 1, 2]
+    state = await store.load("lossy")
+    assert state is not None
+    received = [e.signal_payload for e in state.history if e.type == EventType.SIGNAL_RECEIVED]
+    assert received == [0, 1, 2]
+
+
+async def eventually_sent(executor: DefaultExecutor, workflow_id: str, signal: Signal) -> None:
+    for _ in range(100):
+        try:
+            await executor.signal(workflow_id, signal)
+            return
+        except StoreError:
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"signal {signal.name!r} to {workflow_id!r} never went through")
 
 
 # -- 2. signal and cancel after the outcome is decided ------------------------------------------------------
