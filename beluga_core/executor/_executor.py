@@ -285,7 +285,6 @@ class DefaultExecutor:
             run_id,
             return_hint,
             live_run=lambda: self._live_run(workflow_id, run_id),
-            healing=lambda: workflow_id in self._healing,
             load=lambda: self.store.load(workflow_id),
         )
 

@@ -10,7 +10,6 @@ from typing import Any
 from ..workflow._serde import from_json
 from ..workflow._types import WorkflowState, WorkflowStatus
 from ..workflow.errors import (
-    StoreError,
     WorkflowCanceledError,
     WorkflowFailedError,
     WorkflowNotFoundError,
@@ -38,7 +37,7 @@ class DefaultWorkflowHandle:
     """A run started by (or resumed in) a DefaultExecutor, or looked up by id.
 
     It holds no run itself: it asks the executor for the live run of its id and run id each time, so a run
-    resumed after a store error is followed, and a finished run is not kept in memory by its handle.
+    resumed after a store error is found again, and a finished run is not kept in memory by its handle.
     """
 
     def __init__(
@@ -48,14 +47,12 @@ class DefaultWorkflowHandle:
         return_hint: Any,
         *,
         live_run: Callable[[], WorkflowRun | None],
-        healing: Callable[[], bool],
         load: Callable[[], Awaitable[WorkflowState | None]],
     ) -> None:
         self._id = workflow_id
         self._run_id = run_id
         self._return_hint = return_hint
         self._live_run = live_run
-        self._healing = healing
         self._load = load
 
     @property
@@ -81,25 +78,18 @@ class DefaultWorkflowHandle:
         return outcome_of(state, self._return_hint)
 
     async def _final_state(self) -> WorkflowState:
-        resuming = False  # the last live run was suspended by a store error and resumes by itself
         while True:
             run = self._live_run()
             if run is not None:
                 await run.ended.wait()
-                if run.suspended is None:
-                    return run.state
-                if not run.resumes_by_itself:
+                if run.suspended is not None:
+                    # Visible at once. A run suspended by a store error resumes by itself meanwhile: a new
+                    # result() call then waits for it.
                     raise run.suspended
-                resuming = True
-            else:
-                try:
-                    state = await self._stored_state()
-                except StoreError:
-                    if not (resuming and self._healing()):
-                        raise
-                else:
-                    if state.status.is_terminal:
-                        return state
+                return run.state
+            state = await self._stored_state()
+            if state.status.is_terminal:
+                return state
             # Running but not live here: resuming after a store error, or not registered with this executor.
             await asyncio.sleep(_POLL_SECONDS)
 

@@ -270,15 +270,15 @@ async def test_store_failure_suspends_the_run_without_losing_recorded_steps() ->
 
     async with DefaultExecutor(store=store, workflows=[three]) as executor:
         handle = await executor.execute(three, id="fragile")
-        with pytest.raises(WorkflowTimeoutError):  # suspended, and resumed in vain while the disk is full
-            await handle.result(timeout=0.5)
+        with pytest.raises(StoreError, match="memory/append: disk full"):  # suspended: visible at once
+            await handle.result(timeout=5)
         state = await store.load("fragile")
         assert state is not None and state.status == WorkflowStatus.RUNNING
         completed = [e.activity_name for e in state.history if e.type == EventType.ACTIVITY_COMPLETED]
         assert completed == ["count_run"]
 
         store.appends_left = 100
-        await handle.result(timeout=10)  # the same executor resumes it once the store writes again
+        await handle.result(timeout=10)  # resumed by the same executor once the store writes again
     # s0's completion was stored: never again. s1 ran each time it was resumed, but its completion was only
     # stored once the store came back.
     assert runs["s0"] == 1 and runs["s2"] == 1
