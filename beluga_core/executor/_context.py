@@ -70,7 +70,7 @@ class DefaultWorkflowContext:
         self._state: WorkflowState = state
         self._seq = 0
         self._clock = state.created_at
-        self._rng = _random.Random(state.run_id)
+        self._rng: _random.Random | None = None  # made on first use: most workflows never draw
         self._query_handlers: dict[str, QueryHandler] = {}
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._refused_after_stop = False
@@ -101,10 +101,16 @@ class DefaultWorkflowContext:
         return self._clock
 
     def random(self) -> float:
-        return self._rng.random()
+        return self._random_source().random()
 
     def uuid4(self) -> uuid.UUID:
-        return uuid.UUID(int=self._rng.getrandbits(128), version=4)
+        return uuid.UUID(int=self._random_source().getrandbits(128), version=4)
+
+    def _random_source(self) -> _random.Random:
+        """The run's deterministic random source, seeded by its run id (the same on every replay)."""
+        if self._rng is None:
+            self._rng = _random.Random(self.run_id)
+        return self._rng
 
     # -- queries -------------------------------------------------------------------------------------------
 

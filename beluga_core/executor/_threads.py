@@ -81,8 +81,11 @@ class ActivityThreadPool:
             if self._waiting > self._threads - self._busy and self._threads < self.size:
                 self._start_thread()
             must_wait = self._waiting > self._threads - self._busy
-            warn = must_wait and not self._saturated
-            self._saturated = self._saturated or must_wait
+            # A backlog alone is normal (more sync activities at once than threads); one that threads held
+            # by abandoned attempts cause is worth a warning, once until it clears.
+            starved = must_wait and self._abandoned > 0
+            warn = starved and not self._saturated
+            self._saturated = self._saturated or starved
             busy = self._describe_busy() if warn else ""
         self._queue.put(job)
         if warn:

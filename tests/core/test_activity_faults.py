@@ -149,6 +149,17 @@ async def test_saturated_pool_logs_one_warning(caplog: pytest.LogCaptureFixture)
     ]
 
 
+async def test_more_sync_activities_at_once_than_threads_is_no_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="beluga_core.executor")
+    async with DefaultExecutor(activity_threads=2) as executor:
+        handles = [await executor.execute(run_quick, id=f"busy-{i}", input=str(i)) for i in range(20)]
+        results = [await handle.result(timeout=10) for handle in handles]
+    assert len(results) == 20
+    assert [r for r in caplog.records if "sync-activity threads" in r.getMessage()] == []
+
+
 async def test_close_lets_idle_activity_threads_exit() -> None:
     threads: list[threading.Thread] = []
 
