@@ -28,6 +28,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import gc
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -101,6 +102,7 @@ class Reading:
     seconds: float
     rss: dict[str, int]
     live: dict[str, int]
+    blocks: int  # memory blocks the Python allocator holds for live objects (after gc.collect())
 
 
 async def one_round(
@@ -139,7 +141,7 @@ async def run(args: argparse.Namespace, db: Path) -> list[Reading]:
             if args.malloc_trim:
                 malloc_trim()
             if n in report or n == args.rounds:
-                readings.append(Reading(n, elapsed, rss_kib(), live))
+                readings.append(Reading(n, elapsed, rss_kib(), live, sys.getallocatedblocks()))
             if n == TRACE_FROM_ROUND:
                 if args.trace:
                     baseline = tracemalloc.take_snapshot()
@@ -183,7 +185,10 @@ def main() -> None:
         f"\n{args.per_round} workflows per round (2 activities, sleep(0), 1 signal), SQLite synchronous=NORMAL"
     )
     names = [t.__name__ for t in RETAINED_TYPES]
-    header = f"{'round':>5} {'s':>6} {'RSS MiB':>8} {'vs round 1':>10} {'anon':>7} {'file':>7} {'peak':>7}"
+    header = (
+        f"{'round':>5} {'s':>6} {'RSS MiB':>8} {'vs round 1':>10} {'anon':>7} {'file':>7} {'peak':>7}"
+        f" {'heap blocks':>11} {'vs round 1':>10}"
+    )
     print(header + "  live " + " / ".join(names))
     first = readings[0].rss["VmRSS"]
     for r in readings:
@@ -192,7 +197,7 @@ def main() -> None:
         print(
             f"{r.round:>5} {r.seconds:>6.2f} {mib['VmRSS']:>8.1f} {(r.rss['VmRSS'] - first) / 1024:>+10.1f}"
             f" {mib.get('RssAnon', 0):>7.1f} {mib.get('RssFile', 0) + mib.get('RssShmem', 0):>7.1f}"
-            f" {mib.get('VmHWM', 0):>7.1f}  {live}"
+            f" {mib.get('VmHWM', 0):>7.1f} {r.blocks:>11,} {r.blocks - readings[0].blocks:>+10,}  {live}"
         )
     runs = sum(readings[-1].live[t.__name__] for t in RETAINED_TYPES if t is not DefaultWorkflowHandle)
     verdict = "no" if runs == 0 else f"YES ({runs} run, context and journal objects alive)"
