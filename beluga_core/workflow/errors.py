@@ -95,11 +95,32 @@ class WorkflowCanceledError(WorkflowError):
 
 
 class WorkflowTimeoutError(WorkflowError, TimeoutError):
-    """The workflow ran past its whole-run timeout, or ``handle.result(timeout=)`` ran out waiting."""
+    """The workflow ran past its own whole-run timeout (``WorkflowOptions.timeout``) and failed.
+
+    A ``handle.result(timeout=)`` that runs out of waiting raises the builtin ``TimeoutError`` instead (the
+    workflow goes on running). This class subclasses ``TimeoutError``, so tell them apart with
+    ``except WorkflowTimeoutError`` first.
+    """
 
     def __init__(self, workflow_id: str, message: str | None = None) -> None:
         self.workflow_id = workflow_id
         super().__init__(message or f"workflow {workflow_id!r} timed out")
+
+
+class ExecutorClosedError(WorkflowError):
+    """The executor running the workflow stopped (it was closed) while ``handle.result()`` waited.
+
+    The run did not end: it stays ``running`` in the store and resumes when an executor is started on that
+    store again, with its function registered; a handle from that executor waits for its result.
+    """
+
+    def __init__(self, workflow_id: str, message: str | None = None) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(
+            message
+            or f"workflow {workflow_id!r}: the executor stopped while the workflow was running; it stays "
+            "running in the store and resumes at the next start"
+        )
 
 
 class ActivityError(WorkflowError):
@@ -187,6 +208,7 @@ class NonDeterminismError(WorkflowError):
 __all__ = [
     "ActivityError",
     "ActivityTimeoutError",
+    "ExecutorClosedError",
     "InvalidInputError",
     "NonDeterminismError",
     "NonRetryableError",
