@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable
 from datetime import timedelta
@@ -39,6 +40,7 @@ from beluga_core.workflow._execution import (
 )
 from beluga_core.workflow._serde import to_json, workflow_signature
 
+from ._divergence import watch_for_divergence
 from ._status import beluga_status
 
 _UNKNOWN_QUERY = re.compile(r"has no query handler .*; known: (?P<known>.*)$")
@@ -220,9 +222,24 @@ class TemporalWorkflowHandle:
             raise _not_found(self._id, exc) from None
 
     async def result(self, timeout: timedelta | float | None = None) -> Any:
-        """The result decoded by the workflow's return annotation; Beluga errors for every other ending."""
-        raw = await wait_for_result(self._id, self._outcome(), timeout)
+        """The result decoded by the workflow's return annotation; Beluga errors for every other ending.
+
+        Raises :class:`NonDeterminismError` when a worker's replay of the run diverged from the workflow
+        code: Temporal keeps such a run ``running`` and retries its workflow task, which would otherwise keep
+        this waiting until a worker with compatible code completes it.
+        """
+        raw = await wait_for_result(self._id, self._outcome_unless_diverged(), timeout)
         return decode_result(raw, self._return_hint, self._id)
+
+    async def _outcome_unless_diverged(self) -> Any:
+        outcome = asyncio.ensure_future(self._outcome())
+        watch = asyncio.ensure_future(watch_for_divergence(self._client, self._id))
+        try:
+            await asyncio.wait({outcome, watch}, return_when=asyncio.FIRST_COMPLETED)
+            return await (outcome if outcome.done() else watch)
+        finally:
+            outcome.cancel()
+            watch.cancel()
 
     async def _outcome(self) -> Any:
         try:

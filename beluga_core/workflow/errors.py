@@ -197,12 +197,17 @@ class StoreError(WorkflowError):
 
 
 class NonDeterminismError(WorkflowError):
-    """Replaying a workflow's history diverged from what the workflow code does now."""
+    """Replaying a workflow's history diverged from what the workflow code does now.
+
+    ``step`` is the number of the workflow's step that diverged, or 0 when it is not known (on Temporal,
+    whose message names the history event instead).
+    """
 
     def __init__(self, workflow_id: str, step: int, message: str) -> None:
         self.workflow_id = workflow_id
         self.step = step
-        super().__init__(f"workflow {workflow_id!r} step {step}: {message}")
+        where = f" step {step}" if step else ""
+        super().__init__(f"workflow {workflow_id!r}{where}: {message}")
 
 
 __all__ = [
