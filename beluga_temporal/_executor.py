@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -28,9 +30,17 @@ from beluga_core.workflow import (
     WorkflowTimeoutError,
     function_name,
 )
-from beluga_core.workflow._execution import check_timeout, encode_input, resolve_options, wait_for_result
-from beluga_core.workflow._serde import from_json, to_json, workflow_signature
+from beluga_core.workflow._execution import (
+    check_timeout,
+    decode_result,
+    encode_input,
+    resolve_options,
+    result_hint,
+    wait_for_result,
+)
+from beluga_core.workflow._serde import to_json, workflow_signature
 
+from ._divergence import watch_for_divergence
 from ._status import beluga_status
 
 _UNKNOWN_QUERY = re.compile(r"has no query handler .*; known: (?P<known>.*)$")
@@ -53,13 +63,29 @@ class TemporalExecutor:
 
     Workflows run on workers built with :func:`beluga_temporal.create_worker` polling ``task_queue``; each
     runs as the Temporal workflow type named after its function, with its input and result as JSON.
+
+    Args:
+        client: a client connected with :class:`~beluga_temporal.BelugaPlugin`.
+        task_queue: the task queue workflows are started on.
+        workflows: workflow functions whose return annotations decode results of runs this executor did not
+            start itself (``get_handle(id).result()``, ``query(id, "result")``): Temporal's records hold the
+            JSON and the workflow type's name, not the type. ``execute(fn)`` adds ``fn`` too (a later
+            function of the same name replaces an earlier one). Results of types known by neither are the
+            JSON as stored (a model comes back as a dict), unless ``get_handle`` is given ``result_type``.
     """
 
-    def __init__(self, client: temporalio.client.Client, *, task_queue: str) -> None:
+    def __init__(
+        self,
+        client: temporalio.client.Client,
+        *,
+        task_queue: str,
+        workflows: Iterable[WorkflowFunction] = (),
+    ) -> None:
         if not task_queue:
             raise InvalidInputError("TemporalExecutor: task_queue must be a non-empty string")
         self.client = client
         self.task_queue = task_queue
+        self._workflows = {function_name(fn): fn for fn in workflows}
 
     async def execute(
         self, fn: WorkflowFunction, options: WorkflowOptions | None = None, **option_kwargs: Any
@@ -67,6 +93,7 @@ class TemporalExecutor:
         """Start ``fn`` as a Temporal workflow; the options' timeout is the execution timeout."""
         opts = resolve_options(options, option_kwargs)
         name = function_name(fn)
+        self._workflows[name] = fn
         signature = workflow_signature(fn)
         json_input, _ = encode_input(
             opts.input, signature, what=f"input of workflow {name!r}", takes=f"workflow {name!r}"
@@ -122,10 +149,18 @@ class TemporalExecutor:
         except RPCError as exc:
             raise await self._missing_or_finished(workflow_id, exc, "cancel") from None
 
-    async def get_handle(self, workflow_id: str) -> TemporalWorkflowHandle:
-        """A handle on the latest run of ``workflow_id`` (results are not decoded by a return annotation)."""
+    async def get_handle(self, workflow_id: str, result_type: Any = None) -> TemporalWorkflowHandle:
+        """A handle on the latest run of ``workflow_id``, running or closed.
+
+        Its result is decoded into ``result_type`` when given, else by the return annotation of the function
+        of the run's workflow type among ``workflows=`` and those this executor started (else it is the JSON).
+        """
         description = await self._describe(workflow_id)
-        return TemporalWorkflowHandle(self.client, workflow_id, description.run_id, Any)
+        hint = self._result_hint(description.workflow_type, result_type)
+        return TemporalWorkflowHandle(self.client, workflow_id, description.run_id, hint)
+
+    def _result_hint(self, workflow_type: str, result_type: Any = None) -> Any:
+        return result_hint(self._workflows.get(workflow_type), result_type)
 
     async def _describe(self, workflow_id: str) -> WorkflowExecutionDescription:
         try:
@@ -137,12 +172,13 @@ class TemporalExecutor:
         return beluga_status((await self._describe(workflow_id)).status)
 
     async def _result_so_far(self, workflow_id: str) -> Any:
-        """The result of a completed workflow (as JSON), None otherwise, like the DefaultExecutor."""
+        """The result of a completed workflow, decoded as ``get_handle(workflow_id)`` would; None otherwise."""
         description = await self._describe(workflow_id)
         if beluga_status(description.status) is not WorkflowStatus.COMPLETED:
             return None
         handle = self.client.get_workflow_handle(workflow_id, run_id=description.run_id)
-        return await handle.result(follow_runs=False)
+        raw = await handle.result(follow_runs=False)
+        return decode_result(raw, self._result_hint(description.workflow_type), description.workflow_type)
 
     async def _missing_or_finished(self, workflow_id: str, exc: RPCError, operation: str) -> Exception:
         """The Beluga error for an RPC refused because the workflow is missing or no longer running."""
@@ -186,9 +222,24 @@ class TemporalWorkflowHandle:
             raise _not_found(self._id, exc) from None
 
     async def result(self, timeout: timedelta | float | None = None) -> Any:
-        """The result decoded by the workflow's return annotation; Beluga errors for every other ending."""
-        raw = await wait_for_result(self._id, self._outcome(), timeout)
-        return from_json(raw, self._return_hint, what=f"result of workflow {self._id!r}")
+        """The result decoded by the workflow's return annotation; Beluga errors for every other ending.
+
+        Raises :class:`NonDeterminismError` when a worker's replay of the run diverged from the workflow
+        code: Temporal keeps such a run ``running`` and retries its workflow task, which would otherwise keep
+        this waiting until a worker with compatible code completes it.
+        """
+        raw = await wait_for_result(self._id, self._outcome_unless_diverged(), timeout)
+        return decode_result(raw, self._return_hint, self._id)
+
+    async def _outcome_unless_diverged(self) -> Any:
+        outcome = asyncio.ensure_future(self._outcome())
+        watch = asyncio.ensure_future(watch_for_divergence(self._client, self._id))
+        try:
+            await asyncio.wait({outcome, watch}, return_when=asyncio.FIRST_COMPLETED)
+            return await (outcome if outcome.done() else watch)
+        finally:
+            outcome.cancel()
+            watch.cancel()
 
     async def _outcome(self) -> Any:
         try:

@@ -15,9 +15,11 @@ from ..stores._memory import InMemoryStore
 from ..workflow._execution import (
     BUILTIN_QUERIES,
     check_timeout,
+    decode_result,
     duration_seconds,
     encode_input,
     resolve_options,
+    result_hint,
 )
 from ..workflow._hooks import Hooks, fire_hook
 from ..workflow._naming import function_name
@@ -184,8 +186,8 @@ class DefaultExecutor:
             state = _new_state(opts, name, json_input)
             if not await self._create_run(state):
                 raise WorkflowAlreadyStartedError(opts.id, name)
-            run = self._launch(fn, state, args, resumed=False)
-        return self._handle(state.workflow_id, state.run_id, run.fn)
+            self._launch(fn, state, args, resumed=False)
+        return self._handle(state.workflow_id, state.run_id, result_hint(fn))
 
     async def signal(self, workflow_id: str, signal: Signal) -> None:
         """Deliver ``signal``: persisted before this returns, buffered until the workflow reads it."""
@@ -218,7 +220,10 @@ class DefaultExecutor:
         if query_type == "status":
             return state.status
         if query_type == "result":
-            return state.result
+            if state.status != WorkflowStatus.COMPLETED:
+                return None
+            hint = result_hint(self._workflows.get(state.workflow_type))
+            return decode_result(state.result, hint, state.workflow_type)
         handler = run.context.query_handlers.get(query_type) if run is not None else None
         if handler is None:
             known = [*BUILTIN_QUERIES, *(run.context.query_handlers if run is not None else ())]
@@ -271,15 +276,19 @@ class DefaultExecutor:
 
     # -- handles ----------------------------------------------------------------------------------------
 
-    async def get_handle(self, workflow_id: str) -> DefaultWorkflowHandle:
-        """A handle on the latest run of ``workflow_id``."""
+    async def get_handle(self, workflow_id: str, result_type: Any = None) -> DefaultWorkflowHandle:
+        """A handle on the latest run of ``workflow_id``, live or finished.
+
+        Its result is decoded into ``result_type`` when given, else by the return annotation of the
+        registered workflow function of the run's type (the JSON as stored when that is not registered).
+        """
         _check_id(workflow_id, "get a handle on")
         run = self._runs.get(workflow_id)
         state = run.state if run is not None else await self._load_existing(workflow_id)
-        return self._handle(workflow_id, state.run_id, self._workflows.get(state.workflow_type))
+        hint = result_hint(self._workflows.get(state.workflow_type), result_type)
+        return self._handle(workflow_id, state.run_id, hint)
 
-    def _handle(self, workflow_id: str, run_id: str, fn: WorkflowFunction | None) -> DefaultWorkflowHandle:
-        return_hint = workflow_signature(fn).return_hint if fn is not None else Any
+    def _handle(self, workflow_id: str, run_id: str, return_hint: Any) -> DefaultWorkflowHandle:
         return DefaultWorkflowHandle(
             workflow_id,
             run_id,

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from ..workflow._serde import from_json
+from ..workflow._execution import decode_result, wait_for_result
 from ..workflow._types import WorkflowState, WorkflowStatus
 from ..workflow.errors import (
     WorkflowCanceledError,
@@ -23,7 +23,7 @@ _POLL_SECONDS = 0.05
 def outcome_of(state: WorkflowState, return_hint: Any) -> Any:
     """The result of a finished run, or the error it ended with, raised."""
     if state.status == WorkflowStatus.COMPLETED:
-        return from_json(state.result, return_hint, what=f"result of workflow {state.workflow_type!r}")
+        return decode_result(state.result, return_hint, state.workflow_type)
     if state.status == WorkflowStatus.CANCELED:
         raise WorkflowCanceledError(state.workflow_id)
     error = state.error
@@ -67,14 +67,7 @@ class DefaultWorkflowHandle:
         return (await self._current_state()).status
 
     async def result(self, timeout: timedelta | float | None = None) -> Any:
-        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
-        try:
-            state = await asyncio.wait_for(self._final_state(), seconds)
-        except asyncio.TimeoutError:
-            raise WorkflowTimeoutError(
-                self._id,
-                f"workflow {self._id!r} did not finish within {seconds:g}s of waiting for its result",
-            ) from None
+        state = await wait_for_result(self._id, self._final_state(), timeout)
         return outcome_of(state, self._return_hint)
 
     async def _final_state(self) -> WorkflowState:

@@ -21,6 +21,7 @@ from ..workflow._protocols import WorkflowFunction
 from ..workflow._serde import to_json
 from ..workflow._types import ErrorInfo, EventType, WorkflowState, WorkflowStatus, utc_now
 from ..workflow.errors import (
+    ExecutorClosedError,
     NonDeterminismError,
     StoreError,
     WorkflowTimeoutError,
@@ -135,9 +136,7 @@ class WorkflowRun:
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
-            self._note_suspension(
-                asyncio.CancelledError("the executor closed while the workflow was running")
-            )
+            self._note_suspension(ExecutorClosedError(self.workflow_id))
         except RunStopped as exc:
             self._suspend(self.journal.broken or exc)
         except StoreError as exc:
@@ -217,7 +216,13 @@ class WorkflowRun:
             self._grace,
             why,
         )
-        self._note_suspension(asyncio.CancelledError(f"abandoned after {why}"))
+        self._note_suspension(
+            ExecutorClosedError(
+                self.workflow_id,
+                f"workflow {self.workflow_id!r}: the executor stopped, and abandoned the workflow after {why} "
+                "(it did not stop when cancelled); it stays running in the store and resumes at the next start",
+            )
+        )
         self.ended.set()
 
     async def _conclude(self, body: asyncio.Future[Any]) -> None:

@@ -47,6 +47,7 @@ from ._types import (
 from .errors import (
     ActivityError,
     ActivityTimeoutError,
+    ExecutorClosedError,
     InvalidInputError,
     NonDeterminismError,
     NonRetryableError,
@@ -85,6 +86,7 @@ __all__ = [
     "DurableExecutor",
     "ErrorInfo",
     "EventType",
+    "ExecutorClosedError",
     "ExecutorWrapper",
     "HistoryEvent",
     "Hooks",

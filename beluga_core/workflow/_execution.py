@@ -12,11 +12,11 @@ from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
-from ._protocols import QueryHandler
+from ._protocols import QueryHandler, WorkflowFunction
 from ._retry import RetryPolicy
-from ._serde import Signature, check_text, from_json, to_json
+from ._serde import Signature, check_text, from_json, to_json, workflow_signature
 from ._types import WorkflowOptions
-from .errors import InvalidInputError, WorkflowTimeoutError
+from .errors import InvalidInputError
 
 T = TypeVar("T")
 
@@ -112,12 +112,37 @@ def check_signal_name(workflow_type: str, name: str) -> None:
 
 
 async def wait_for_result(workflow_id: str, outcome: Awaitable[T], timeout: timedelta | float | None) -> T:
-    """Await ``outcome``; after ``timeout`` raise :class:`WorkflowTimeoutError` (the workflow runs on)."""
+    """Await ``outcome``; after ``timeout`` raise the builtin ``TimeoutError`` (the workflow runs on).
+
+    Only the wait has run out: :class:`WorkflowTimeoutError` (a ``TimeoutError`` too) is for a workflow that
+    ran past its own timeout, and when ``outcome`` raises it, it is raised as it is.
+    """
     seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+    waiting = asyncio.ensure_future(outcome)
+    gave_up = False
     try:
-        return await asyncio.wait_for(outcome, seconds)
-    except asyncio.TimeoutError:
-        raise WorkflowTimeoutError(
-            workflow_id,
-            f"workflow {workflow_id!r} did not finish within {seconds:g}s of waiting for its result",
-        ) from None
+        await asyncio.wait({waiting}, timeout=seconds)
+    finally:
+        if not waiting.done():
+            gave_up = waiting.cancel()
+            await asyncio.wait({waiting})
+    if not (gave_up and waiting.cancelled()):
+        return waiting.result()
+    raise TimeoutError(
+        f"handle.result(timeout={seconds:g}) of workflow {workflow_id!r} gave up waiting: the workflow "
+        f"did not finish within {seconds:g}s (it goes on running)"
+    )
+
+
+def result_hint(fn: WorkflowFunction | None, result_type: Any = None) -> Any:
+    """The type a workflow's result is decoded into: ``result_type`` when given, else ``fn``'s return
+    annotation (``Any``, the JSON as stored, when neither is known).
+    """
+    if result_type is not None:
+        return result_type
+    return workflow_signature(fn).return_hint if fn is not None else Any
+
+
+def decode_result(data: Any, hint: Any, workflow: str) -> Any:
+    """A workflow's JSON result decoded into ``hint`` (see :func:`result_hint`); ``workflow`` names it in errors."""
+    return from_json(data, hint, what=f"result of workflow {workflow!r}")

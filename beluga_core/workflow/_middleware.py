@@ -60,6 +60,9 @@ class ExecutorWrapper:
     async def cancel(self, workflow_id: str) -> None:
         await self.inner.cancel(workflow_id)
 
+    async def get_handle(self, workflow_id: str, result_type: Any = None) -> WorkflowHandle:
+        return await self.inner.get_handle(workflow_id, result_type)
+
     async def __aenter__(self: _W) -> _W:
         enter = getattr(self.inner, "__aenter__", None)
         if enter is not None:
@@ -148,22 +151,12 @@ class _HookedHandle:
     async def result(self, timeout: timedelta | float | None = None) -> Any:
         try:
             value = await self._inner.result(timeout)
-        except WorkflowFailedError as exc:
+        except (WorkflowFailedError, WorkflowTimeoutError) as exc:
+            # Both mean the workflow has ended; a wait that ran out is a builtin TimeoutError, not reported.
             await self._report("on_workflow_fail", exc)
-            raise
-        except WorkflowTimeoutError as exc:
-            # Also raised when only the wait ran out: the workflow has failed only if it has finished.
-            if await self._has_finished():
-                await self._report("on_workflow_fail", exc)
             raise
         await self._report("on_workflow_complete", value)
         return value
-
-    async def _has_finished(self) -> bool:
-        try:
-            return (await self._inner.status()).is_terminal
-        except Exception:
-            return False  # unknown: report nothing rather than a failure that may not have happened
 
     async def _report(self, hook: str, outcome: Any) -> None:
         if self._reported:

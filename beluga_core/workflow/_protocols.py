@@ -97,10 +97,11 @@ class WorkflowHandle(Protocol):
     async def status(self) -> WorkflowStatus: ...
 
     async def result(self, timeout: timedelta | float | None = None) -> Any:
-        """The workflow's result, decoded by its return annotation.
+        """The workflow's result, decoded by its return annotation (or the handle's ``result_type``).
 
-        Raises :class:`WorkflowFailedError`, :class:`WorkflowCanceledError` or :class:`WorkflowTimeoutError`
-        (also when ``timeout`` runs out while waiting).
+        Raises :class:`WorkflowFailedError`, :class:`WorkflowCanceledError`, or :class:`WorkflowTimeoutError`
+        when the workflow ran past its own timeout. When ``timeout`` runs out first it raises the builtin
+        ``TimeoutError`` and the workflow goes on running.
         """
         ...
 
@@ -118,6 +119,17 @@ class DurableExecutor(Protocol):
     async def query(self, workflow_id: str, query_type: str) -> Any: ...
 
     async def cancel(self, workflow_id: str) -> None: ...
+
+    async def get_handle(self, workflow_id: str, result_type: Any = None) -> WorkflowHandle:
+        """A handle on the latest run of ``workflow_id``, live or finished (:class:`WorkflowNotFoundError`
+        when there is none).
+
+        Its ``result()`` is decoded into ``result_type`` when given (it overrides the annotation, e.g.
+        ``result_type=dict`` for the JSON form of a model), else by the return annotation of the workflow
+        function the executor knows under the run's type; with neither it is the JSON as stored. The same
+        whether the run is still going or has finished.
+        """
+        ...
 
 
 @runtime_checkable

@@ -95,11 +95,32 @@ class WorkflowCanceledError(WorkflowError):
 
 
 class WorkflowTimeoutError(WorkflowError, TimeoutError):
-    """The workflow ran past its whole-run timeout, or ``handle.result(timeout=)`` ran out waiting."""
+    """The workflow ran past its own whole-run timeout (``WorkflowOptions.timeout``) and failed.
+
+    A ``handle.result(timeout=)`` that runs out of waiting raises the builtin ``TimeoutError`` instead (the
+    workflow goes on running). This class subclasses ``TimeoutError``, so tell them apart with
+    ``except WorkflowTimeoutError`` first.
+    """
 
     def __init__(self, workflow_id: str, message: str | None = None) -> None:
         self.workflow_id = workflow_id
         super().__init__(message or f"workflow {workflow_id!r} timed out")
+
+
+class ExecutorClosedError(WorkflowError):
+    """The executor running the workflow stopped (it was closed) while ``handle.result()`` waited.
+
+    The run did not end: it stays ``running`` in the store and resumes when an executor is started on that
+    store again, with its function registered; a handle from that executor waits for its result.
+    """
+
+    def __init__(self, workflow_id: str, message: str | None = None) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(
+            message
+            or f"workflow {workflow_id!r}: the executor stopped while the workflow was running; it stays "
+            "running in the store and resumes at the next start"
+        )
 
 
 class ActivityError(WorkflowError):
@@ -176,17 +197,23 @@ class StoreError(WorkflowError):
 
 
 class NonDeterminismError(WorkflowError):
-    """Replaying a workflow's history diverged from what the workflow code does now."""
+    """Replaying a workflow's history diverged from what the workflow code does now.
+
+    ``step`` is the number of the workflow's step that diverged, or 0 when it is not known (on Temporal,
+    whose message names the history event instead).
+    """
 
     def __init__(self, workflow_id: str, step: int, message: str) -> None:
         self.workflow_id = workflow_id
         self.step = step
-        super().__init__(f"workflow {workflow_id!r} step {step}: {message}")
+        where = f" step {step}" if step else ""
+        super().__init__(f"workflow {workflow_id!r}{where}: {message}")
 
 
 __all__ = [
     "ActivityError",
     "ActivityTimeoutError",
+    "ExecutorClosedError",
     "InvalidInputError",
     "NonDeterminismError",
     "NonRetryableError",

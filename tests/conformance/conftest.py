@@ -106,7 +106,7 @@ async def _temporal(resources: Resources) -> AsyncIterator[DurableExecutor]:
     await workers.start(
         workflows=WORKFLOWS, activities=ACTIVITIES, hooks=resources.hooks, max_cached_workflows=0
     )
-    yield TemporalExecutor(workers.client, task_queue=workers.task_queue)
+    yield TemporalExecutor(workers.client, task_queue=workers.task_queue, workflows=WORKFLOWS)
 
 
 EXECUTORS: dict[str, ExecutorEntry] = {

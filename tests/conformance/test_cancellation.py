@@ -48,10 +48,25 @@ async def test_workflow_past_its_timeout_fails_with_workflow_timeout_error(execu
     assert await handle.status() == WorkflowStatus.FAILED
 
 
-async def test_waiting_for_a_result_times_out_without_ending_the_workflow(executor: DurableExecutor) -> None:
+async def test_waiting_for_a_result_that_runs_out_raises_the_builtin_timeout_error_naming_the_workflow(
+    executor: DurableExecutor,
+) -> None:
     handle = await executor.execute(wf.wait_forever)
 
-    with pytest.raises(WorkflowTimeoutError):
+    with pytest.raises(TimeoutError) as ran_out:
+        await handle.result(timeout=0.2)
+
+    assert type(ran_out.value) is TimeoutError  # not WorkflowTimeoutError: the workflow has not timed out
+    assert repr(handle.id) in str(ran_out.value)
+    assert "0.2s" in str(ran_out.value)
+
+
+async def test_waiting_for_a_result_that_runs_out_leaves_the_workflow_running(
+    executor: DurableExecutor,
+) -> None:
+    handle = await executor.execute(wf.wait_forever)
+
+    with pytest.raises(TimeoutError):
         await handle.result(timeout=0.2)
 
     assert await handle.status() == WorkflowStatus.RUNNING

@@ -115,3 +115,47 @@ async def test_input_of_the_wrong_type_is_rejected_before_the_workflow_starts(
         await executor.execute(wf.checkout, input={"id": "ord-1"})
 
     assert "input of workflow 'checkout'" in str(rejected.value)
+
+
+async def test_get_handle_of_a_finished_run_decodes_its_result_by_the_return_annotation(
+    executor: DurableExecutor,
+) -> None:
+    started = await executor.execute(wf.checkout, input=ORDER)
+    await started.result(timeout=RESULT_WAIT)
+
+    receipt = await (await executor.get_handle(started.id)).result(timeout=RESULT_WAIT)
+
+    assert type(receipt) is wf.Receipt
+    assert receipt == wf.Receipt(order_id="ord-1", items=5, total=12.5)
+
+
+async def test_get_handle_of_a_live_run_decodes_its_result_by_the_return_annotation(
+    executor: DurableExecutor,
+) -> None:
+    started = await executor.execute(wf.receipt_on_go, input="ord-2")
+    handle = await executor.get_handle(started.id)
+
+    await executor.signal(started.id, Signal(name="go", payload=2))
+    receipt = await handle.result(timeout=RESULT_WAIT)
+
+    assert type(receipt) is wf.Receipt
+    assert receipt == wf.Receipt(order_id="ord-2", items=2, total=5.0)
+
+
+async def test_get_handle_result_type_overrides_the_return_annotation(executor: DurableExecutor) -> None:
+    started = await executor.execute(wf.checkout, input=ORDER)
+    await started.result(timeout=RESULT_WAIT)
+
+    handle = await executor.get_handle(started.id, result_type=dict)
+
+    assert await handle.result(timeout=RESULT_WAIT) == {"order_id": "ord-1", "items": 5, "total": 12.5}
+
+
+async def test_result_query_decodes_the_result_like_the_handle(executor: DurableExecutor) -> None:
+    started = await executor.execute(wf.checkout, input=ORDER)
+    await started.result(timeout=RESULT_WAIT)
+
+    answer = await executor.query(started.id, "result")
+
+    assert type(answer) is wf.Receipt
+    assert answer == wf.Receipt(order_id="ord-1", items=5, total=12.5)

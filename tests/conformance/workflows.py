@@ -250,6 +250,12 @@ async def with_broken_query(ctx: WorkflowContext) -> str:
     return "done"
 
 
+async def receipt_on_go(ctx: WorkflowContext, order_id: str) -> Receipt:
+    """Returns a model once signal ``go`` brings the number of items."""
+    items = await ctx.receive_signal("go").receive()
+    return Receipt(order_id=order_id, items=items, total=2.5 * items)
+
+
 async def wait_forever(ctx: WorkflowContext) -> str:
     await ctx.receive_signal("never").receive()
     return "unreachable"
@@ -295,6 +301,7 @@ WORKFLOWS = [
     receive_or_time_out,
     with_progress,
     with_broken_query,
+    receipt_on_go,
     wait_forever,
     clean_up_on_cancel,
     nap,

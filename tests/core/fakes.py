@@ -24,6 +24,7 @@ from beluga_core.workflow import (
     WorkflowTimeoutError,
     function_name,
 )
+from beluga_core.workflow._execution import wait_for_result
 
 
 class FakeHandle:
@@ -47,11 +48,7 @@ class FakeHandle:
         return self._status
 
     async def result(self, timeout: timedelta | float | None = None) -> Any:
-        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
-        try:
-            return await asyncio.wait_for(asyncio.shield(self._outcome), seconds)
-        except asyncio.TimeoutError:
-            raise WorkflowTimeoutError(self._id, "gave up waiting") from None
+        return await wait_for_result(self._id, asyncio.shield(self._outcome), timeout)
 
     def complete(self, value: Any) -> None:
         self._finish(WorkflowStatus.COMPLETED, value=value)
@@ -107,6 +104,11 @@ class FakeExecutor:
         self._check(workflow_id)
         self.calls.append(("cancel", workflow_id))
         self.handles[workflow_id].cancel()
+
+    async def get_handle(self, workflow_id: str, result_type: Any = None) -> FakeHandle:
+        self._check(workflow_id)
+        self.calls.append(("get_handle", workflow_id))
+        return self.handles[workflow_id]
 
     def _check(self, workflow_id: str | None = None) -> None:
         if self.error is not None:

@@ -26,6 +26,7 @@ from beluga_core.workflow import (
     ActivityError,
     DefaultExecutor,
     EventType,
+    ExecutorClosedError,
     HistoryEvent,
     Hooks,
     InvalidInputError,
@@ -474,6 +475,45 @@ async def test_close_is_bounded_when_a_workflow_swallows_cancellation(
     stubborn_may_stop.set()
     await executor.store.close()  # type: ignore[attr-defined]
     assert state is not None and state.status == WorkflowStatus.RUNNING
+
+
+async def waits_for_go(ctx: WorkflowContext) -> Any:
+    return await ctx.receive_signal("go").receive()
+
+
+async def test_result_awaited_while_the_executor_closes_raises_executor_closed_error(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "wf.db")
+    executor = DefaultExecutor(store=store, workflows=[waits_for_go])
+    handle = await executor.execute(waits_for_go, id="closing")
+    waiting = asyncio.create_task(handle.result())
+    await asyncio.sleep(0.05)
+
+    await executor.close()
+
+    with pytest.raises(ExecutorClosedError, match="executor stopped") as closed:
+        await waiting
+    assert closed.value.workflow_id == "closing"
+    assert not waiting.cancelled()
+    await store.close()
+
+
+async def test_result_of_a_workflow_abandoned_at_close_raises_executor_closed_error(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "wf.db")
+    stubborn = swallows_cancellation_outside_the_context
+    stubborn_may_stop.clear()
+    executor = DefaultExecutor(
+        store=store, workflows=[stubborn], graceful_shutdown_timeout=timedelta(seconds=0.1)
+    )
+    handle = await executor.execute(stubborn, id="stubborn")
+    waiting = asyncio.create_task(handle.result())
+    await asyncio.sleep(0.05)
+
+    await executor.close()
+
+    stubborn_may_stop.set()
+    with pytest.raises(ExecutorClosedError, match="abandoned"):
+        await waiting
+    await store.close()
 
 
 async def test_graceful_shutdown_timeout_must_not_be_negative() -> None:

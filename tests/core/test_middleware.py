@@ -262,7 +262,7 @@ async def test_with_hooks_fires_nothing_when_only_the_wait_times_out(
     hooked: DurableExecutor, fake: FakeExecutor, recorder: Recorder
 ) -> None:
     handle = await hooked.execute(greet, id="wf-1")
-    with pytest.raises(WorkflowTimeoutError):
+    with pytest.raises(TimeoutError):
         await handle.result(timeout=0.01)
     assert recorder.events == [("start", "wf-1", None)]
     fake.handles["wf-1"].complete("late")

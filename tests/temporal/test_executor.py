@@ -118,3 +118,50 @@ async def test_get_handle_finds_a_workflow_by_id(temporal_workers: TemporalWorke
 def test_executor_needs_a_task_queue(temporal_client: Client) -> None:
     with pytest.raises(ValueError, match="task_queue"):
         TemporalExecutor(temporal_client, task_queue="")
+
+
+ORDER = conformance.Order(id="ord-1", lines=[conformance.Line(sku="a", qty=2)])
+
+
+async def _checkout_started_elsewhere(workers: TemporalWorkers) -> str:
+    """The id of a finished ``checkout`` run started by another executor than the one the test builds."""
+    await workers.start(workflows=[conformance.checkout], activities=conformance.ACTIVITIES)
+    starter = TemporalExecutor(workers.client, task_queue=workers.task_queue)
+    handle = await starter.execute(conformance.checkout, input=ORDER)
+    await handle.result(timeout=WAIT)
+    return handle.id
+
+
+def _knowing_checkout(workers: TemporalWorkers) -> TemporalExecutor:
+    return TemporalExecutor(workers.client, task_queue=workers.task_queue, workflows=[conformance.checkout])
+
+
+async def test_get_handle_decodes_the_result_by_the_workflows_given_to_the_executor(
+    temporal_workers: TemporalWorkers,
+) -> None:
+    workflow_id = await _checkout_started_elsewhere(temporal_workers)
+    executor = _knowing_checkout(temporal_workers)
+
+    receipt = await (await executor.get_handle(workflow_id)).result(timeout=WAIT)
+
+    assert type(receipt) is conformance.Receipt
+
+
+async def test_result_query_decodes_by_the_workflows_given_to_the_executor(
+    temporal_workers: TemporalWorkers,
+) -> None:
+    workflow_id = await _checkout_started_elsewhere(temporal_workers)
+    executor = _knowing_checkout(temporal_workers)
+
+    assert type(await executor.query(workflow_id, "result")) is conformance.Receipt
+
+
+async def test_get_handle_of_a_workflow_type_the_executor_does_not_know_gives_the_json(
+    temporal_workers: TemporalWorkers,
+) -> None:
+    workflow_id = await _checkout_started_elsewhere(temporal_workers)
+    executor = TemporalExecutor(temporal_workers.client, task_queue=temporal_workers.task_queue)
+
+    result = await (await executor.get_handle(workflow_id)).result(timeout=WAIT)
+
+    assert result == {"order_id": "ord-1", "items": 2, "total": 5.0}

@@ -89,3 +89,17 @@ async def three_shouts(ctx: WorkflowContext, text: str) -> list[str]:
     suffix = await ctx.receive_signal("suffix").receive()
     third = await ctx.execute_activity(shout, f"{second}{suffix}")
     return [first, second, third]
+
+
+@named("diverging")
+async def diverging_v1(ctx: WorkflowContext, text: str) -> str:
+    """Version 1 of workflow ``diverging``: shouts, then waits for signal ``go``."""
+    once = await ctx.execute_activity(shout, text)
+    return f"{once} {await ctx.receive_signal('go').receive()}"
+
+
+@named("diverging")
+async def diverging_v2(ctx: WorkflowContext, text: str) -> str:
+    """Version 2 of ``diverging``, changed incompatibly: another activity first."""
+    once = await ctx.execute_activity(shout_sync, text)
+    return f"{once} {await ctx.receive_signal('go').receive()}"
