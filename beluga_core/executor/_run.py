@@ -146,6 +146,7 @@ class WorkflowRun:
             logger.exception("workflow %s: internal error", self.workflow_id)
             self._suspend(exc)
         finally:
+            self.context.first_step.set()
             self.ended.set()
             self._on_end(self)
 
@@ -156,6 +157,7 @@ class WorkflowRun:
             self.cancel_requested = True
             self.context.cancel_pending = True
         self._body = asyncio.ensure_future(guard_async(self.fn(self.context, *self.args), "the workflow"))
+        self._body.add_done_callback(lambda _: self.context.first_step.set())
         try:
             done, _ = await asyncio.wait({self._body}, timeout=self._time_left())
         except asyncio.CancelledError:

@@ -19,6 +19,7 @@ from beluga_core.workflow import (
     EventType,
     InvalidInputError,
     NonRetryableError,
+    QueryFailedError,
     RetryPolicy,
     Signal,
     UnknownQueryError,
@@ -444,6 +445,24 @@ async def test_unknown_query_type_is_a_clear_error(executor: DefaultExecutor) ->
     with pytest.raises(UnknownQueryError, match="no query handler 'nope'"):
         await executor.query(handle.id, "nope")
     await executor.cancel(handle.id)
+
+
+async def _answers_progress(ctx: WorkflowContext) -> str:
+    ctx.set_query_handler("progress", lambda: "done")
+    return "ok"
+
+
+async def test_user_query_of_a_finished_workflow_not_registered_here_is_a_query_failed_error() -> None:
+    store = InMemoryStore()
+    async with DefaultExecutor(store=store) as first:
+        handle = await first.execute(_answers_progress)
+        await handle.result(timeout=5)
+
+    async with DefaultExecutor(store=store) as other:
+        with pytest.raises(QueryFailedError, match="'_answers_progress' is not registered") as failed:
+            await other.query(handle.id, "progress")
+
+    assert failed.value.cause_type == "WorkflowNotRegistered"
 
 
 async def test_query_of_unknown_workflow_is_not_found(executor: DefaultExecutor) -> None:
