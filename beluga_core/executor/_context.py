@@ -425,7 +425,7 @@ class _ActivityRun:
         attempt, first_started = await self._resume_point()
         deadline = None if total_timeout is None else first_started + total_timeout
         if attempt == 1:
-            await self.context.fire("on_activity_start", self.name, self.json_input)
+            await self.context.fire("on_activity_start", self.name, self.args[0] if self.args else None)
         while True:
             self.journal.append(
                 EventType.ACTIVITY_STARTED,
@@ -510,8 +510,10 @@ class _ActivityRun:
             duration=elapsed,
         )
         self.context.observe(event)
-        await self.context.fire("on_activity_fail", self.name, exc)
-        raise ActivityError(self.name, attempt, error.type, error.message) from exc
+        failure = ActivityError(self.name, attempt, error.type, error.message)
+        failure.__cause__ = exc
+        await self.context.fire("on_activity_fail", self.name, failure)
+        raise failure from exc
 
 
 def _bounded(timeout: float | None, deadline: float | None) -> float | None:

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..workflow._execution import workflow_failure
 from ..workflow._hooks import Hooks
 from ..workflow._protocols import WorkflowFunction
 from ..workflow._serde import to_json
@@ -152,7 +153,7 @@ class WorkflowRun:
 
     async def _drive(self) -> None:
         if not self.resumed:
-            await self.context.fire("on_workflow_start", self.state.input)
+            await self.context.fire("on_workflow_start", self.args[0] if self.args else None)
         if self.journal.has_event(EventType.WORKFLOW_CANCEL_REQUESTED):
             self.cancel_requested = True
             self.context.cancel_pending = True
@@ -269,7 +270,7 @@ class WorkflowRun:
         error = ErrorInfo.from_exception(exc)
         self._set_outcome(WorkflowStatus.FAILED, error=error)
         await self.journal.record(EventType.WORKFLOW_FAILED, error=error)
-        await self.context.fire("on_workflow_fail", exc)
+        await self.context.fire("on_workflow_fail", workflow_failure(self.workflow_id, exc))
 
     async def _cancel(self) -> None:
         self._set_outcome(WorkflowStatus.CANCELED)

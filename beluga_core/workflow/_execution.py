@@ -15,8 +15,8 @@ from typing import Any, Protocol, TypeVar
 from ._protocols import QueryHandler
 from ._retry import RetryPolicy
 from ._serde import Signature, check_text, from_json, to_json
-from ._types import WorkflowOptions
-from .errors import InvalidInputError, WorkflowTimeoutError
+from ._types import ErrorInfo, WorkflowOptions
+from .errors import InvalidInputError, WorkflowError, WorkflowFailedError, WorkflowTimeoutError
 
 T = TypeVar("T")
 
@@ -46,6 +46,20 @@ def resolve_options(options: WorkflowOptions | None, option_kwargs: dict[str, An
         raise InvalidInputError(f"execute: invalid options: {exc}") from exc
     check_text(opts.id, what="execute: workflow id")
     return opts
+
+
+def workflow_failure(workflow_id: str, exc: BaseException) -> WorkflowError:
+    """What ``on_workflow_fail`` gets for a workflow that ended with ``exc``: the error ``result()`` raises.
+
+    A :class:`WorkflowTimeoutError` as it is; anything else as a :class:`WorkflowFailedError` naming the
+    cause, with ``exc`` itself as its ``__cause__``.
+    """
+    if isinstance(exc, WorkflowTimeoutError):
+        return exc
+    error = ErrorInfo.from_exception(exc)
+    failure = WorkflowFailedError(workflow_id, error.type, error.message)
+    failure.__cause__ = exc
+    return failure
 
 
 def check_timeout(workflow_name: str, timeout: timedelta | None) -> None:
