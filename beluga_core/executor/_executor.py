@@ -15,12 +15,13 @@ from ..stores._memory import InMemoryStore
 from ..workflow._execution import (
     BUILTIN_QUERIES,
     check_timeout,
+    check_workflow_function,
+    duplicate_name,
     duration_seconds,
     encode_input,
     resolve_options,
 )
 from ..workflow._hooks import Hooks, fire_hook
-from ..workflow._naming import function_name
 from ..workflow._protocols import QueryHandler, WorkflowFunction, WorkflowStore
 from ..workflow._serde import Signature, check_text, to_json, workflow_signature
 from ..workflow._types import (
@@ -156,14 +157,10 @@ class DefaultExecutor:
 
     def register(self, fn: WorkflowFunction) -> str:
         """Make ``fn`` resumable by this executor; returns its workflow name."""
-        name = function_name(fn)
-        if not inspect.iscoroutinefunction(fn):
-            raise InvalidInputError(
-                f"workflow {name!r} must be an async function (async def {name}(ctx, input))"
-            )
+        name = check_workflow_function(fn)
         existing = self._workflows.get(name)
         if existing is not None and existing is not fn:
-            raise InvalidInputError(f"workflow name {name!r} is already registered to {existing!r}")
+            raise duplicate_name("workflow", name)
         self._workflows[name] = fn
         return name
 

@@ -7,11 +7,13 @@ from either.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
+from ._naming import function_name
 from ._protocols import QueryHandler
 from ._retry import RetryPolicy
 from ._serde import Signature, check_text, from_json, to_json
@@ -46,6 +48,22 @@ def resolve_options(options: WorkflowOptions | None, option_kwargs: dict[str, An
         raise InvalidInputError(f"execute: invalid options: {exc}") from exc
     check_text(opts.id, what="execute: workflow id")
     return opts
+
+
+def check_workflow_function(fn: Callable[..., Any]) -> str:
+    """The workflow name of ``fn``; :class:`InvalidInputError` unless it is an ``async def`` function."""
+    name = function_name(fn)
+    if not inspect.iscoroutinefunction(fn):
+        raise InvalidInputError(
+            f"workflow {name!r} must be an async function (async def {name}(ctx, input)), got {fn!r}"
+        )
+    return name
+
+
+def duplicate_name(kind: str, name: str) -> InvalidInputError:
+    """The error for two functions of one ``kind`` ("workflow", "activity") registered under one name."""
+    plural = "activities" if kind == "activity" else f"{kind}s"
+    return InvalidInputError(f"two {plural} are named {name!r}: give one another name with @named('...')")
 
 
 def workflow_failure(workflow_id: str, exc: BaseException) -> WorkflowError:

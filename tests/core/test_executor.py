@@ -685,6 +685,50 @@ async def test_sync_workflow_function_is_rejected(executor: DefaultExecutor) -> 
         await executor.execute(not_async)  # type: ignore[arg-type]
 
 
+# Registration mistakes: InvalidInputError with the messages create_worker gives for the same mistakes
+# (tests/temporal/test_worker.py). Closures are not one here: the DefaultExecutor calls the function itself.
+
+
+def test_lambda_workflow_is_invalid_input_asking_for_a_name() -> None:
+    with pytest.raises(
+        InvalidInputError, match=r"cannot name <function .*<lambda>.*: give it a name with @named"
+    ):
+        DefaultExecutor().register(lambda ctx: None)  # type: ignore[arg-type,return-value]
+
+
+def test_named_lambda_workflow_is_invalid_input_asking_for_async_def() -> None:
+    with pytest.raises(InvalidInputError, match="workflow 'anon' must be an async function"):
+        DefaultExecutor().register(named("anon")(lambda ctx: ctx))
+
+
+@named("versioned")
+async def _versioned_v1(ctx: WorkflowContext) -> str:
+    return "v1"
+
+
+@named("versioned")
+async def _versioned_v2(ctx: WorkflowContext) -> str:
+    return "v2"
+
+
+def test_two_workflows_with_one_name_are_invalid_input() -> None:
+    with pytest.raises(
+        InvalidInputError, match=r"two workflows are named 'versioned': give one another name"
+    ):
+        DefaultExecutor(workflows=[_versioned_v1, _versioned_v2])
+
+
+async def test_executing_a_second_workflow_under_a_registered_name_is_invalid_input(
+    executor: DefaultExecutor,
+) -> None:
+    await (await executor.execute(_versioned_v1)).result(timeout=5)
+
+    with pytest.raises(
+        InvalidInputError, match=r"two workflows are named 'versioned': give one another name"
+    ):
+        await executor.execute(_versioned_v2)
+
+
 async def test_options_and_keyword_options_together_are_rejected(executor: DefaultExecutor) -> None:
     async def wf(ctx: WorkflowContext) -> None:
         return None
