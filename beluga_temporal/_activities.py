@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, FailureError
 
 from beluga_core.workflow import ActivityFunction, InvalidInputError, NonRetryableError, function_name
+from beluga_core.workflow._execution import duplicate_name
 from beluga_core.workflow._serde import Signature, activity_signature, from_json, to_json
 
 from ._activity_options import activity_failure
@@ -27,7 +28,7 @@ def temporal_activities(fns: Iterable[ActivityFunction], runtime: WorkerRuntime)
     for fn in fns:
         name = function_name(fn)
         if name in defined:
-            raise ValueError(f"two activities are named {name!r}: give one another name with @named('...')")
+            raise duplicate_name("activity", name)
         defined[name] = _define(fn, name, runtime)
     return list(defined.values())
 

@@ -107,9 +107,9 @@ class TemporalWorkflowContext:
         """Run ``fn(input)`` as the Temporal activity named after ``fn``; see ``WorkflowContext``."""
         name = function_name(fn)
         signature = sandbox_activity_signature(fn)
-        data = _activity_input(name, signature, input)
+        data, inputs = _activity_input(name, signature, input)
         policy = retry or RetryPolicy.default()
-        self._state.fire("on_activity_start", name, data)
+        self._state.fire("on_activity_start", name, inputs[0] if inputs else None)
         try:
             raw = await workflow.execute_activity(
                 name,
@@ -152,8 +152,7 @@ class TemporalWorkflowContext:
         self._state.queries[name] = handler
 
 
-def _activity_input(name: str, signature: Any, value: Any) -> Any:
-    """``value`` as JSON, checked against the activity's input annotation before it is scheduled."""
+def _activity_input(name: str, signature: Any, value: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``value`` as JSON, and decoded by the activity's input annotation (checked before it is scheduled)."""
     what = f"input of activity {name!r} in workflow {workflow.info().workflow_type!r}"
-    data, _ = encode_input(value, signature, what=what, takes=f"activity {name!r}", decode=decode)
-    return data
+    return encode_input(value, signature, what=what, takes=f"activity {name!r}", decode=decode)

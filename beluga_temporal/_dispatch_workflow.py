@@ -25,7 +25,7 @@ from beluga_core.workflow import (
     UnknownQueryError,
     WorkflowStatus,
 )
-from beluga_core.workflow._execution import BUILTIN_QUERIES
+from beluga_core.workflow._execution import BUILTIN_QUERIES, workflow_failure
 from beluga_core.workflow._serde import to_json
 
 from ._context import RunState, TemporalWorkflowContext
@@ -43,13 +43,17 @@ class BelugaWorkflow:
         # An unregistered type fails the workflow task, not the workflow: another worker may run it.
         self._ref = current_runtime().resolve(workflow.info().workflow_type)
         self._state = RunState()
-        # Fired here, before any signal handler of the first activation runs.
-        self._state.fire("on_workflow_start", _first_arg(args))
+        self._call = _prepare(self._ref, args)
+        # Fired here, before any signal handler of the first activation runs, with the input as the
+        # function gets it (or as JSON when it does not decode: the run then fails with that error).
+        inputs = self._call[1] if isinstance(self._call, tuple) else (_first_arg(args),)
+        self._state.fire("on_workflow_start", inputs[0] if inputs else None)
 
     @workflow.run
     async def run(self, args: Sequence[RawValue]) -> Any:
         try:
-            result = await self._run_function(self._ref, args)
+            result = await self._run_function()
+            data = to_json(result, what=f"result of workflow {self._ref.name!r}")
         except asyncio.CancelledError:
             self._state.status = WorkflowStatus.CANCELED
             self._state.fire("on_workflow_cancel")
@@ -58,20 +62,18 @@ class BelugaWorkflow:
             if _fails_task(exc):
                 raise
             self._state.status = WorkflowStatus.FAILED
-            self._state.fire("on_workflow_fail", exc)
+            self._state.fire("on_workflow_fail", workflow_failure(workflow.info().workflow_id, exc))
             raise _workflow_failure(exc) from exc
         self._state.status = WorkflowStatus.COMPLETED
-        self._state.result = result
+        self._state.result = data
         self._state.fire("on_workflow_complete", result)
-        return result
+        return data
 
-    async def _run_function(self, ref: WorkflowRef, args: Sequence[RawValue]) -> Any:
-        fn = ref.load()
-        signature = sandbox_workflow_signature(fn)
-        value = decode(_first_arg(args), signature.input_hint, what=f"input of workflow {ref.name!r}")
-        ctx = TemporalWorkflowContext(self._state)
-        result = await (fn(ctx, value) if signature.takes_input else fn(ctx))
-        return to_json(result, what=f"result of workflow {ref.name!r}")
+    async def _run_function(self) -> Any:
+        if isinstance(self._call, Exception):
+            raise self._call
+        fn, inputs = self._call
+        return await fn(TemporalWorkflowContext(self._state), *inputs)
 
     @workflow.signal(dynamic=True)
     def signal(self, name: str, args: Sequence[RawValue]) -> None:
@@ -98,6 +100,18 @@ class BelugaWorkflow:
             answer.close()
             raise InvalidInputError(f"query handler {name!r} is async: Temporal query handlers must be sync")
         return to_json(answer, what=f"answer of query {name!r}")
+
+
+def _prepare(ref: WorkflowRef, args: Sequence[RawValue]) -> tuple[Any, tuple[Any, ...]] | Exception:
+    """The workflow function and the arguments it is called with, or the error that stops the run."""
+    try:
+        fn = ref.load()
+        signature = sandbox_workflow_signature(fn)
+        if not signature.takes_input:
+            return fn, ()
+        return fn, (decode(_first_arg(args), signature.input_hint, what=f"input of workflow {ref.name!r}"),)
+    except Exception as exc:
+        return exc
 
 
 def _first_arg(args: Sequence[RawValue]) -> Any:

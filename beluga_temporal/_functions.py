@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import builtins
 import importlib.util
-import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,8 @@ from typing import Any
 
 from temporalio import workflow
 
-from beluga_core.workflow import function_name
+from beluga_core.workflow import InvalidInputError
+from beluga_core.workflow._execution import check_workflow_function
 
 # The sandbox re-imports the script that was run as ``__main__`` under this name (it keeps a stub __main__).
 _SANDBOX_MAIN = "__temporal_main__"
@@ -44,18 +44,16 @@ class WorkflowRef:
 
     @classmethod
     def of(cls, fn: Callable[..., Any]) -> WorkflowRef:
-        """The reference of ``fn``; raises ``TypeError`` with the reason when ``fn`` cannot be one."""
-        name = function_name(fn)
+        """The reference of ``fn``; raises :class:`InvalidInputError` with the reason when ``fn`` cannot be one."""
+        name = check_workflow_function(fn)
         module = getattr(fn, "__module__", None)
         qualname = getattr(fn, "__qualname__", "")
         if not module or "<lambda>" in qualname or "<locals>" in qualname:
-            raise TypeError(
+            raise InvalidInputError(
                 f"workflow {name!r}: Temporal workflows must be module-level functions (the workflow sandbox "
                 f"re-imports them by module and name), but {qualname or fn!r} is a lambda, closure or "
                 "nested function: move it to the top level of a module"
             )
-        if not inspect.iscoroutinefunction(fn):
-            raise TypeError(f"workflow {name!r}: must be an 'async def' function, got {fn!r}")
         ref = cls(name=name, module=module, qualname=qualname)
         try:
             host_module = _import(module)
@@ -63,7 +61,7 @@ class WorkflowRef:
         except (ImportError, AttributeError):
             found = None
         if found is not fn:
-            raise TypeError(
+            raise InvalidInputError(
                 f"workflow {name!r}: {module}.{qualname} does not resolve to the function given (is it "
                 "wrapped by a decorator without functools.wraps, or rebound?); register the module-level "
                 "function itself"

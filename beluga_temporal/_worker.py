@@ -12,6 +12,7 @@ import temporalio.worker
 from temporalio.worker import Replayer, Worker
 
 from beluga_core.workflow import ActivityFunction, Hooks, WorkflowFunction
+from beluga_core.workflow._execution import duplicate_name
 from beluga_core.workflow._serde import activity_signature
 
 from ._activities import temporal_activities
@@ -36,7 +37,7 @@ def create_worker(
 
     Each workflow runs as the Temporal workflow type named after it, each activity as the activity type named
     after it. Workflows must be module-level ``async def`` functions (the sandbox imports them by name):
-    lambdas, closures and nested functions are rejected with ``TypeError``. ``hooks`` fire from this worker,
+    lambdas, closures, nested functions and duplicate names are rejected with ``InvalidInputError``. ``hooks`` fire from this worker,
     once per real event, never on replay. Other keyword arguments go to :class:`temporalio.worker.Worker`
     (sync activities get a thread pool as ``activity_executor`` unless one is given).
     """
@@ -75,9 +76,7 @@ def _workflow_refs(workflows: Iterable[WorkflowFunction]) -> list[WorkflowRef]:
     for fn in workflows:
         ref = WorkflowRef.of(fn)
         if ref.name in refs:
-            raise ValueError(
-                f"two workflows are named {ref.name!r}: give one another name with @named('...')"
-            )
+            raise duplicate_name("workflow", ref.name)
         refs[ref.name] = ref
     return list(refs.values())
 

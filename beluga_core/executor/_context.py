@@ -50,6 +50,14 @@ _ACTIVITY_EVENTS = {
     EventType.ACTIVITY_ATTEMPT_FAILED,
 }
 
+#: The events that end a step: a replay-only run replays the steps that have one.
+_STEP_OUTCOMES = {
+    EventType.ACTIVITY_COMPLETED,
+    EventType.ACTIVITY_FAILED,
+    EventType.TIMER_FIRED,
+    EventType.SIGNAL_DELIVERED,
+}
+
 
 def _describe(event: HistoryEvent) -> str:
     if event.activity_name:
@@ -77,6 +85,11 @@ class DefaultWorkflowContext:
         self.cancel_pending = False
         self.stopping = False
         self.divergence: NonDeterminismError | None = None
+        #: Set at the workflow's first durable call (and by the run when its function ends): query
+        #: handlers the workflow sets before it are in place, as on Temporal after the first workflow task.
+        self.first_step = asyncio.Event()
+        #: Replay only (see ``_replay``): a step without a recorded outcome ends the replay, never goes live.
+        self.replay_only = False
         #: The status the run ends with once the workflow function has returned or raised, else None.
         self.decided_status: Callable[[], WorkflowStatus | None] = lambda: None
 
@@ -125,6 +138,7 @@ class DefaultWorkflowContext:
     # -- steps ---------------------------------------------------------------------------------------------
 
     def _next_step(self, operation: str) -> tuple[int, list[HistoryEvent]]:
+        self.first_step.set()
         if self.stopping:
             self._refuse_after_stop()
         if self.divergence is not None:
@@ -140,7 +154,17 @@ class DefaultWorkflowContext:
                 "(for example with asyncio.gather) before the workflow returns",
             )
         self._seq += 1
-        return self._seq, self._journal.recorded(self._seq)
+        recorded = self._journal.recorded(self._seq)
+        if self.replay_only and not any(e.type in _STEP_OUTCOMES for e in recorded):
+            self._end_replay()
+        return self._seq, recorded
+
+    def _end_replay(self) -> NoReturn:
+        """A replay reached a step the history holds no outcome of: deliver a recorded cancel, else stop."""
+        if self.cancel_pending:
+            self.cancel_pending = False
+            raise asyncio.CancelledError()
+        raise RunStopped(f"workflow {self.workflow_id!r}: replayed to the end of its recorded history")
 
     def _refuse_after_stop(self) -> NoReturn:
         """A step of a run being stopped: ``CancelledError`` once, then :class:`RunStopped`.
@@ -401,7 +425,7 @@ class _ActivityRun:
         attempt, first_started = await self._resume_point()
         deadline = None if total_timeout is None else first_started + total_timeout
         if attempt == 1:
-            await self.context.fire("on_activity_start", self.name, self.json_input)
+            await self.context.fire("on_activity_start", self.name, self.args[0] if self.args else None)
         while True:
             self.journal.append(
                 EventType.ACTIVITY_STARTED,
@@ -486,8 +510,10 @@ class _ActivityRun:
             duration=elapsed,
         )
         self.context.observe(event)
-        await self.context.fire("on_activity_fail", self.name, exc)
-        raise ActivityError(self.name, attempt, error.type, error.message) from exc
+        failure = ActivityError(self.name, attempt, error.type, error.message)
+        failure.__cause__ = exc
+        await self.context.fire("on_activity_fail", self.name, failure)
+        raise failure from exc
 
 
 def _bounded(timeout: float | None, deadline: float | None) -> float | None:

@@ -15,15 +15,16 @@ from ..stores._memory import InMemoryStore
 from ..workflow._execution import (
     BUILTIN_QUERIES,
     check_timeout,
+    check_workflow_function,
     decode_result,
+    duplicate_name,
     duration_seconds,
     encode_input,
     resolve_options,
     result_hint,
 )
 from ..workflow._hooks import Hooks, fire_hook
-from ..workflow._naming import function_name
-from ..workflow._protocols import WorkflowFunction, WorkflowStore
+from ..workflow._protocols import QueryHandler, WorkflowFunction, WorkflowStore
 from ..workflow._serde import Signature, check_text, to_json, workflow_signature
 from ..workflow._types import (
     ErrorInfo,
@@ -38,6 +39,7 @@ from ..workflow._types import (
 )
 from ..workflow.errors import (
     InvalidInputError,
+    NonDeterminismError,
     QueryFailedError,
     StoreError,
     UnknownQueryError,
@@ -47,6 +49,7 @@ from ..workflow.errors import (
 )
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
+from ._replay import replay_query_handlers
 from ._run import WorkflowRun
 from ._threads import ActivityThreadPool
 
@@ -156,14 +159,10 @@ class DefaultExecutor:
 
     def register(self, fn: WorkflowFunction) -> str:
         """Make ``fn`` resumable by this executor; returns its workflow name."""
-        name = function_name(fn)
-        if not inspect.iscoroutinefunction(fn):
-            raise InvalidInputError(
-                f"workflow {name!r} must be an async function (async def {name}(ctx, input))"
-            )
+        name = check_workflow_function(fn)
         existing = self._workflows.get(name)
         if existing is not None and existing is not fn:
-            raise InvalidInputError(f"workflow name {name!r} is already registered to {existing!r}")
+            raise duplicate_name("workflow", name)
         self._workflows[name] = fn
         return name
 
@@ -212,7 +211,11 @@ class DefaultExecutor:
         await fire_hook(self.hooks, "on_signal", workflow_id, signal)
 
     async def query(self, workflow_id: str, query_type: str) -> Any:
-        """Answer ``status``, ``result``, or a query handler the running workflow registered."""
+        """Answer ``status``, ``result``, or a query handler the workflow registered.
+
+        A live run answers once it has reached its first durable call (or ended); a run not live here (a
+        finished one) answers from its history, replayed without acting (see ``_replay``).
+        """
         _check_id(workflow_id, "query")
         check_text(query_type, what=f"query of workflow {workflow_id!r}: query name")
         run = self._runs.get(workflow_id)
@@ -224,10 +227,14 @@ class DefaultExecutor:
                 return None
             hint = result_hint(self._workflows.get(state.workflow_type))
             return decode_result(state.result, hint, state.workflow_type)
-        handler = run.context.query_handlers.get(query_type) if run is not None else None
+        if run is not None:
+            await run.context.first_step.wait()
+            handlers = run.context.query_handlers
+        else:
+            handlers = await self._replayed_handlers(state, query_type)
+        handler = handlers.get(query_type)
         if handler is None:
-            known = [*BUILTIN_QUERIES, *(run.context.query_handlers if run is not None else ())]
-            raise UnknownQueryError(workflow_id, query_type, known)
+            raise UnknownQueryError(workflow_id, query_type, [*BUILTIN_QUERIES, *handlers])
         try:
             answer = handler()
             if inspect.isawaitable(answer):
@@ -238,6 +245,23 @@ class DefaultExecutor:
             error = ErrorInfo.from_exception(exc)
             raise QueryFailedError(workflow_id, query_type, error.type, error.message) from exc
         return to_json(answer, what=f"answer of query {query_type!r} of workflow {workflow_id!r}")
+
+    async def _replayed_handlers(self, state: WorkflowState, query_type: str) -> dict[str, QueryHandler]:
+        """The query handlers of a run not live here, from a replay-only run over its history."""
+        fn = self._workflows.get(state.workflow_type)
+        if fn is None:
+            raise QueryFailedError(
+                state.workflow_id,
+                query_type,
+                "WorkflowNotRegistered",
+                f"workflow type {state.workflow_type!r} is not registered with this executor, so its history "
+                "cannot be replayed to answer the query (pass it in DefaultExecutor(workflows=[...]))",
+            )
+        _, args = _encode_workflow_input(state.workflow_type, state.input, workflow_signature(fn))
+        try:
+            return await replay_query_handlers(fn, state, args, self.store, self._activity_pool)
+        except NonDeterminismError as exc:
+            raise QueryFailedError(state.workflow_id, query_type, "NonDeterminismError", str(exc)) from exc
 
     async def cancel(self, workflow_id: str) -> None:
         """Request cancellation: the workflow sees ``CancelledError`` and ends ``canceled``."""

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..workflow._execution import workflow_failure
 from ..workflow._hooks import Hooks
 from ..workflow._protocols import WorkflowFunction
 from ..workflow._serde import to_json
@@ -145,16 +146,18 @@ class WorkflowRun:
             logger.exception("workflow %s: internal error", self.workflow_id)
             self._suspend(exc)
         finally:
+            self.context.first_step.set()
             self.ended.set()
             self._on_end(self)
 
     async def _drive(self) -> None:
         if not self.resumed:
-            await self.context.fire("on_workflow_start", self.state.input)
+            await self.context.fire("on_workflow_start", self.args[0] if self.args else None)
         if self.journal.has_event(EventType.WORKFLOW_CANCEL_REQUESTED):
             self.cancel_requested = True
             self.context.cancel_pending = True
         self._body = asyncio.ensure_future(guard_async(self.fn(self.context, *self.args), "the workflow"))
+        self._body.add_done_callback(lambda _: self.context.first_step.set())
         try:
             done, _ = await asyncio.wait({self._body}, timeout=self._time_left())
         except asyncio.CancelledError:
@@ -272,7 +275,7 @@ class WorkflowRun:
         error = ErrorInfo.from_exception(exc)
         self._set_outcome(WorkflowStatus.FAILED, error=error)
         await self.journal.record(EventType.WORKFLOW_FAILED, error=error)
-        await self.context.fire("on_workflow_fail", exc)
+        await self.context.fire("on_workflow_fail", workflow_failure(self.workflow_id, exc))
 
     async def _cancel(self) -> None:
         self._set_outcome(WorkflowStatus.CANCELED)

@@ -7,16 +7,18 @@ from either.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
+from ._naming import function_name
 from ._protocols import QueryHandler, WorkflowFunction
 from ._retry import RetryPolicy
 from ._serde import Signature, check_text, from_json, to_json, workflow_signature
-from ._types import WorkflowOptions
-from .errors import InvalidInputError
+from ._types import ErrorInfo, WorkflowOptions
+from .errors import InvalidInputError, WorkflowError, WorkflowFailedError, WorkflowTimeoutError
 
 T = TypeVar("T")
 
@@ -46,6 +48,36 @@ def resolve_options(options: WorkflowOptions | None, option_kwargs: dict[str, An
         raise InvalidInputError(f"execute: invalid options: {exc}") from exc
     check_text(opts.id, what="execute: workflow id")
     return opts
+
+
+def check_workflow_function(fn: Callable[..., Any]) -> str:
+    """The workflow name of ``fn``; :class:`InvalidInputError` unless it is an ``async def`` function."""
+    name = function_name(fn)
+    if not inspect.iscoroutinefunction(fn):
+        raise InvalidInputError(
+            f"workflow {name!r} must be an async function (async def {name}(ctx, input)), got {fn!r}"
+        )
+    return name
+
+
+def duplicate_name(kind: str, name: str) -> InvalidInputError:
+    """The error for two functions of one ``kind`` ("workflow", "activity") registered under one name."""
+    plural = "activities" if kind == "activity" else f"{kind}s"
+    return InvalidInputError(f"two {plural} are named {name!r}: give one another name with @named('...')")
+
+
+def workflow_failure(workflow_id: str, exc: BaseException) -> WorkflowError:
+    """What ``on_workflow_fail`` gets for a workflow that ended with ``exc``: the error ``result()`` raises.
+
+    A :class:`WorkflowTimeoutError` as it is; anything else as a :class:`WorkflowFailedError` naming the
+    cause, with ``exc`` itself as its ``__cause__``.
+    """
+    if isinstance(exc, WorkflowTimeoutError):
+        return exc
+    error = ErrorInfo.from_exception(exc)
+    failure = WorkflowFailedError(workflow_id, error.type, error.message)
+    failure.__cause__ = exc
+    return failure
 
 
 def check_timeout(workflow_name: str, timeout: timedelta | None) -> None:

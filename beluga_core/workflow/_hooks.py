@@ -22,17 +22,25 @@ Hook = Callable[..., Any]
 class Hooks:
     """Callbacks for workflow and activity events. Every field is optional.
 
-    Signatures (positional arguments):
+    Signatures (positional arguments). Every executor (and ``with_hooks``) passes the same kinds of value:
+    inputs and results decoded as the functions see them (a pydantic model as the model, not a dict), and
+    errors as the error the caller sees.
 
-    - ``on_workflow_start(workflow_id, input)``
-    - ``on_workflow_complete(workflow_id, result)``
-    - ``on_workflow_fail(workflow_id, error)`` (``error`` is the exception)
+    - ``on_workflow_start(workflow_id, input)``: the input the workflow function is called with
+    - ``on_workflow_complete(workflow_id, result)``: the value the workflow returned
+    - ``on_workflow_fail(workflow_id, error)``: a :class:`WorkflowFailedError` (cause type and message), or
+      the :class:`WorkflowTimeoutError` of a workflow that ran out of time; where the executor has the
+      workflow's own exception, it is the error's ``__cause__``
     - ``on_workflow_cancel(workflow_id)``
-    - ``on_activity_start(workflow_id, activity_name, input)``
-    - ``on_activity_complete(workflow_id, activity_name, result)``
-    - ``on_activity_fail(workflow_id, activity_name, error)`` (after the last attempt)
+    - ``on_activity_start(workflow_id, activity_name, input)``: the input the activity is called with
+    - ``on_activity_complete(workflow_id, activity_name, result)``: the value the activity returned
+    - ``on_activity_fail(workflow_id, activity_name, error)`` (after the last attempt): the
+      :class:`ActivityError` the workflow sees (activity name, attempts, cause type and message); on the
+      DefaultExecutor its ``__cause__`` is the activity's exception (on Temporal that lives in the activity
+      worker)
     - ``on_signal(workflow_id, signal)`` (a :class:`Signal`)
-    - ``on_retry(workflow_id, activity_name, attempt, error)`` (``attempt`` is the one that failed)
+    - ``on_retry(workflow_id, activity_name, attempt, error)`` (``attempt`` is the one that failed; ``error``
+      is the exception the attempt raised)
     """
 
     on_workflow_start: Hook | None = None

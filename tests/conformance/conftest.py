@@ -25,26 +25,36 @@ from .workflows import ACTIVITIES, WORKFLOWS
 
 
 class HookLog:
-    """Hooks that record each event as a tuple: hook name, workflow id, then what identifies the event."""
+    """Hooks that record each event as a tuple: hook name, workflow id, then what identifies the event.
+
+    The input, result and error arguments are recorded by their type's name, so a hook that gets JSON where
+    another executor passes a pydantic model (or another error class) shows in the tuple.
+    """
 
     def __init__(self) -> None:
         self.events: list[tuple[Any, ...]] = []
         record = self.events.append
         self.hooks = Hooks(
-            on_workflow_start=lambda wf, _input: record(("on_workflow_start", wf)),
-            on_workflow_complete=lambda wf, _result: record(("on_workflow_complete", wf)),
-            on_workflow_fail=lambda wf, _error: record(("on_workflow_fail", wf)),
+            on_workflow_start=lambda wf, input: record(("on_workflow_start", wf, _type(input))),
+            on_workflow_complete=lambda wf, result: record(("on_workflow_complete", wf, _type(result))),
+            on_workflow_fail=lambda wf, error: record(("on_workflow_fail", wf, _type(error))),
             on_workflow_cancel=lambda wf: record(("on_workflow_cancel", wf)),
-            on_activity_start=lambda wf, name, _input: record(("on_activity_start", wf, name)),
-            on_activity_complete=lambda wf, name, _result: record(("on_activity_complete", wf, name)),
-            on_activity_fail=lambda wf, name, _error: record(("on_activity_fail", wf, name)),
+            on_activity_start=lambda wf, name, input: record(("on_activity_start", wf, name, _type(input))),
+            on_activity_complete=lambda wf, name, result: record(
+                ("on_activity_complete", wf, name, _type(result))
+            ),
+            on_activity_fail=lambda wf, name, error: record(("on_activity_fail", wf, name, _type(error))),
             on_signal=lambda wf, signal: record(("on_signal", wf, _signal_name(signal))),
-            on_retry=lambda wf, name, attempt, _error: record(("on_retry", wf, name, attempt)),
+            on_retry=lambda wf, name, attempt, error: record(("on_retry", wf, name, attempt, _type(error))),
         )
 
     def of(self, workflow_id: str) -> list[tuple[Any, ...]]:
         """The events of one workflow, in order, without the workflow id."""
         return [(event[0], *event[2:]) for event in self.events if event[1] == workflow_id]
+
+
+def _type(value: object) -> str:
+    return type(value).__name__
 
 
 def _signal_name(signal: Signal) -> str:

@@ -44,6 +44,25 @@ async def test_query_handler_set_by_the_workflow_answers(executor: DurableExecut
     assert await answered_query(executor, handle.id, "progress") == {"label": "job", "step": 1}
 
 
+async def test_query_right_after_execute_sees_handlers_set_before_the_first_durable_call(
+    executor: DurableExecutor,
+) -> None:
+    handle = await executor.execute(wf.with_progress, input="job")
+
+    assert await executor.query(handle.id, "progress") == {"label": "job", "step": 1}
+
+
+async def test_query_handler_of_a_finished_workflow_answers_from_its_history(
+    executor: DurableExecutor,
+) -> None:
+    handle = await executor.execute(wf.tally, input=2)
+    await executor.signal(handle.id, Signal(name="item", payload="a"))
+    await executor.signal(handle.id, Signal(name="item", payload={"n": 2}))
+    assert await handle.result(timeout=RESULT_WAIT) == 2
+
+    assert await executor.query(handle.id, "progress") == {"received": ["a", {"n": 2}], "done": True}
+
+
 async def test_unknown_query_raises_unknown_query_error_listing_known_ones(executor: DurableExecutor) -> None:
     handle = await executor.execute(wf.with_progress, input="job")
     await answered_query(executor, handle.id, "progress")

@@ -238,6 +238,16 @@ async def with_progress(ctx: WorkflowContext, label: str) -> str:
     return label
 
 
+async def tally(ctx: WorkflowContext, count: int) -> int:
+    """Answers query ``progress`` with the ``item`` payloads received so far; finishes after ``count``."""
+    received: list[Any] = []
+    ctx.set_query_handler("progress", lambda: {"received": list(received), "done": len(received) == count})
+    channel = ctx.receive_signal("item")
+    while len(received) < count:
+        received.append(await channel.receive())
+    return len(received)
+
+
 def _missing_key() -> int:
     raise KeyError("steps")
 
@@ -300,6 +310,7 @@ WORKFLOWS = [
     collect_until_stop,
     receive_or_time_out,
     with_progress,
+    tally,
     with_broken_query,
     receipt_on_go,
     wait_forever,

@@ -19,6 +19,7 @@ from beluga_core.workflow import (
     EventType,
     InvalidInputError,
     NonRetryableError,
+    QueryFailedError,
     RetryPolicy,
     Signal,
     UnknownQueryError,
@@ -446,6 +447,24 @@ async def test_unknown_query_type_is_a_clear_error(executor: DefaultExecutor) ->
     await executor.cancel(handle.id)
 
 
+async def _answers_progress(ctx: WorkflowContext) -> str:
+    ctx.set_query_handler("progress", lambda: "done")
+    return "ok"
+
+
+async def test_user_query_of_a_finished_workflow_not_registered_here_is_a_query_failed_error() -> None:
+    store = InMemoryStore()
+    async with DefaultExecutor(store=store) as first:
+        handle = await first.execute(_answers_progress)
+        await handle.result(timeout=5)
+
+    async with DefaultExecutor(store=store) as other:
+        with pytest.raises(QueryFailedError, match="'_answers_progress' is not registered") as failed:
+            await other.query(handle.id, "progress")
+
+    assert failed.value.cause_type == "WorkflowNotRegistered"
+
+
 async def test_query_of_unknown_workflow_is_not_found(executor: DefaultExecutor) -> None:
     with pytest.raises(WorkflowNotFoundError):
         await executor.query("ghost", "status")
@@ -665,6 +684,50 @@ async def test_sync_workflow_function_is_rejected(executor: DefaultExecutor) -> 
 
     with pytest.raises(InvalidInputError, match="must be an async function"):
         await executor.execute(not_async)  # type: ignore[arg-type]
+
+
+# Registration mistakes: InvalidInputError with the messages create_worker gives for the same mistakes
+# (tests/temporal/test_worker.py). Closures are not one here: the DefaultExecutor calls the function itself.
+
+
+def test_lambda_workflow_is_invalid_input_asking_for_a_name() -> None:
+    with pytest.raises(
+        InvalidInputError, match=r"cannot name <function .*<lambda>.*: give it a name with @named"
+    ):
+        DefaultExecutor().register(lambda ctx: None)  # type: ignore[arg-type,return-value]
+
+
+def test_named_lambda_workflow_is_invalid_input_asking_for_async_def() -> None:
+    with pytest.raises(InvalidInputError, match="workflow 'anon' must be an async function"):
+        DefaultExecutor().register(named("anon")(lambda ctx: ctx))
+
+
+@named("versioned")
+async def _versioned_v1(ctx: WorkflowContext) -> str:
+    return "v1"
+
+
+@named("versioned")
+async def _versioned_v2(ctx: WorkflowContext) -> str:
+    return "v2"
+
+
+def test_two_workflows_with_one_name_are_invalid_input() -> None:
+    with pytest.raises(
+        InvalidInputError, match=r"two workflows are named 'versioned': give one another name"
+    ):
+        DefaultExecutor(workflows=[_versioned_v1, _versioned_v2])
+
+
+async def test_executing_a_second_workflow_under_a_registered_name_is_invalid_input(
+    executor: DefaultExecutor,
+) -> None:
+    await (await executor.execute(_versioned_v1)).result(timeout=5)
+
+    with pytest.raises(
+        InvalidInputError, match=r"two workflows are named 'versioned': give one another name"
+    ):
+        await executor.execute(_versioned_v2)
 
 
 async def test_options_and_keyword_options_together_are_rejected(executor: DefaultExecutor) -> None:

@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from beluga_core.workflow import WorkflowContext, named
+from beluga_core.workflow import InvalidInputError, WorkflowContext, named
 from beluga_temporal import TemporalExecutor, create_worker
 from tests.conformance import workflows as conformance
 from tests.fixtures.temporal import TemporalWorkers
@@ -34,40 +34,48 @@ async def test_create_worker_returns_a_temporal_worker_on_the_task_queue(
     assert worker.task_queue == task_queue
 
 
-def test_lambda_workflows_are_rejected_with_a_clear_message(temporal_client: Client) -> None:
-    with pytest.raises(ValueError, match="lambda"):
+# Registration mistakes raise InvalidInputError, with the messages the DefaultExecutor gives for the same
+# mistakes (tests/core/test_executor.py, "registration mistakes").
+
+
+def test_lambda_workflow_is_invalid_input_asking_for_a_name(temporal_client: Client) -> None:
+    with pytest.raises(
+        InvalidInputError, match=r"cannot name <function .*<lambda>.*: give it a name with @named"
+    ):
         create_worker(temporal_client, task_queue="q", workflows=[lambda ctx: None])
 
 
-def test_named_lambda_workflows_are_rejected_as_not_module_level(temporal_client: Client) -> None:
-    with pytest.raises(TypeError, match="module-level"):
+def test_named_lambda_workflow_is_invalid_input_asking_for_async_def(temporal_client: Client) -> None:
+    with pytest.raises(InvalidInputError, match="workflow 'anon' must be an async function"):
         create_worker(temporal_client, task_queue="q", workflows=[named("anon")(lambda ctx: ctx)])
 
 
-def test_nested_workflow_functions_are_rejected_as_not_module_level(temporal_client: Client) -> None:
-    with pytest.raises(TypeError, match=r"must be module-level functions .* nested"):
+def test_closure_workflow_is_invalid_input_as_not_module_level(temporal_client: Client) -> None:
+    with pytest.raises(InvalidInputError, match=r"must be module-level functions .* nested"):
         create_worker(temporal_client, task_queue="q", workflows=[wf.make_closure()])
 
 
 def test_workflow_defined_in_a_test_function_is_rejected(temporal_client: Client) -> None:
     async def local(ctx: WorkflowContext) -> None: ...
 
-    with pytest.raises(TypeError, match="local"):
+    with pytest.raises(InvalidInputError, match="local"):
         create_worker(temporal_client, task_queue="q", workflows=[local])
 
 
 def test_sync_workflow_functions_are_rejected(temporal_client: Client) -> None:
-    with pytest.raises(TypeError, match="async def"):
+    with pytest.raises(InvalidInputError, match="must be an async function"):
         create_worker(temporal_client, task_queue="q", workflows=[wf.not_async])
 
 
-def test_two_workflows_with_one_name_are_rejected(temporal_client: Client) -> None:
-    with pytest.raises(ValueError, match="two workflows are named 'versioned'"):
+def test_two_workflows_with_one_name_are_invalid_input(temporal_client: Client) -> None:
+    with pytest.raises(
+        InvalidInputError, match=r"two workflows are named 'versioned': give one another name"
+    ):
         create_worker(temporal_client, task_queue="q", workflows=[wf.versioned_v1, wf.versioned_v2])
 
 
-def test_two_activities_with_one_name_are_rejected(temporal_client: Client) -> None:
-    with pytest.raises(ValueError, match="two activities are named 'shout'"):
+def test_two_activities_with_one_name_are_invalid_input(temporal_client: Client) -> None:
+    with pytest.raises(InvalidInputError, match="two activities are named 'shout': give one another name"):
         create_worker(temporal_client, task_queue="q", activities=[wf.shout, wf.shout_again])
 
 
