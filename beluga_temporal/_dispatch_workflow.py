@@ -25,7 +25,7 @@ from beluga_core.workflow import (
     UnknownQueryError,
     WorkflowStatus,
 )
-from beluga_core.workflow._execution import BUILTIN_QUERIES
+from beluga_core.workflow._execution import BUILTIN_QUERIES, encode_result
 from beluga_core.workflow._serde import to_json
 
 from ._context import RunState, TemporalWorkflowContext
@@ -71,7 +71,7 @@ class BelugaWorkflow:
         value = decode(_first_arg(args), signature.input_hint, what=f"input of workflow {ref.name!r}")
         ctx = TemporalWorkflowContext(self._state)
         result = await (fn(ctx, value) if signature.takes_input else fn(ctx))
-        return to_json(result, what=f"result of workflow {ref.name!r}")
+        return encode_result(result, signature, what=f"result of workflow {ref.name!r}", decode=decode)
 
     @workflow.signal(dynamic=True)
     def signal(self, name: str, args: Sequence[RawValue]) -> None:

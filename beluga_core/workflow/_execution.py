@@ -133,6 +133,18 @@ def encode_input(
     return data, ()
 
 
+def encode_result(value: Any, signature: Signature, *, what: str, decode: Decode = from_json) -> Any:
+    """``value`` as JSON for the history, checked against the function's return annotation.
+
+    ``what`` names the value in errors (e.g. "result of workflow 'order'"). A value that does not serialise,
+    or does not decode into the return annotation (``-> int`` returning ``"abc"``), is an
+    :class:`InvalidInputError`: the workflow fails instead of recording a result no one can read back.
+    """
+    data = to_json(value, what=what)
+    decode(data, signature.return_hint, what=what)
+    return data
+
+
 def check_query_handler(workflow_type: str, name: str, handler: QueryHandler) -> None:
     """Reject a query handler that could not be registered under ``name``."""
     if not name or not isinstance(name, str):

@@ -14,7 +14,7 @@ from beluga_core.workflow import (
 )
 
 from . import workflows as wf
-from ._helpers import RESULT_WAIT, unique
+from ._helpers import RESULT_WAIT, failure_of, unique
 
 ORDER = wf.Order(id="ord-1", lines=[wf.Line(sku="a", qty=2), wf.Line(sku="b", qty=3)])
 
@@ -115,3 +115,28 @@ async def test_input_of_the_wrong_type_is_rejected_before_the_workflow_starts(
         await executor.execute(wf.checkout, input={"id": "ord-1"})
 
     assert "input of workflow 'checkout'" in str(rejected.value)
+
+
+async def test_result_that_does_not_match_the_return_annotation_fails_the_workflow(
+    executor: DurableExecutor,
+) -> None:
+    handle = await executor.execute(wf.text_as_int)
+
+    failure = await failure_of(handle)
+
+    assert failure.cause_type == "InvalidInputError"
+    assert failure.cause_message.startswith("result of workflow 'text_as_int': expected int")
+    assert await handle.status() == WorkflowStatus.FAILED
+
+
+async def test_result_missing_fields_of_its_model_annotation_fails_the_workflow(
+    executor: DurableExecutor,
+) -> None:
+    handle = await executor.execute(wf.incomplete_receipt)
+
+    failure = await failure_of(handle)
+
+    assert failure.cause_type == "InvalidInputError"
+    assert failure.cause_message.startswith("result of workflow 'incomplete_receipt': expected Receipt")
+    assert "items" in failure.cause_message and "total" in failure.cause_message
+    assert await handle.status() == WorkflowStatus.FAILED

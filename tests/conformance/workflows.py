@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
@@ -250,6 +250,16 @@ async def with_broken_query(ctx: WorkflowContext) -> str:
     return "done"
 
 
+async def text_as_int(ctx: WorkflowContext) -> int:
+    """Returns a string although it is annotated ``-> int``."""
+    return cast(int, "abc")
+
+
+async def incomplete_receipt(ctx: WorkflowContext) -> Receipt:
+    """Returns a dict missing fields of its ``-> Receipt`` annotation."""
+    return cast(Receipt, {"order_id": "ord-1"})
+
+
 async def wait_forever(ctx: WorkflowContext) -> str:
     await ctx.receive_signal("never").receive()
     return "unreachable"
@@ -295,6 +305,8 @@ WORKFLOWS = [
     receive_or_time_out,
     with_progress,
     with_broken_query,
+    text_as_int,
+    incomplete_receipt,
     wait_forever,
     clean_up_on_cancel,
     nap,
