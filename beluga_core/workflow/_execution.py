@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar
 
 from ._protocols import QueryHandler
 from ._retry import RetryPolicy
-from ._serde import Signature, check_text, from_json, to_json
+from ._serde import Signature, check_text, from_json, is_async, to_json
 from ._types import WorkflowOptions
 from .errors import InvalidInputError, WorkflowTimeoutError
 
@@ -153,6 +153,11 @@ def check_query_handler(workflow_type: str, name: str, handler: QueryHandler) ->
         raise InvalidInputError(f"workflow {workflow_type!r}: query {name!r} is built in")
     if not callable(handler):
         raise InvalidInputError(f"workflow {workflow_type!r}: query handler {name!r} is not callable")
+    if is_async(handler):
+        raise InvalidInputError(
+            f"workflow {workflow_type!r}: query handler {name!r} is async; query handlers must be sync "
+            "functions that return the answer (Temporal queries are synchronous)"
+        )
 
 
 def check_signal_name(workflow_type: str, name: str) -> None:

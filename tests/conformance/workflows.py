@@ -250,6 +250,24 @@ async def with_broken_query(ctx: WorkflowContext) -> str:
     return "done"
 
 
+async def _async_progress() -> int:
+    return 1
+
+
+class _AsyncProgress:
+    """A callable object whose ``__call__`` is async."""
+
+    async def __call__(self) -> int:
+        return 1
+
+
+async def with_async_query(ctx: WorkflowContext, kind: str) -> str:
+    """Registers an async query handler (``kind``: "function" or "callable object"), then returns."""
+    handler = _async_progress if kind == "function" else _AsyncProgress()
+    ctx.set_query_handler("progress", handler)
+    return "registered"
+
+
 async def text_as_int(ctx: WorkflowContext) -> int:
     """Returns a string although it is annotated ``-> int``."""
     return cast(int, "abc")
@@ -305,6 +323,7 @@ WORKFLOWS = [
     receive_or_time_out,
     with_progress,
     with_broken_query,
+    with_async_query,
     text_as_int,
     incomplete_receipt,
     wait_forever,
