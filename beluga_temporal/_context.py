@@ -22,7 +22,14 @@ from beluga_core.workflow import (
     WorkflowStatus,
     function_name,
 )
-from beluga_core.workflow._execution import check_query_handler, check_signal_name, encode_input
+from beluga_core.workflow._execution import (
+    check_activity_options,
+    check_query_handler,
+    check_signal_name,
+    encode_input,
+    receive_timeout_seconds,
+    sleep_seconds,
+)
 
 from ._activity_options import beluga_activity_error, start_to_close, temporal_retry_policy
 from ._runtime import current_runtime
@@ -53,7 +60,7 @@ class SignalChannel:
 
     async def receive(self, timeout: timedelta | float | None = None) -> Any:
         """The next payload; ``TimeoutError`` when ``timeout`` (a durable timer) runs out first."""
-        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        seconds = receive_timeout_seconds(workflow.info().workflow_type, self._name, timeout)
         deadline = None if seconds is None else workflow.time() + seconds
         while not self._buffer:
             remaining = None if deadline is None else deadline - workflow.time()
@@ -106,17 +113,22 @@ class TemporalWorkflowContext:
     ) -> Any:
         """Run ``fn(input)`` as the Temporal activity named after ``fn``; see ``WorkflowContext``."""
         name = function_name(fn)
+        # Checked before anything reaches Temporal: a bad option fails the workflow (a Temporal call would
+        # fail its workflow task, retried for ever).
+        policy, seconds = check_activity_options(
+            self.workflow_type, name, retry, timeout, total_timeout, heartbeat_timeout
+        )
+        attempt, total, heartbeat = (None if s is None else timedelta(seconds=s) for s in seconds)
         signature = sandbox_activity_signature(fn)
         data, inputs = _activity_input(name, signature, input)
-        policy = retry or RetryPolicy.default()
         self._state.fire("on_activity_start", name, inputs[0] if inputs else None)
         try:
             raw = await workflow.execute_activity(
                 name,
                 data,
-                start_to_close_timeout=start_to_close(timeout, total_timeout),
-                schedule_to_close_timeout=total_timeout,
-                heartbeat_timeout=heartbeat_timeout,
+                start_to_close_timeout=start_to_close(attempt, total),
+                schedule_to_close_timeout=total,
+                heartbeat_timeout=heartbeat,
                 retry_policy=temporal_retry_policy(policy),
             )
         except temporalio.exceptions.ActivityError as exc:
@@ -135,7 +147,7 @@ class TemporalWorkflowContext:
 
     async def sleep(self, duration: timedelta | float) -> None:
         """A durable Temporal timer."""
-        await workflow.sleep(duration)
+        await workflow.sleep(sleep_seconds(self.workflow_type, duration))
 
     def now(self) -> datetime:
         return workflow.now()

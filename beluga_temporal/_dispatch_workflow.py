@@ -25,7 +25,7 @@ from beluga_core.workflow import (
     UnknownQueryError,
     WorkflowStatus,
 )
-from beluga_core.workflow._execution import BUILTIN_QUERIES, workflow_failure
+from beluga_core.workflow._execution import BUILTIN_QUERIES, encode_result, workflow_failure
 from beluga_core.workflow._serde import to_json
 
 from ._context import RunState, TemporalWorkflowContext
@@ -53,7 +53,7 @@ class BelugaWorkflow:
     async def run(self, args: Sequence[RawValue]) -> Any:
         try:
             result = await self._run_function()
-            data = to_json(result, what=f"result of workflow {self._ref.name!r}")
+            data = self._encode_result(result)
         except asyncio.CancelledError:
             self._state.status = WorkflowStatus.CANCELED
             self._state.fire("on_workflow_cancel")
@@ -74,6 +74,12 @@ class BelugaWorkflow:
             raise self._call
         fn, inputs = self._call
         return await fn(TemporalWorkflowContext(self._state), *inputs)
+
+    def _encode_result(self, result: Any) -> Any:
+        """The result as JSON, checked against the function's return annotation (a mismatch fails the run)."""
+        assert not isinstance(self._call, Exception)  # _run_function raised it
+        signature = sandbox_workflow_signature(self._call[0])
+        return encode_result(result, signature, what=f"result of workflow {self._ref.name!r}", decode=decode)
 
     @workflow.signal(dynamic=True)
     def signal(self, name: str, args: Sequence[RawValue]) -> None:

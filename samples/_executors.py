@@ -36,12 +36,24 @@ def run_sample(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     code = 0
     try:
         asyncio.run(main())
+    except SystemExit as exc:
+        # argparse's exit: ``--help`` (0) or a usage error (2, its message already printed). Not a failure
+        # to show a traceback for.
+        code = _exit_code(exc)
     except BaseException:
         traceback.print_exc()
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """The process exit code ``sys.exit(exc.code)`` gives: None is 0, a message is printed and is 1."""
+    if exc.code is None or isinstance(exc.code, int):
+        return exc.code or 0
+    print(exc.code, file=sys.stderr)
+    return 1
 
 
 @dataclass

@@ -18,11 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from ..workflow._execution import (
+    ActivityTimeouts,
+    check_activity_options,
     check_query_handler,
-    check_retry,
     check_signal_name,
-    duration_seconds,
     encode_input,
+    receive_timeout_seconds,
+    sleep_seconds,
 )
 from ..workflow._hooks import Hooks, fire_hook
 from ..workflow._naming import function_name
@@ -238,12 +240,8 @@ class DefaultWorkflowContext:
                 f"workflow {self.workflow_type!r}: execute_activity needs a function, got {type(fn).__name__}"
             )
         name = function_name(fn)
-        where = f"workflow {self.workflow_type!r}: activity {name!r}"
-        policy = check_retry(retry, what=where)
-        seconds = (
-            duration_seconds(timeout, what=f"{where} timeout"),
-            duration_seconds(total_timeout, what=f"{where} total_timeout"),
-            duration_seconds(heartbeat_timeout, what=f"{where} heartbeat_timeout"),
+        policy, seconds = check_activity_options(
+            self.workflow_type, name, retry, timeout, total_timeout, heartbeat_timeout
         )
         seq, recorded = self._next_step(f"execute activity {name!r}")
         with self._step_in_flight():
@@ -255,7 +253,7 @@ class DefaultWorkflowContext:
         name: str,
         input: Any,
         policy: RetryPolicy,
-        seconds: tuple[float | None, float | None, float | None],
+        seconds: ActivityTimeouts,
         seq: int,
         recorded: list[HistoryEvent],
     ) -> Any:
@@ -290,7 +288,7 @@ class DefaultWorkflowContext:
         return from_json(json_result, signature.return_hint, what=f"result of activity {name!r}")
 
     async def sleep(self, duration: timedelta | float) -> None:
-        seconds = duration_seconds(duration, what=f"workflow {self.workflow_type!r}: sleep duration") or 0.0
+        seconds = sleep_seconds(self.workflow_type, duration)
         seq, recorded = self._next_step("sleep")
         with self._step_in_flight():
             await self._sleep_step(seconds, seq, recorded)
@@ -317,7 +315,7 @@ class DefaultWorkflowContext:
         return _SignalChannel(self, name)
 
     async def receive(self, name: str, timeout: timedelta | float | None) -> Any:
-        seconds = duration_seconds(timeout, what=f"workflow {self.workflow_type!r}: receive timeout")
+        seconds = receive_timeout_seconds(self.workflow_type, name, timeout)
         seq, recorded = self._next_step(f"receive signal {name!r}")
         with self._step_in_flight():
             return await self._receive_step(name, seconds, seq, recorded)

@@ -16,10 +16,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..workflow._execution import workflow_failure
+from ..workflow._execution import encode_result, workflow_failure
 from ..workflow._hooks import Hooks
 from ..workflow._protocols import WorkflowFunction
-from ..workflow._serde import to_json
+from ..workflow._serde import workflow_signature
 from ..workflow._types import ErrorInfo, EventType, WorkflowState, WorkflowStatus, utc_now
 from ..workflow.errors import (
     ExecutorClosedError,
@@ -263,7 +263,8 @@ class WorkflowRun:
             )
             return
         try:
-            json_result = to_json(result, what=f"result of workflow {self.state.workflow_type!r}")
+            what = f"result of workflow {self.state.workflow_type!r}"
+            json_result = encode_result(result, workflow_signature(self.fn), what=what)
         except Exception as exc:
             await self._fail(exc)
             return

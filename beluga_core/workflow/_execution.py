@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 from ._naming import function_name
 from ._protocols import QueryHandler, WorkflowFunction
 from ._retry import RetryPolicy
-from ._serde import Signature, check_text, from_json, to_json, workflow_signature
+from ._serde import Signature, check_text, from_json, is_async, to_json, workflow_signature
 from ._types import ErrorInfo, WorkflowOptions
 from .errors import InvalidInputError, WorkflowError, WorkflowFailedError, WorkflowTimeoutError
 
@@ -82,12 +82,15 @@ def workflow_failure(workflow_id: str, exc: BaseException) -> WorkflowError:
 
 def check_timeout(workflow_name: str, timeout: timedelta | None) -> None:
     """Reject a workflow timeout that is zero or negative."""
-    if timeout is not None and timeout <= timedelta(0):
-        raise InvalidInputError(f"workflow {workflow_name!r}: timeout must be positive, got {timeout}")
+    duration_seconds(timeout, what=f"workflow {workflow_name!r}: timeout", positive=True)
 
 
-def duration_seconds(value: Any, *, what: str) -> float | None:
-    """A duration option as seconds: a ``timedelta`` or a number of seconds, never negative (None stays None)."""
+def duration_seconds(value: Any, *, what: str, positive: bool = False) -> float | None:
+    """A duration option as seconds: a ``timedelta`` or a number of seconds (None stays None).
+
+    Never negative; with ``positive``, never zero either. The error names ``what`` and shows the value as
+    seconds (``-1s``, not ``-1 day, 23:59:59``).
+    """
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
@@ -95,9 +98,45 @@ def duration_seconds(value: Any, *, what: str) -> float | None:
             f"{what} must be a timedelta or seconds (int or float), got {type(value).__name__}: {value!r}"
         )
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if math.isnan(seconds) or seconds < 0:
-        raise InvalidInputError(f"{what} must not be negative, got {value!r}")
+    if math.isnan(seconds) or seconds < 0 or (positive and seconds == 0):
+        rule = "be positive" if positive else "not be negative"
+        raise InvalidInputError(f"{what} must {rule}, got {seconds:g}s")
     return seconds
+
+
+#: Seconds of an activity call's ``timeout``, ``total_timeout`` and ``heartbeat_timeout`` (None when unset).
+ActivityTimeouts = tuple[float | None, float | None, float | None]
+
+
+def check_activity_options(
+    workflow_type: str, name: str, retry: Any, timeout: Any, total_timeout: Any, heartbeat_timeout: Any
+) -> tuple[RetryPolicy, ActivityTimeouts]:
+    """The retry policy and timeouts (in seconds, each positive) of ``execute_activity`` of activity ``name``.
+
+    The timeouts come in the order of ``execute_activity``'s keyword arguments: ``timeout``, ``total_timeout``,
+    ``heartbeat_timeout``.
+    """
+    where = f"workflow {workflow_type!r}: activity {name!r}"
+    seconds = (
+        duration_seconds(timeout, what=f"{where} timeout", positive=True),
+        duration_seconds(total_timeout, what=f"{where} total_timeout", positive=True),
+        duration_seconds(heartbeat_timeout, what=f"{where} heartbeat_timeout", positive=True),
+    )
+    return check_retry(retry, what=where), seconds
+
+
+def sleep_seconds(workflow_type: str, duration: Any) -> float:
+    """The seconds of ``ctx.sleep(duration)``: zero or more (``sleep(0)`` is valid)."""
+    return duration_seconds(duration, what=f"workflow {workflow_type!r}: sleep duration") or 0.0
+
+
+def receive_timeout_seconds(workflow_type: str, name: str, timeout: Any) -> float | None:
+    """The seconds of ``receive(timeout=...)`` on signal ``name``: None (wait for ever) or zero or more.
+
+    Zero is valid: it takes a signal already buffered, else times out at once.
+    """
+    what = f"workflow {workflow_type!r}: receive timeout of signal {name!r}"
+    return duration_seconds(timeout, what=what)
 
 
 def check_retry(retry: Any, *, what: str) -> RetryPolicy:
@@ -126,6 +165,18 @@ def encode_input(
     return data, ()
 
 
+def encode_result(value: Any, signature: Signature, *, what: str, decode: Decode = from_json) -> Any:
+    """``value`` as JSON for the history, checked against the function's return annotation.
+
+    ``what`` names the value in errors (e.g. "result of workflow 'order'"). A value that does not serialise,
+    or does not decode into the return annotation (``-> int`` returning ``"abc"``), is an
+    :class:`InvalidInputError`: the workflow fails instead of recording a result no one can read back.
+    """
+    data = to_json(value, what=what)
+    decode(data, signature.return_hint, what=what)
+    return data
+
+
 def check_query_handler(workflow_type: str, name: str, handler: QueryHandler) -> None:
     """Reject a query handler that could not be registered under ``name``."""
     if not name or not isinstance(name, str):
@@ -134,6 +185,11 @@ def check_query_handler(workflow_type: str, name: str, handler: QueryHandler) ->
         raise InvalidInputError(f"workflow {workflow_type!r}: query {name!r} is built in")
     if not callable(handler):
         raise InvalidInputError(f"workflow {workflow_type!r}: query handler {name!r} is not callable")
+    if is_async(handler):
+        raise InvalidInputError(
+            f"workflow {workflow_type!r}: query handler {name!r} is async; query handlers must be sync "
+            "functions that return the answer (Temporal queries are synchronous)"
+        )
 
 
 def check_signal_name(workflow_type: str, name: str) -> None:

@@ -105,14 +105,14 @@ def _read_signature(fn: Callable[..., Any], leading: int) -> Signature:
         takes_input=first is not None,
         input_hint=hints.get(first.name, Any) if first is not None else Any,
         return_hint=hints.get("return", Any),
-        is_async=_is_async(fn),
+        is_async=is_async(fn),
     )
 
 
 _signature_of = functools.lru_cache(maxsize=1024)(_read_signature)
 
 
-def _is_async(fn: Callable[..., Any]) -> bool:
+def is_async(fn: Callable[..., Any]) -> bool:
     """True for ``async def`` functions and for objects whose ``__call__`` is one."""
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
 

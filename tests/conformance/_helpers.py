@@ -7,7 +7,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from beluga_core.workflow import DurableExecutor, UnknownQueryError, WorkflowStatus
+import pytest
+
+from beluga_core.workflow import (
+    DurableExecutor,
+    UnknownQueryError,
+    WorkflowFailedError,
+    WorkflowHandle,
+    WorkflowStatus,
+)
 
 T = TypeVar("T")
 
@@ -50,3 +58,10 @@ async def answered_query(executor: DurableExecutor, workflow_id: str, query_type
 
 async def status_becomes(executor: DurableExecutor, workflow_id: str, status: WorkflowStatus) -> None:
     await eventually(lambda: executor.query(workflow_id, "status"), lambda s: s == status)
+
+
+async def failure_of(handle: WorkflowHandle) -> WorkflowFailedError:
+    """The :class:`WorkflowFailedError` ``handle.result()`` raises (the test fails if it returns instead)."""
+    with pytest.raises(WorkflowFailedError) as failed:
+        await handle.result(timeout=RESULT_WAIT)
+    return failed.value

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 
-from beluga_core.workflow import DurableExecutor
+import pytest
+
+from beluga_core.workflow import DurableExecutor, WorkflowStatus
 
 from . import workflows as wf
-from ._helpers import RESULT_WAIT, unique
+from ._helpers import RESULT_WAIT, failure_of, unique
+
+TIMEOUT_OPTIONS = ["timeout", "total_timeout", "heartbeat_timeout"]
 
 
 async def call(executor: DurableExecutor, **fields: object) -> wf.Outcome:
@@ -93,3 +97,35 @@ async def test_activity_that_stops_heartbeating_times_out(executor: DurableExecu
 
     assert outcome.error is not None
     assert (outcome.error.attempts, outcome.error.cause_type) == (1, "ActivityTimeoutError")
+
+
+@pytest.mark.parametrize("option", TIMEOUT_OPTIONS)
+async def test_negative_activity_timeout_fails_the_workflow_naming_the_call_and_the_seconds(
+    executor: DurableExecutor, option: str
+) -> None:
+    handle = await executor.execute(
+        wf.call_activity, input=wf.ActivityCall(activity="slow", input=0.0, **{option: -1.0})
+    )
+
+    failure = await failure_of(handle)
+
+    assert (failure.cause_type, failure.cause_message) == (
+        "InvalidInputError",
+        f"workflow 'call_activity': activity 'slow' {option} must be positive, got -1s",
+    )
+    assert await handle.status() == WorkflowStatus.FAILED
+
+
+@pytest.mark.parametrize("option", TIMEOUT_OPTIONS)
+async def test_zero_activity_timeout_fails_the_workflow(executor: DurableExecutor, option: str) -> None:
+    handle = await executor.execute(
+        wf.call_activity, input=wf.ActivityCall(activity="slow", input=0.0, **{option: 0.0})
+    )
+
+    failure = await failure_of(handle)
+
+    assert (failure.cause_type, failure.cause_message) == (
+        "InvalidInputError",
+        f"workflow 'call_activity': activity 'slow' {option} must be positive, got 0s",
+    )
+    assert await handle.status() == WorkflowStatus.FAILED

@@ -13,7 +13,7 @@ from beluga_core.workflow import (
 )
 
 from . import workflows as wf
-from ._helpers import RESULT_WAIT, answered_query
+from ._helpers import RESULT_WAIT, answered_query, failure_of
 
 
 async def test_status_query_answers_running_then_completed(executor: DurableExecutor) -> None:
@@ -88,3 +88,19 @@ async def test_query_handler_error_is_query_failed_error_naming_workflow_query_a
     assert f"query 'broken' of workflow {handle.id!r} failed: KeyError" in str(failed.value)
     await executor.signal(handle.id, Signal(name="finish"))
     assert await handle.result(timeout=RESULT_WAIT) == "done"
+
+
+@pytest.mark.parametrize("kind", ["function", "callable object"])
+async def test_registering_an_async_query_handler_fails_the_workflow(
+    executor: DurableExecutor, kind: str
+) -> None:
+    handle = await executor.execute(wf.with_async_query, input=kind)
+
+    failure = await failure_of(handle)
+
+    assert (failure.cause_type, failure.cause_message) == (
+        "InvalidInputError",
+        "workflow 'with_async_query': query handler 'progress' is async; query handlers must be sync "
+        "functions that return the answer (Temporal queries are synchronous)",
+    )
+    assert await handle.status() == WorkflowStatus.FAILED

@@ -14,7 +14,7 @@ from beluga_core.workflow import (
 )
 
 from . import workflows as wf
-from ._helpers import RESULT_WAIT, unique
+from ._helpers import RESULT_WAIT, failure_of, unique
 
 ORDER = wf.Order(id="ord-1", lines=[wf.Line(sku="a", qty=2), wf.Line(sku="b", qty=3)])
 
@@ -159,3 +159,28 @@ async def test_result_query_decodes_the_result_like_the_handle(executor: Durable
 
     assert type(answer) is wf.Receipt
     assert answer == wf.Receipt(order_id="ord-1", items=5, total=12.5)
+
+
+async def test_result_that_does_not_match_the_return_annotation_fails_the_workflow(
+    executor: DurableExecutor,
+) -> None:
+    handle = await executor.execute(wf.text_as_int)
+
+    failure = await failure_of(handle)
+
+    assert failure.cause_type == "InvalidInputError"
+    assert failure.cause_message.startswith("result of workflow 'text_as_int': expected int")
+    assert await handle.status() == WorkflowStatus.FAILED
+
+
+async def test_result_missing_fields_of_its_model_annotation_fails_the_workflow(
+    executor: DurableExecutor,
+) -> None:
+    handle = await executor.execute(wf.incomplete_receipt)
+
+    failure = await failure_of(handle)
+
+    assert failure.cause_type == "InvalidInputError"
+    assert failure.cause_message.startswith("result of workflow 'incomplete_receipt': expected Receipt")
+    assert "items" in failure.cause_message and "total" in failure.cause_message
+    assert await handle.status() == WorkflowStatus.FAILED

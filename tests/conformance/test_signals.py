@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from beluga_core.workflow import DurableExecutor, Signal
+from beluga_core.workflow import DurableExecutor, Signal, WorkflowStatus
 
 from . import workflows as wf
-from ._helpers import RESULT_WAIT
+from ._helpers import RESULT_WAIT, failure_of
 
 MANY = 300
 
@@ -64,3 +64,17 @@ async def test_async_for_reads_a_channel_until_the_workflow_breaks_out(executor:
         await executor.signal(handle.id, Signal(name="item", payload=payload))
 
     assert await handle.result(timeout=RESULT_WAIT) == ["x", "y"]
+
+
+async def test_negative_receive_timeout_fails_the_workflow_naming_the_signal_and_the_seconds(
+    executor: DurableExecutor,
+) -> None:
+    handle = await executor.execute(wf.receive_or_time_out, input=-1.5)
+
+    failure = await failure_of(handle)
+
+    assert (failure.cause_type, failure.cause_message) == (
+        "InvalidInputError",
+        "workflow 'receive_or_time_out': receive timeout of signal 'item' must not be negative, got -1.5s",
+    )
+    assert await handle.status() == WorkflowStatus.FAILED

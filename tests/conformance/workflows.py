@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
@@ -266,6 +266,34 @@ async def receipt_on_go(ctx: WorkflowContext, order_id: str) -> Receipt:
     return Receipt(order_id=order_id, items=items, total=2.5 * items)
 
 
+async def _async_progress() -> int:
+    return 1
+
+
+class _AsyncProgress:
+    """A callable object whose ``__call__`` is async."""
+
+    async def __call__(self) -> int:
+        return 1
+
+
+async def with_async_query(ctx: WorkflowContext, kind: str) -> str:
+    """Registers an async query handler (``kind``: "function" or "callable object"), then returns."""
+    handler = _async_progress if kind == "function" else _AsyncProgress()
+    ctx.set_query_handler("progress", handler)
+    return "registered"
+
+
+async def text_as_int(ctx: WorkflowContext) -> int:
+    """Returns a string although it is annotated ``-> int``."""
+    return cast(int, "abc")
+
+
+async def incomplete_receipt(ctx: WorkflowContext) -> Receipt:
+    """Returns a dict missing fields of its ``-> Receipt`` annotation."""
+    return cast(Receipt, {"order_id": "ord-1"})
+
+
 async def wait_forever(ctx: WorkflowContext) -> str:
     await ctx.receive_signal("never").receive()
     return "unreachable"
@@ -313,6 +341,9 @@ WORKFLOWS = [
     tally,
     with_broken_query,
     receipt_on_go,
+    with_async_query,
+    text_as_int,
+    incomplete_receipt,
     wait_forever,
     clean_up_on_cancel,
     nap,

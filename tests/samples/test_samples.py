@@ -32,8 +32,11 @@ EXPECTED = {
 }
 
 
-def run_sample(name: str, *args: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
+def start_sample(
+    name: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m samples.<name> *args`` run to its end, as a user would run it."""
+    return subprocess.run(
         [sys.executable, "-m", f"samples.{name}", *args],
         cwd=REPO,
         env={**os.environ, **(env or {})},
@@ -41,6 +44,10 @@ def run_sample(name: str, *args: str, env: dict[str, str] | None = None) -> str:
         text=True,
         timeout=120,
     )
+
+
+def run_sample(name: str, *args: str, env: dict[str, str] | None = None) -> str:
+    done = start_sample(name, *args, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -49,6 +56,31 @@ def assert_lines(output: str, expected: list[str]) -> None:
     lines = [line.strip() for line in output.splitlines()]
     for line in expected:
         assert any(got.endswith(line) for got in lines), f"missing {line!r} in:\n{output}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sample_help_exits_0_printing_usage(name: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", f"samples.{name}", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("usage: ")
+    assert "--executor {temporal,default}" in done.stdout
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sample_with_a_bad_flag_exits_2_with_the_usage_error_and_no_traceback(name: str) -> None:
+    done = start_sample(name, "--no-such-flag")
+
+    assert done.returncode == 2
+    assert done.stderr.startswith("usage: ")
+    assert "error: unrecognized arguments: --no-such-flag" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
