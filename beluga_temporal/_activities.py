@@ -1,6 +1,6 @@
 """Beluga activity functions as Temporal activities: one Temporal activity per function, named after it.
 
-Values cross Temporal as plain JSON, converted by :mod:`beluga_core.workflow._serde` against the function's
+Values cross Temporal as plain JSON, converted by :mod:`beluga_core.engine` against the function's
 annotations (the same conversion the DefaultExecutor uses). Exceptions become ``ApplicationError``s typed by
 the exception's class name, so Temporal's ``non_retryable_error_types`` match Beluga's
 ``RetryPolicy.non_retryable_errors``.
@@ -14,9 +14,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, FailureError
 
+from beluga_core.engine import Signature, activity_signature, duplicate_name, from_json, to_json
 from beluga_core.workflow import ActivityFunction, InvalidInputError, NonRetryableError, function_name
-from beluga_core.workflow._execution import duplicate_name
-from beluga_core.workflow._serde import Signature, activity_signature, from_json, to_json
 
 from ._activity_options import activity_failure
 from ._runtime import WorkerRuntime

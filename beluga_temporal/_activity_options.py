@@ -11,8 +11,8 @@ import temporalio.common
 import temporalio.exceptions
 from temporalio.exceptions import ApplicationError, RetryState, TimeoutType
 
+from beluga_core.engine import ALWAYS_NON_RETRYABLE
 from beluga_core.workflow import ActivityError, ErrorInfo, RetryPolicy
-from beluga_core.workflow._retry import ALWAYS_NON_RETRYABLE
 
 #: Temporal needs a start-to-close or schedule-to-close timeout on every activity. When the caller gives
 #: neither, one attempt may run this long. A worker that dies mid-attempt is only noticed when it runs out,

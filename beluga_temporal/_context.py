@@ -15,20 +15,20 @@ from typing import Any
 import temporalio.exceptions
 from temporalio import workflow
 
-from beluga_core.workflow import (
-    ActivityFunction,
-    QueryHandler,
-    RetryPolicy,
-    WorkflowStatus,
-    function_name,
-)
-from beluga_core.workflow._execution import (
+from beluga_core.engine import (
     check_activity_options,
     check_query_handler,
     check_signal_name,
     encode_input,
     receive_timeout_seconds,
     sleep_seconds,
+)
+from beluga_core.workflow import (
+    ActivityFunction,
+    QueryHandler,
+    RetryPolicy,
+    WorkflowStatus,
+    function_name,
 )
 
 from ._activity_options import beluga_activity_error, start_to_close, temporal_retry_policy

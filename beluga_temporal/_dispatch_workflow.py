@@ -17,6 +17,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
+from beluga_core.engine import BUILTIN_QUERIES, encode_result, to_json, workflow_failure
 from beluga_core.workflow import (
     ErrorInfo,
     InvalidInputError,
@@ -25,8 +26,6 @@ from beluga_core.workflow import (
     UnknownQueryError,
     WorkflowStatus,
 )
-from beluga_core.workflow._execution import BUILTIN_QUERIES, encode_result, workflow_failure
-from beluga_core.workflow._serde import to_json
 
 from ._context import RunState, TemporalWorkflowContext
 from ._functions import WorkflowRef

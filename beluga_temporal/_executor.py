@@ -14,6 +14,16 @@ from temporalio.client import WorkflowExecutionDescription, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from beluga_core.engine import (
+    check_timeout,
+    decode_result,
+    encode_input,
+    resolve_options,
+    result_hint,
+    to_json,
+    wait_for_result,
+    workflow_signature,
+)
 from beluga_core.workflow import (
     InvalidInputError,
     QueryFailedError,
@@ -30,15 +40,6 @@ from beluga_core.workflow import (
     WorkflowTimeoutError,
     function_name,
 )
-from beluga_core.workflow._execution import (
-    check_timeout,
-    decode_result,
-    encode_input,
-    resolve_options,
-    result_hint,
-    wait_for_result,
-)
-from beluga_core.workflow._serde import to_json, workflow_signature
 
 from ._divergence import watch_for_divergence
 from ._status import beluga_status

@@ -19,8 +19,8 @@ from typing import Any
 
 from temporalio import workflow
 
+from beluga_core.engine import check_workflow_function
 from beluga_core.workflow import InvalidInputError
-from beluga_core.workflow._execution import check_workflow_function
 
 # The sandbox re-imports the script that was run as ``__main__`` under this name (it keeps a stub __main__).
 _SANDBOX_MAIN = "__temporal_main__"

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import temporalio.client
 
-from beluga_core.workflow import DurableExecutor, InvalidInputError, apply_middleware, with_hooks
-from beluga_core.workflow._registry import Config, list_providers, register
+from beluga_core.workflow import (
+    Config,
+    DurableExecutor,
+    InvalidInputError,
+    apply_middleware,
+    list_providers,
+    register,
+    with_hooks,
+)
 
 from ._executor import TemporalExecutor
 

@@ -16,8 +16,8 @@ from typing import Any
 import temporalio.worker
 from temporalio import workflow
 
+from beluga_core.engine import fire_hook
 from beluga_core.workflow import Hooks
-from beluga_core.workflow._hooks import fire_hook
 
 from ._functions import WorkflowRef
 

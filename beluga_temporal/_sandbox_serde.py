@@ -18,7 +18,7 @@ from collections.abc import Callable
 from types import CodeType, NoneType, UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
-from beluga_core.workflow._serde import Signature, activity_signature, from_json, workflow_signature
+from beluga_core.engine import Signature, activity_signature, from_json, workflow_signature
 
 _MAX_SIGNATURES = 1024
 _signatures: OrderedDict[tuple[CodeType, bool], Signature] = OrderedDict()

@@ -11,9 +11,8 @@ import temporalio.client
 import temporalio.worker
 from temporalio.worker import Replayer, Worker
 
+from beluga_core.engine import activity_signature, duplicate_name
 from beluga_core.workflow import ActivityFunction, Hooks, WorkflowFunction
-from beluga_core.workflow._execution import duplicate_name
-from beluga_core.workflow._serde import activity_signature
 
 from ._activities import temporal_activities
 from ._dispatch_workflow import BelugaWorkflow

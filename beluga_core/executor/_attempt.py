@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..workflow._heartbeat import heartbeat_receiver
-from ..workflow.errors import ActivityTimeoutError
+from ..api._heartbeat import heartbeat_receiver
+from ..api.errors import ActivityTimeoutError
 from ._threads import ActivityThreadPool, ThreadJob
 from ._user_code import guard_async, guard_sync
 

@@ -17,7 +17,19 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from ..workflow._execution import (
+from ..api._hooks import Hooks, fire_hook
+from ..api._naming import function_name
+from ..api._protocols import ActivityFunction, QueryHandler
+from ..api._retry import RetryPolicy
+from ..api._types import ErrorInfo, EventType, HistoryEvent, WorkflowState, WorkflowStatus, utc_now
+from ..api.errors import (
+    ActivityError,
+    InvalidInputError,
+    NonDeterminismError,
+    WorkflowNotRunningError,
+    error_type_name,
+)
+from ..engine._execution import (
     ActivityTimeouts,
     check_activity_options,
     check_query_handler,
@@ -26,19 +38,7 @@ from ..workflow._execution import (
     receive_timeout_seconds,
     sleep_seconds,
 )
-from ..workflow._hooks import Hooks, fire_hook
-from ..workflow._naming import function_name
-from ..workflow._protocols import ActivityFunction, QueryHandler
-from ..workflow._retry import RetryPolicy
-from ..workflow._serde import activity_signature, from_json, to_json
-from ..workflow._types import ErrorInfo, EventType, HistoryEvent, WorkflowState, WorkflowStatus, utc_now
-from ..workflow.errors import (
-    ActivityError,
-    InvalidInputError,
-    NonDeterminismError,
-    WorkflowNotRunningError,
-    error_type_name,
-)
+from ..engine._serde import activity_signature, from_json, to_json
 from ._attempt import run_attempt
 from ._journal import Journal, RunStopped
 from ._threads import ActivityThreadPool

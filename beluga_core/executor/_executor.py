@@ -11,22 +11,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
-from ..stores._memory import InMemoryStore
-from ..workflow._execution import (
-    BUILTIN_QUERIES,
-    check_timeout,
-    check_workflow_function,
-    decode_result,
-    duplicate_name,
-    duration_seconds,
-    encode_input,
-    resolve_options,
-    result_hint,
-)
-from ..workflow._hooks import Hooks, fire_hook
-from ..workflow._protocols import QueryHandler, WorkflowFunction, WorkflowStore
-from ..workflow._serde import Signature, check_text, to_json, workflow_signature
-from ..workflow._types import (
+from ..api._hooks import Hooks, fire_hook
+from ..api._protocols import QueryHandler, WorkflowFunction, WorkflowStore
+from ..api._types import (
     ErrorInfo,
     EventType,
     HistoryEvent,
@@ -37,7 +24,7 @@ from ..workflow._types import (
     WorkflowStatus,
     utc_now,
 )
-from ..workflow.errors import (
+from ..api.errors import (
     InvalidInputError,
     NonDeterminismError,
     QueryFailedError,
@@ -47,6 +34,19 @@ from ..workflow.errors import (
     WorkflowNotFoundError,
     WorkflowNotRunningError,
 )
+from ..engine._execution import (
+    BUILTIN_QUERIES,
+    check_timeout,
+    check_workflow_function,
+    decode_result,
+    duplicate_name,
+    duration_seconds,
+    encode_input,
+    resolve_options,
+    result_hint,
+)
+from ..engine._serde import Signature, check_text, to_json, workflow_signature
+from ..stores._memory import InMemoryStore
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
 from ._replay import replay_query_handlers

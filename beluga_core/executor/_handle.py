@@ -7,14 +7,14 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from ..workflow._execution import decode_result, wait_for_result
-from ..workflow._types import WorkflowState, WorkflowStatus
-from ..workflow.errors import (
+from ..api._types import WorkflowState, WorkflowStatus
+from ..api.errors import (
     WorkflowCanceledError,
     WorkflowFailedError,
     WorkflowNotFoundError,
     WorkflowTimeoutError,
 )
+from ..engine._execution import decode_result, wait_for_result
 from ._run import WorkflowRun
 
 _POLL_SECONDS = 0.05

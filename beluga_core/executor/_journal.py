@@ -12,10 +12,10 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
+from ..api._protocols import WorkflowStore
+from ..api._types import EventType, HistoryEvent, Signal, WorkflowState, utc_now
+from ..api.errors import StoreError
 from ..stores._base import persist
-from ..workflow._protocols import WorkflowStore
-from ..workflow._types import EventType, HistoryEvent, Signal, WorkflowState, utc_now
-from ..workflow.errors import StoreError
 
 _OUTCOMES = frozenset({EventType.WORKFLOW_COMPLETED, EventType.WORKFLOW_FAILED, EventType.WORKFLOW_CANCELED})
 

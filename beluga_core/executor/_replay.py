@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..workflow._protocols import QueryHandler, WorkflowFunction, WorkflowStore
-from ..workflow._types import EventType, WorkflowState
+from ..api._protocols import QueryHandler, WorkflowFunction, WorkflowStore
+from ..api._types import EventType, WorkflowState
 from ._context import DefaultWorkflowContext
 from ._journal import Journal, RunStopped
 from ._threads import ActivityThreadPool

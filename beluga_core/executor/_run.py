@@ -16,18 +16,18 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..workflow._execution import encode_result, workflow_failure
-from ..workflow._hooks import Hooks
-from ..workflow._protocols import WorkflowFunction
-from ..workflow._serde import workflow_signature
-from ..workflow._types import ErrorInfo, EventType, WorkflowState, WorkflowStatus, utc_now
-from ..workflow.errors import (
+from ..api._hooks import Hooks
+from ..api._protocols import WorkflowFunction
+from ..api._types import ErrorInfo, EventType, WorkflowState, WorkflowStatus, utc_now
+from ..api.errors import (
     ExecutorClosedError,
     NonDeterminismError,
     StoreError,
     WorkflowTimeoutError,
     describe_exception,
 )
+from ..engine._execution import encode_result, workflow_failure
+from ..engine._serde import workflow_signature
 from ._context import DefaultWorkflowContext
 from ._journal import Journal, RunStopped
 from ._threads import ActivityThreadPool

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..workflow.errors import InvalidInputError
+from ..api.errors import InvalidInputError
 
 logger = logging.getLogger("beluga_core.executor")
 

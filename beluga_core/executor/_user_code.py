@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from ..workflow.errors import UserBaseException
+from ..api.errors import UserBaseException
 from ._journal import RunStopped
 
 T = TypeVar("T")

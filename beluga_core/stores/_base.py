@@ -8,9 +8,9 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
-from ..workflow._protocols import WorkflowStore
-from ..workflow._types import HistoryEvent, WorkflowFilter, WorkflowState
-from ..workflow.errors import StoreError
+from ..api._protocols import WorkflowStore
+from ..api._types import HistoryEvent, WorkflowFilter, WorkflowState
+from ..api.errors import StoreError
 
 
 @runtime_checkable

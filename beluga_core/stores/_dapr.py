@@ -35,8 +35,8 @@ import random
 from typing import Any
 from urllib.parse import quote
 
-from ..workflow._types import WorkflowFilter, WorkflowState
-from ..workflow.errors import StoreError
+from ..api._types import WorkflowFilter, WorkflowState
+from ..api.errors import StoreError
 from ._base import apply_filter, encode_state
 from ._http import HttpStore, describe_status, json_array
 from ._remote import decode_stored_state, require_key_id

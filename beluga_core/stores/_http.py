@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from ..workflow.errors import StoreError
+from ..api.errors import StoreError
 from ._base import store_errors
 from ._remote import RemoteStore
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from ..workflow._types import WorkflowFilter, WorkflowState
-from ..workflow.errors import StoreError
+from ..api._types import WorkflowFilter, WorkflowState
+from ..api.errors import StoreError
 from ._base import apply_filter, encode_state
 from ._http import HttpStore, json_array
 from ._remote import decode_stored_state, require_key_id

@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from ..workflow._types import WorkflowFilter, WorkflowState
+from ..api._types import WorkflowFilter, WorkflowState
 from ._base import apply_filter, encode_state, require_workflow_id, store_errors
 from ._remote import RemoteStore, decode_stored_state
 

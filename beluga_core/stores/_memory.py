@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 
-from ..workflow._types import HistoryEvent, WorkflowFilter, WorkflowState, WorkflowStatus
+from ..api._types import HistoryEvent, WorkflowFilter, WorkflowState, WorkflowStatus
 from ._base import apply_filter, require_workflow_id, run_not_stored, running_not_deleted
 
 PROVIDER = "memory"

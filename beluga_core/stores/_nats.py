@@ -53,8 +53,8 @@ from nats.errors import OutboundBufferLimitError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 
-from ..workflow._types import WorkflowFilter, WorkflowState
-from ..workflow.errors import InvalidInputError, StoreError
+from ..api._types import WorkflowFilter, WorkflowState
+from ..api.errors import InvalidInputError, StoreError
 from ._base import apply_filter, encode_state, store_errors
 from ._remote import RemoteStore, decode_stored_state, require_key_id
 

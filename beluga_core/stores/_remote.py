@@ -7,8 +7,8 @@ from typing import ClassVar
 
 from typing_extensions import Self
 
-from ..workflow._types import WorkflowState
-from ..workflow.errors import StoreError
+from ..api._types import WorkflowState
+from ..api.errors import StoreError
 from ._base import decode_state, require_workflow_id, store_errors
 
 

@@ -27,8 +27,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic_core import to_json
 
-from ..workflow._types import ErrorInfo, HistoryEvent, WorkflowFilter, WorkflowState, WorkflowStatus
-from ..workflow.errors import StoreError
+from ..api._types import ErrorInfo, HistoryEvent, WorkflowFilter, WorkflowState, WorkflowStatus
+from ..api.errors import StoreError
 from ._base import require_workflow_id, run_not_stored, running_not_deleted, store_errors
 
 PROVIDER = "sqlite"

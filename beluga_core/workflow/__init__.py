@@ -5,23 +5,10 @@ Everything a user needs is importable from here::
     from beluga_core.workflow import WorkflowContext, WorkflowOptions, Signal, RetryPolicy, DefaultExecutor
 """
 
-from typing import TYPE_CHECKING, Any
-
-from . import errors
-from ._activities import (
-    HumanInteractionManager,
-    InteractionRequest,
-    InteractionResponse,
-    ToolCall,
-    human_activity,
-    llm_activity,
-    tool_activity,
-)
-from ._heartbeat import heartbeat
-from ._hooks import Hooks, compose_hooks
-from ._middleware import ExecutorWrapper, Middleware, apply_middleware, with_hooks
-from ._naming import function_name, named
-from ._protocols import (
+from ..api._heartbeat import heartbeat
+from ..api._hooks import Hooks, compose_hooks
+from ..api._naming import function_name, named
+from ..api._protocols import (
     ActivityFunction,
     DurableExecutor,
     QueryHandler,
@@ -31,10 +18,8 @@ from ._protocols import (
     WorkflowHandle,
     WorkflowStore,
 )
-from ._registry import Config, list_providers, new, register
-from ._retry import RetryPolicy
-from ._tracing import with_tracing
-from ._types import (
+from ..api._retry import RetryPolicy
+from ..api._types import (
     ErrorInfo,
     EventType,
     HistoryEvent,
@@ -44,7 +29,7 @@ from ._types import (
     WorkflowState,
     WorkflowStatus,
 )
-from .errors import (
+from ..api.errors import (
     ActivityError,
     ActivityTimeoutError,
     ExecutorClosedError,
@@ -62,19 +47,20 @@ from .errors import (
     WorkflowNotRunningError,
     WorkflowTimeoutError,
 )
-
-if TYPE_CHECKING:
-    from ..executor import DefaultExecutor
-
-
-def __getattr__(name: str) -> Any:
-    # The executor is imported on first use: it imports the stores, which import this package.
-    if name == "DefaultExecutor":
-        from ..executor import DefaultExecutor
-
-        return DefaultExecutor
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+from ..executor import DefaultExecutor
+from . import errors
+from ._activities import (
+    HumanInteractionManager,
+    InteractionRequest,
+    InteractionResponse,
+    ToolCall,
+    human_activity,
+    llm_activity,
+    tool_activity,
+)
+from ._middleware import ExecutorWrapper, Middleware, apply_middleware, with_hooks
+from ._registry import Config, list_providers, new, register
+from ._tracing import with_tracing
 
 __all__ = [
     "DefaultExecutor",

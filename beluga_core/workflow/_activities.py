@@ -28,8 +28,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ._naming import named
-from .errors import InvalidInputError
+from ..api._naming import named
+from ..api.errors import InvalidInputError
 
 M = TypeVar("M", bound=BaseModel)
 A = TypeVar("A", bound=Callable[..., Awaitable[Any]])

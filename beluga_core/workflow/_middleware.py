@@ -18,10 +18,10 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._hooks import Hooks, fire_hook
-from ._protocols import DurableExecutor, WorkflowFunction, WorkflowHandle
-from ._types import Signal, WorkflowOptions, WorkflowStatus
-from .errors import WorkflowFailedError, WorkflowTimeoutError
+from ..api._hooks import Hooks, fire_hook
+from ..api._protocols import DurableExecutor, WorkflowFunction, WorkflowHandle
+from ..api._types import Signal, WorkflowOptions, WorkflowStatus
+from ..api.errors import WorkflowFailedError, WorkflowTimeoutError
 
 _W = TypeVar("_W", bound="ExecutorWrapper")
 

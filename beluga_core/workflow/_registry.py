@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._hooks import Hooks
-from ._protocols import DurableExecutor, WorkflowStore
-from .errors import InvalidInputError
+from ..api._hooks import Hooks
+from ..api._protocols import DurableExecutor, WorkflowStore
+from ..api.errors import InvalidInputError
+from ..executor import DefaultExecutor
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,9 +92,6 @@ def _unregister(name: str) -> None:
 
 
 def _default_factory(config: Config) -> DurableExecutor:
-    # Imported here: beluga_core.executor imports this package, so a module-level import would be a cycle.
-    from beluga_core.executor import DefaultExecutor
-
     executor: DurableExecutor = DefaultExecutor(
         store=config.store, hooks=config.hooks, workflows=config.extra.get("workflows", ())
     )

@@ -14,10 +14,10 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
+from ..api._naming import function_name
+from ..api._protocols import DurableExecutor, WorkflowFunction, WorkflowHandle
+from ..api._types import Signal, WorkflowOptions
 from ._middleware import ExecutorWrapper, Middleware
-from ._naming import function_name
-from ._protocols import DurableExecutor, WorkflowFunction, WorkflowHandle
-from ._types import Signal, WorkflowOptions
 
 _TRACER_NAME = "beluga_core.workflow"
 # How many started workflows' types a tracing executor remembers, to label their signal/query/cancel spans.

@@ -23,7 +23,7 @@ async def test_values_drawn_before_a_step_are_the_same_after_it(executor: Durabl
 
 
 async def test_now_is_an_aware_utc_time_near_the_start(executor: DurableExecutor) -> None:
-    from beluga_core.workflow._types import utc_now
+    from beluga_core.api._types import utc_now
 
     before = utc_now()
     handle = await executor.execute(wf.draw)

@@ -13,6 +13,7 @@ from typing import Any
 
 from opentelemetry import trace
 
+from beluga_core.engine import wait_for_result
 from beluga_core.workflow import (
     Signal,
     WorkflowCanceledError,
@@ -24,7 +25,6 @@ from beluga_core.workflow import (
     WorkflowTimeoutError,
     function_name,
 )
-from beluga_core.workflow._execution import wait_for_result
 
 
 class FakeHandle:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from beluga_core.engine import HOOK_NAMES, fire_hook
 from beluga_core.workflow import Hooks, compose_hooks
-from beluga_core.workflow._hooks import HOOK_NAMES, fire_hook
 
 
 async def test_fire_hook_calls_a_sync_hook_with_the_arguments() -> None:

@@ -6,14 +6,16 @@ import pytest
 from temporalio.client import Client
 
 from beluga_core.workflow import (
+    Config,
     DurableExecutor,
     InvalidInputError,
     Signal,
     WorkflowFailedError,
     WorkflowHandle,
     WorkflowStatus,
+    list_providers,
+    new,
 )
-from beluga_core.workflow._registry import Config, list_providers, new
 from beluga_temporal import TemporalExecutor
 from tests.conformance import workflows as conformance
 from tests.fixtures.temporal import TemporalWorkers

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Optional
 
 import pytest
 
-from beluga_core.workflow._serde import _adapter
+from beluga_core.engine._serde import _adapter
 from beluga_temporal import TemporalExecutor
 from beluga_temporal._sandbox_serde import _signatures, run_independent
 from tests.conformance import workflows as conformance

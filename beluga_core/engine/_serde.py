@@ -17,7 +17,7 @@ import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
 
-from .errors import InvalidInputError
+from ..api.errors import InvalidInputError
 
 
 def to_json(value: Any, *, what: str) -> Any:

@@ -13,12 +13,12 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
-from ._naming import function_name
-from ._protocols import QueryHandler, WorkflowFunction
-from ._retry import RetryPolicy
+from ..api._naming import function_name
+from ..api._protocols import QueryHandler, WorkflowFunction
+from ..api._retry import RetryPolicy
+from ..api._types import ErrorInfo, WorkflowOptions
+from ..api.errors import InvalidInputError, WorkflowError, WorkflowFailedError, WorkflowTimeoutError
 from ._serde import Signature, check_text, from_json, is_async, to_json, workflow_signature
-from ._types import ErrorInfo, WorkflowOptions
-from .errors import InvalidInputError, WorkflowError, WorkflowFailedError, WorkflowTimeoutError
 
 T = TypeVar("T")
 

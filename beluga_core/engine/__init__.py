@@ -1,0 +1,81 @@
+"""The engine-neutral core both executors build on: the DefaultExecutor and the Temporal adapter.
+
+Internal API: these names are for executors (``beluga_core.executor``, ``beluga_temporal``), not for workflow
+code, and may change between minor versions. Everything a user calls is in :mod:`beluga_core.workflow`.
+
+- Starting a workflow: :func:`resolve_options`, :func:`check_workflow_function`, :func:`check_timeout`,
+  :func:`duplicate_name`.
+- The front half of a workflow call, the same on every engine: :func:`check_activity_options`,
+  :func:`sleep_seconds`, :func:`receive_timeout_seconds`, :func:`check_signal_name`,
+  :func:`check_query_handler`, :func:`duration_seconds`, :func:`check_retry`.
+- Values at the durability boundary, converted once: :func:`to_json` / :func:`from_json`, :func:`encode_input`,
+  :func:`encode_result`, :func:`decode_result`, :func:`result_hint`, :func:`check_text`, and the
+  :class:`Signature` of workflow and activity functions.
+- Outcomes: :func:`wait_for_result`, :func:`workflow_failure`, :data:`BUILTIN_QUERIES`.
+- Hooks: :func:`fire_hook`, :data:`HOOK_NAMES`. Retries: :data:`ALWAYS_NON_RETRYABLE`.
+"""
+
+from ..api._hooks import HOOK_NAMES, fire_hook
+from ..api._retry import ALWAYS_NON_RETRYABLE
+from ._execution import (
+    BUILTIN_QUERIES,
+    Decode,
+    check_activity_options,
+    check_query_handler,
+    check_retry,
+    check_signal_name,
+    check_timeout,
+    check_workflow_function,
+    decode_result,
+    duplicate_name,
+    duration_seconds,
+    encode_input,
+    encode_result,
+    receive_timeout_seconds,
+    resolve_options,
+    result_hint,
+    sleep_seconds,
+    wait_for_result,
+    workflow_failure,
+)
+from ._serde import (
+    Signature,
+    activity_signature,
+    check_text,
+    from_json,
+    is_async,
+    to_json,
+    workflow_signature,
+)
+
+__all__ = [
+    "ALWAYS_NON_RETRYABLE",
+    "BUILTIN_QUERIES",
+    "HOOK_NAMES",
+    "Decode",
+    "Signature",
+    "activity_signature",
+    "check_activity_options",
+    "check_query_handler",
+    "check_retry",
+    "check_signal_name",
+    "check_text",
+    "check_timeout",
+    "check_workflow_function",
+    "decode_result",
+    "duplicate_name",
+    "duration_seconds",
+    "encode_input",
+    "encode_result",
+    "fire_hook",
+    "from_json",
+    "is_async",
+    "receive_timeout_seconds",
+    "resolve_options",
+    "result_hint",
+    "sleep_seconds",
+    "to_json",
+    "wait_for_result",
+    "workflow_failure",
+    "workflow_signature",
+]
