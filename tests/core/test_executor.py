@@ -14,11 +14,9 @@ from pydantic import BaseModel
 
 from beluga_core.stores import InMemoryStore, SQLiteStore
 from beluga_core.workflow import (
-    ActivityError,
     DefaultExecutor,
     EventType,
     InvalidInputError,
-    NonRetryableError,
     QueryFailedError,
     RetryPolicy,
     Signal,
@@ -27,7 +25,6 @@ from beluga_core.workflow import (
     WorkflowCanceledError,
     WorkflowContext,
     WorkflowFailedError,
-    WorkflowNotFoundError,
     WorkflowNotRunningError,
     WorkflowOptions,
     WorkflowStatus,
@@ -52,46 +49,11 @@ class Order(BaseModel):
     qty: int
 
 
-class Receipt(BaseModel):
-    order_id: str
-    total: float
-
-
-async def price(order: Order) -> Receipt:
-    return Receipt(order_id=order.id, total=order.qty * 2.5)
-
-
 def shout(text: str) -> str:
     return text.upper()
 
 
-async def add_one(n: int) -> int:
-    return n + 1
-
-
 # -- results and types ----------------------------------------------------------------------------------
-
-
-async def test_workflow_result_comes_back_from_handle(executor: DefaultExecutor) -> None:
-    async def twice(ctx: WorkflowContext, n: int) -> int:
-        return await ctx.execute_activity(add_one, await ctx.execute_activity(add_one, n))
-
-    handle = await executor.execute(twice, input=40)
-    assert await handle.result(timeout=5) == 42
-    assert await handle.status() == WorkflowStatus.COMPLETED
-
-
-async def test_pydantic_models_keep_their_types_through_activities_and_result(
-    executor: DefaultExecutor,
-) -> None:
-    async def checkout(ctx: WorkflowContext, order: Order) -> Receipt:
-        assert isinstance(order, Order)
-        receipt = await ctx.execute_activity(price, order)
-        assert isinstance(receipt, Receipt)
-        return receipt
-
-    handle = await executor.execute(checkout, input=Order(id="o-1", qty=4))
-    assert await handle.result(timeout=5) == Receipt(order_id="o-1", total=10.0)
 
 
 async def test_sync_activity_runs_off_the_event_loop(executor: DefaultExecutor) -> None:
@@ -112,22 +74,6 @@ async def test_sync_activity_runs_off_the_event_loop(executor: DefaultExecutor) 
     handle = await executor.execute(wf, input="hi")
     assert await handle.result(timeout=5) == "HI"
     assert loop_thread == [False]
-
-
-async def test_workflow_without_input_parameter_runs(executor: DefaultExecutor) -> None:
-    async def no_input(ctx: WorkflowContext) -> str:
-        return await ctx.execute_activity(shout, "x")
-
-    assert await (await executor.execute(no_input)).result(timeout=5) == "X"
-
-
-async def test_generated_workflow_id_is_unique(executor: DefaultExecutor) -> None:
-    async def quick(ctx: WorkflowContext) -> int:
-        return 1
-
-    first = await executor.execute(quick)
-    second = await executor.execute(quick)
-    assert first.id and second.id and first.id != second.id
 
 
 async def test_named_workflow_is_stored_under_its_name(executor: DefaultExecutor) -> None:
@@ -166,69 +112,6 @@ async def test_failing_activity_is_retried_until_it_succeeds(executor: DefaultEx
         (1, "ConnectionError"),
         (2, "ConnectionError"),
     ]
-
-
-async def test_activity_error_after_last_attempt_names_activity_attempts_and_cause(
-    executor: DefaultExecutor,
-) -> None:
-    async def always_fails(_: str) -> str:
-        raise RuntimeError("down")
-
-    seen: list[ActivityError] = []
-
-    async def wf(ctx: WorkflowContext) -> str:
-        try:
-            return await ctx.execute_activity(always_fails, "x", retry=FAST_RETRY)
-        except ActivityError as exc:
-            seen.append(exc)
-            raise
-
-    handle = await executor.execute(wf)
-    with pytest.raises(WorkflowFailedError) as failure:
-        await handle.result(timeout=5)
-    (error,) = seen
-    assert (error.activity_name, error.attempts, error.cause_type, error.cause_message) == (
-        "always_fails",
-        3,
-        "RuntimeError",
-        "down",
-    )
-    assert failure.value.cause_type == "ActivityError"
-    assert "always_fails" in failure.value.cause_message
-
-
-async def test_non_retryable_error_stops_retries(executor: DefaultExecutor) -> None:
-    calls: list[int] = []
-
-    async def refuse(_: int) -> int:
-        calls.append(1)
-        raise NonRetryableError("card stolen")
-
-    async def wf(ctx: WorkflowContext) -> int:
-        return await ctx.execute_activity(refuse, 1, retry=RetryPolicy(max_attempts=5))
-
-    with pytest.raises(WorkflowFailedError, match="card stolen"):
-        await (await executor.execute(wf)).result(timeout=5)
-    assert len(calls) == 1
-
-
-async def test_error_type_listed_as_non_retryable_stops_retries(executor: DefaultExecutor) -> None:
-    calls: list[int] = []
-
-    async def invalid(_: int) -> int:
-        calls.append(1)
-        raise KeyError("sku")
-
-    policy = RetryPolicy(
-        max_attempts=5, initial_interval=timedelta(milliseconds=1), non_retryable_errors=("KeyError",)
-    )
-
-    async def wf(ctx: WorkflowContext) -> int:
-        return await ctx.execute_activity(invalid, 1, retry=policy)
-
-    with pytest.raises(WorkflowFailedError):
-        await (await executor.execute(wf)).result(timeout=5)
-    assert len(calls) == 1
 
 
 async def test_activity_timeout_bounds_each_attempt(executor: DefaultExecutor) -> None:
@@ -310,59 +193,6 @@ def test_heartbeat_outside_an_activity_is_an_error() -> None:
 # -- signals -------------------------------------------------------------------------------------------
 
 
-async def collect(ctx: WorkflowContext, count: int) -> list[Any]:
-    channel = ctx.receive_signal("item")
-    return [await channel.receive() for _ in range(count)]
-
-
-async def test_signals_are_delivered_in_order(executor: DefaultExecutor) -> None:
-    handle = await executor.execute(collect, input=300)
-    for i in range(300):
-        await executor.signal(handle.id, Signal(name="item", payload={"n": i}))
-    assert await handle.result(timeout=10) == [{"n": i} for i in range(300)]
-
-
-async def test_signal_sent_before_workflow_reads_it_is_buffered(executor: DefaultExecutor) -> None:
-    async def late_reader(ctx: WorkflowContext) -> Any:
-        await ctx.sleep(timedelta(milliseconds=50))
-        return await ctx.receive_signal("go").receive()
-
-    handle = await executor.execute(late_reader)
-    await executor.signal(handle.id, Signal(name="go", payload="early"))
-    assert await handle.result(timeout=5) == "early"
-
-
-async def test_receive_timeout_raises_timeout_error(executor: DefaultExecutor) -> None:
-    async def impatient(ctx: WorkflowContext) -> str:
-        try:
-            await ctx.receive_signal("never").receive(timeout=timedelta(milliseconds=30))
-        except TimeoutError:
-            return "timed out"
-        return "got it"
-
-    assert await (await executor.execute(impatient)).result(timeout=5) == "timed out"
-
-
-async def test_signal_channel_is_async_iterable(executor: DefaultExecutor) -> None:
-    async def until_stop(ctx: WorkflowContext) -> list[str]:
-        seen = []
-        async for word in ctx.receive_signal("word"):
-            if word == "stop":
-                break
-            seen.append(word)
-        return seen
-
-    handle = await executor.execute(until_stop)
-    for word in ["a", "b", "stop", "c"]:
-        await executor.signal(handle.id, Signal(name="word", payload=word))
-    assert await handle.result(timeout=5) == ["a", "b"]
-
-
-async def test_signal_to_unknown_workflow_is_not_found(executor: DefaultExecutor) -> None:
-    with pytest.raises(WorkflowNotFoundError):
-        await executor.signal("nobody", Signal(name="x"))
-
-
 async def test_signal_to_finished_workflow_is_not_running(executor: DefaultExecutor) -> None:
     async def done(ctx: WorkflowContext) -> int:
         return 1
@@ -403,19 +233,6 @@ async def test_now_random_and_uuid_are_the_same_for_the_same_run(executor: Defau
 
 
 # -- queries ------------------------------------------------------------------------------------------------
-
-
-async def test_status_and_result_queries_are_built_in(executor: DefaultExecutor) -> None:
-    async def waits(ctx: WorkflowContext) -> str:
-        return str(await ctx.receive_signal("go").receive())
-
-    handle = await executor.execute(waits)
-    assert await executor.query(handle.id, "status") == "running"
-    assert await executor.query(handle.id, "result") is None
-    await executor.signal(handle.id, Signal(name="go", payload="yes"))
-    await handle.result(timeout=5)
-    assert await executor.query(handle.id, "status") == "completed"
-    assert await executor.query(handle.id, "result") == "yes"
 
 
 async def test_user_query_handler_answers_from_workflow_state(executor: DefaultExecutor) -> None:
@@ -465,24 +282,7 @@ async def test_user_query_of_a_finished_workflow_not_registered_here_is_a_query_
     assert failed.value.cause_type == "WorkflowNotRegistered"
 
 
-async def test_query_of_unknown_workflow_is_not_found(executor: DefaultExecutor) -> None:
-    with pytest.raises(WorkflowNotFoundError):
-        await executor.query("ghost", "status")
-
-
 # -- cancellation, timeouts, duplicates, failures -----------------------------------------------------------
-
-
-async def test_cancel_ends_the_workflow_canceled(executor: DefaultExecutor) -> None:
-    async def waits_forever(ctx: WorkflowContext) -> None:
-        await ctx.receive_signal("never").receive()
-
-    handle = await executor.execute(waits_forever)
-    await asyncio.sleep(0.01)
-    await executor.cancel(handle.id)
-    with pytest.raises(WorkflowCanceledError):
-        await handle.result(timeout=5)
-    assert await handle.status() == WorkflowStatus.CANCELED
 
 
 async def test_cancel_during_activity_is_canceled_not_failed(executor: DefaultExecutor) -> None:
@@ -500,37 +300,6 @@ async def test_cancel_during_activity_is_canceled_not_failed(executor: DefaultEx
         with pytest.raises(WorkflowCanceledError):
             await handle.result(timeout=5)
         assert await handle.status() == WorkflowStatus.CANCELED
-
-
-async def test_workflow_can_run_cleanup_after_cancellation(executor: DefaultExecutor) -> None:
-    cleaned: list[str] = []
-
-    async def cleanup(order_id: str) -> None:
-        cleaned.append(order_id)
-
-    async def wf(ctx: WorkflowContext, order_id: str) -> None:
-        try:
-            await ctx.receive_signal("never").receive()
-        except asyncio.CancelledError:
-            await ctx.execute_activity(cleanup, order_id)
-            raise
-
-    handle = await executor.execute(wf, input="o-9")
-    await asyncio.sleep(0.01)
-    await executor.cancel(handle.id)
-    with pytest.raises(WorkflowCanceledError):
-        await handle.result(timeout=5)
-    assert cleaned == ["o-9"]
-
-
-async def test_cancel_of_finished_workflow_is_not_running(executor: DefaultExecutor) -> None:
-    async def done(ctx: WorkflowContext) -> int:
-        return 1
-
-    handle = await executor.execute(done)
-    await handle.result(timeout=5)
-    with pytest.raises(WorkflowNotRunningError):
-        await executor.cancel(handle.id)
 
 
 async def test_workflow_timeout_fails_with_workflow_timeout_error(executor: DefaultExecutor) -> None:
@@ -564,17 +333,6 @@ async def test_duplicate_running_id_is_rejected(executor: DefaultExecutor) -> No
     with pytest.raises(WorkflowAlreadyStartedError, match="'dup'"):
         await executor.execute(waits, id="dup")
     await executor.cancel("dup")
-
-
-async def test_finished_id_can_start_a_new_run(executor: DefaultExecutor) -> None:
-    async def quick(ctx: WorkflowContext, n: int) -> int:
-        return n
-
-    first = await executor.execute(quick, id="again", input=1)
-    await first.result(timeout=5)
-    second = await executor.execute(quick, id="again", input=2)
-    assert await second.result(timeout=5) == 2
-    assert second.run_id != first.run_id
 
 
 async def test_exception_in_workflow_fails_only_that_workflow(executor: DefaultExecutor) -> None:

@@ -30,7 +30,6 @@ from beluga_core.workflow import (
     HistoryEvent,
     Hooks,
     InvalidInputError,
-    QueryFailedError,
     RetryPolicy,
     Signal,
     StoreError,
@@ -557,22 +556,3 @@ async def test_unnamed_activities_are_invalid_input(executor: DefaultExecutor, a
     with pytest.raises(WorkflowFailedError) as failed:
         await (await executor.execute(calls_unnamed, id="unnamed")).result(timeout=5)
     assert failed.value.cause_type == "InvalidInputError"
-
-
-async def test_query_handler_error_is_wrapped_with_the_workflow_and_query_name(
-    executor: DefaultExecutor,
-) -> None:
-    async def broken_query(ctx: WorkflowContext) -> None:
-        def progress() -> int:
-            raise KeyError("steps")
-
-        ctx.set_query_handler("progress", progress)
-        await ctx.receive_signal("go").receive()
-
-    await executor.execute(broken_query, id="broken-query")
-    await asyncio.sleep(0.05)
-    with pytest.raises(QueryFailedError, match="query 'progress' of workflow 'broken-query'") as failed:
-        await executor.query("broken-query", "progress")
-    assert failed.value.cause_type == "KeyError"
-    assert failed.value.workflow_id == "broken-query"
-    await executor.cancel("broken-query")
