@@ -71,6 +71,7 @@ async def test_sync_activity_runs_off_the_event_loop(executor: DefaultExecutor) 
     async def wf(ctx: WorkflowContext, text: str) -> str:
         return await ctx.execute_activity(blocking, text)
 
+    executor.register(wf)
     handle = await executor.execute(wf, input="hi")
     assert await handle.result(timeout=5) == "HI"
     assert loop_thread == [False]
@@ -81,6 +82,7 @@ async def test_named_workflow_is_stored_under_its_name(executor: DefaultExecutor
     async def checkout(ctx: WorkflowContext) -> str:
         return "ok"
 
+    executor.register(checkout)
     handle = await executor.execute(checkout, id="named-1")
     await handle.result(timeout=5)
     state = await executor.store.load("named-1")
@@ -102,6 +104,7 @@ async def test_failing_activity_is_retried_until_it_succeeds(executor: DefaultEx
     async def wf(ctx: WorkflowContext) -> int:
         return await ctx.execute_activity(flaky, 7, retry=FAST_RETRY)
 
+    executor.register(wf)
     handle = await executor.execute(wf, id="retry-ok")
     assert await handle.result(timeout=5) == 70
     assert len(attempts) == 3
@@ -126,6 +129,7 @@ async def test_activity_timeout_bounds_each_attempt(executor: DefaultExecutor) -
             slow_then_fast, 1, retry=FAST_RETRY, timeout=timedelta(milliseconds=50)
         )
 
+    executor.register(wf)
     started = time.monotonic()
     assert await (await executor.execute(wf)).result(timeout=5) == "done"
     assert time.monotonic() - started < 0.5
@@ -151,6 +155,7 @@ async def test_total_timeout_spans_all_attempts(executor: DefaultExecutor) -> No
             total_timeout=timedelta(milliseconds=150),
         )
 
+    executor.register(wf)
     started = time.monotonic()
     with pytest.raises(WorkflowFailedError, match="ActivityTimeoutError"):
         await (await executor.execute(wf)).result(timeout=5)
@@ -168,6 +173,7 @@ async def test_missed_heartbeat_fails_the_attempt(executor: DefaultExecutor) -> 
             silent, 1, retry=RetryPolicy.no_retries(), heartbeat_timeout=timedelta(milliseconds=50)
         )
 
+    executor.register(wf)
     with pytest.raises(WorkflowFailedError, match="sent no heartbeat"):
         await (await executor.execute(wf)).result(timeout=5)
 
@@ -182,6 +188,7 @@ async def test_heartbeating_activity_outlives_its_heartbeat_timeout(executor: De
     async def wf(ctx: WorkflowContext) -> int:
         return await ctx.execute_activity(beating, 10, heartbeat_timeout=timedelta(milliseconds=100))
 
+    executor.register(wf)
     assert await (await executor.execute(wf)).result(timeout=5) == 10
 
 
@@ -197,6 +204,7 @@ async def test_signal_to_finished_workflow_is_not_running(executor: DefaultExecu
     async def done(ctx: WorkflowContext) -> int:
         return 1
 
+    executor.register(done)
     handle = await executor.execute(done)
     await handle.result(timeout=5)
     with pytest.raises(WorkflowNotRunningError, match="already completed"):
@@ -211,6 +219,7 @@ async def test_sleep_waits_and_is_recorded_as_a_timer(executor: DefaultExecutor)
         await ctx.sleep(timedelta(milliseconds=60))
         return "rested"
 
+    executor.register(nap)
     started = time.monotonic()
     handle = await executor.execute(nap, id="nap")
     assert await handle.result(timeout=5) == "rested"
@@ -224,6 +233,7 @@ async def test_now_random_and_uuid_are_the_same_for_the_same_run(executor: Defau
     async def draws(ctx: WorkflowContext) -> list[str]:
         return [ctx.now().isoformat(), str(ctx.random()), str(ctx.uuid4())]
 
+    executor.register(draws)
     handle = await executor.execute(draws, id="draws")
     first = await handle.result(timeout=5)
     state = await executor.store.load("draws")
@@ -245,6 +255,7 @@ async def test_user_query_handler_answers_from_workflow_state(executor: DefaultE
                 return count
         return count
 
+    executor.register(counter)
     handle = await executor.execute(counter)
     await executor.signal(handle.id, Signal(name="inc"))
     await executor.signal(handle.id, Signal(name="inc"))
@@ -258,6 +269,7 @@ async def test_unknown_query_type_is_a_clear_error(executor: DefaultExecutor) ->
     async def waits(ctx: WorkflowContext) -> None:
         await ctx.receive_signal("never").receive()
 
+    executor.register(waits)
     handle = await executor.execute(waits)
     with pytest.raises(UnknownQueryError, match="no query handler 'nope'"):
         await executor.query(handle.id, "nope")
@@ -271,7 +283,7 @@ async def _answers_progress(ctx: WorkflowContext) -> str:
 
 async def test_user_query_of_a_finished_workflow_not_registered_here_is_a_query_failed_error() -> None:
     store = InMemoryStore()
-    async with DefaultExecutor(store=store) as first:
+    async with DefaultExecutor(store=store, workflows=[_answers_progress]) as first:
         handle = await first.execute(_answers_progress)
         await handle.result(timeout=5)
 
@@ -293,6 +305,7 @@ async def test_cancel_during_activity_is_canceled_not_failed(executor: DefaultEx
     async def wf(ctx: WorkflowContext) -> int:
         return await ctx.execute_activity(slow, 1)
 
+    executor.register(wf)
     for _ in range(5):  # the Go original raced to "failed" here
         handle = await executor.execute(wf)
         await asyncio.sleep(0.005)
@@ -306,6 +319,7 @@ async def test_workflow_timeout_fails_with_workflow_timeout_error(executor: Defa
     async def too_slow(ctx: WorkflowContext) -> None:
         await ctx.sleep(timedelta(seconds=10))
 
+    executor.register(too_slow)
     handle = await executor.execute(too_slow, timeout=timedelta(milliseconds=50))
     with pytest.raises(WorkflowTimeoutError, match="exceeded its timeout"):
         await handle.result(timeout=5)
@@ -316,6 +330,7 @@ async def test_result_wait_timeout_raises_without_ending_the_workflow(executor: 
     async def waits(ctx: WorkflowContext) -> Any:
         return await ctx.receive_signal("go").receive()
 
+    executor.register(waits)
     handle = await executor.execute(waits)
     with pytest.raises(TimeoutError, match="did not finish within") as ran_out:
         await handle.result(timeout=0.02)
@@ -329,6 +344,7 @@ async def test_duplicate_running_id_is_rejected(executor: DefaultExecutor) -> No
     async def waits(ctx: WorkflowContext) -> None:
         await ctx.receive_signal("never").receive()
 
+    executor.register(waits)
     await executor.execute(waits, id="dup")
     with pytest.raises(WorkflowAlreadyStartedError, match="'dup'"):
         await executor.execute(waits, id="dup")
@@ -339,9 +355,12 @@ async def test_exception_in_workflow_fails_only_that_workflow(executor: DefaultE
     async def broken(ctx: WorkflowContext) -> None:
         raise ZeroDivisionError("boom")
 
+    executor.register(broken)
+
     async def fine(ctx: WorkflowContext) -> str:
         return "fine"
 
+    executor.register(fine)
     bad = await executor.execute(broken)
     good = await executor.execute(fine)
     with pytest.raises(WorkflowFailedError) as failure:
@@ -353,6 +372,8 @@ async def test_exception_in_workflow_fails_only_that_workflow(executor: DefaultE
 async def test_workflow_outlives_the_task_that_started_it(executor: DefaultExecutor) -> None:
     async def waits(ctx: WorkflowContext) -> Any:
         return await ctx.receive_signal("go").receive()
+
+    executor.register(waits)
 
     async def starter() -> str:
         return (await executor.execute(waits)).id
@@ -369,6 +390,7 @@ async def test_final_state_keeps_whole_history_and_created_at(executor: DefaultE
         await ctx.execute_activity(shout, "a")
         return await ctx.execute_activity(shout, "b")
 
+    executor.register(two_steps)
     handle = await executor.execute(two_steps, id="hist")
     await handle.result(timeout=5)
     state = await executor.store.load("hist")
@@ -390,6 +412,7 @@ async def test_parallel_activities_in_one_workflow(executor: DefaultExecutor) ->
     async def fan_out(ctx: WorkflowContext, words: list[str]) -> list[str]:
         return list(await asyncio.gather(*(ctx.execute_activity(shout, w) for w in words)))
 
+    executor.register(fan_out)
     handle = await executor.execute(fan_out, input=["a", "b", "c"])
     assert await handle.result(timeout=5) == ["A", "B", "C"]
 
@@ -401,6 +424,7 @@ async def test_unserialisable_input_fails_execute_and_stores_nothing(executor: D
     async def wf(ctx: WorkflowContext, data: Any) -> None:
         return None
 
+    executor.register(wf)
     with pytest.raises(InvalidInputError, match=r"input of workflow 'wf'.*type object"):
         await executor.execute(wf, id="bad-input", input=object())
     assert await executor.store.load("bad-input") is None
@@ -410,6 +434,7 @@ async def test_input_not_matching_annotation_fails_execute(executor: DefaultExec
     async def wants_order(ctx: WorkflowContext, order: Order) -> None:
         return None
 
+    executor.register(wants_order)
     with pytest.raises(InvalidInputError, match=r"input of workflow 'wants_order': expected Order"):
         await executor.execute(wants_order, id="bad-order", input={"id": "x"})
     assert await executor.store.load("bad-order") is None
@@ -419,6 +444,7 @@ async def test_unserialisable_result_fails_the_workflow_with_invalid_input(execu
     async def returns_junk(ctx: WorkflowContext) -> Any:
         return object()
 
+    executor.register(returns_junk)
     with pytest.raises(WorkflowFailedError) as failure:
         await (await executor.execute(returns_junk)).result(timeout=5)
     assert failure.value.cause_type == "InvalidInputError"
@@ -432,6 +458,7 @@ async def test_unserialisable_activity_result_fails_the_activity(executor: Defau
     async def wf(ctx: WorkflowContext) -> Any:
         return await ctx.execute_activity(junk, 1, retry=RetryPolicy.no_retries())
 
+    executor.register(wf)
     with pytest.raises(WorkflowFailedError, match="result of activity 'junk'"):
         await (await executor.execute(wf)).result(timeout=5)
 
@@ -480,6 +507,7 @@ def test_two_workflows_with_one_name_are_invalid_input() -> None:
 async def test_executing_a_second_workflow_under_a_registered_name_is_invalid_input(
     executor: DefaultExecutor,
 ) -> None:
+    executor.register(_versioned_v1)
     await (await executor.execute(_versioned_v1)).result(timeout=5)
 
     with pytest.raises(
@@ -492,6 +520,7 @@ async def test_options_and_keyword_options_together_are_rejected(executor: Defau
     async def wf(ctx: WorkflowContext) -> None:
         return None
 
+    executor.register(wf)
     with pytest.raises(InvalidInputError, match="not both"):
         await executor.execute(wf, WorkflowOptions(id="a"), id="b")
 
@@ -500,6 +529,7 @@ async def test_non_positive_workflow_timeout_is_rejected(executor: DefaultExecut
     async def wf(ctx: WorkflowContext) -> None:
         return None
 
+    executor.register(wf)
     with pytest.raises(InvalidInputError, match="timeout must be positive"):
         await executor.execute(wf, timeout=timedelta(0))
 
@@ -514,6 +544,7 @@ async def test_invalid_input_error_in_activity_is_not_retried(executor: DefaultE
     async def wf(ctx: WorkflowContext) -> int:
         return await ctx.execute_activity(picky, 1, retry=RetryPolicy(max_attempts=5))
 
+    executor.register(wf)
     with pytest.raises(WorkflowFailedError, match="quantity must be positive"):
         await (await executor.execute(wf)).result(timeout=5)
     assert len(calls) == 1
