@@ -516,6 +516,37 @@ async def test_executing_a_second_workflow_under_a_registered_name_is_invalid_in
         await executor.execute(_versioned_v2)
 
 
+async def order_workflow(ctx: WorkflowContext, order_id: str) -> str:
+    return f"shipped {order_id}"
+
+
+async def test_executing_an_unregistered_workflow_is_invalid_input_naming_it_and_stores_nothing(
+    executor: DefaultExecutor,
+) -> None:
+    with pytest.raises(InvalidInputError) as refused:
+        await executor.execute(order_workflow, id="unregistered", input="ORD-1")
+
+    assert str(refused.value) == (
+        "workflow 'order_workflow' is not registered with this DefaultExecutor: pass it in "
+        "DefaultExecutor(workflows=[...]) (or call executor.register(fn) first), so that it can be resumed "
+        "after a restart"
+    )
+    assert await executor.store.load("unregistered") is None
+    assert await executor.store.list() == []
+
+
+async def test_workflow_registered_later_with_register_is_executed(executor: DefaultExecutor) -> None:
+    with pytest.raises(InvalidInputError, match="not registered"):
+        await executor.execute(order_workflow, id="later", input="ORD-1")
+
+    assert executor.register(order_workflow) == "order_workflow"
+    handle = await executor.execute(order_workflow, id="later", input="ORD-1")
+
+    assert await handle.result(timeout=5) == "shipped ORD-1"
+    state = await executor.store.load("later")
+    assert state is not None and state.workflow_type == "order_workflow"
+
+
 async def test_options_and_keyword_options_together_are_rejected(executor: DefaultExecutor) -> None:
     async def wf(ctx: WorkflowContext) -> None:
         return None
