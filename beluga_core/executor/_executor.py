@@ -171,9 +171,23 @@ class DefaultExecutor:
     async def execute(
         self, fn: WorkflowFunction, options: WorkflowOptions | None = None, **option_kwargs: Any
     ) -> DefaultWorkflowHandle:
-        """Start ``fn`` as a new workflow run and return its handle at once."""
+        """Start ``fn`` as a new workflow run and return its handle at once.
+
+        ``fn`` must be registered with this executor (``DefaultExecutor(workflows=[...])`` or
+        :meth:`register`), so that the run can be resumed after a restart: an unregistered function, or
+        another function registered under its name, is :class:`InvalidInputError` and nothing is stored.
+        """
         opts = resolve_options(options, option_kwargs)
-        name = self.register(fn)
+        name = check_workflow_function(fn)
+        registered = self._workflows.get(name)
+        if registered is None:
+            raise InvalidInputError(
+                f"workflow {name!r} is not registered with this DefaultExecutor: pass it in "
+                "DefaultExecutor(workflows=[...]) (or call executor.register(fn) first), so that it can be "
+                "resumed after a restart"
+            )
+        if registered is not fn:
+            raise duplicate_name("workflow", name)
         signature = workflow_signature(fn)
         json_input, args = _encode_workflow_input(name, opts.input, signature)
         check_timeout(name, opts.timeout)

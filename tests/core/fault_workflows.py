@@ -116,7 +116,7 @@ async def outcome(executor: DefaultExecutor, workflow_id: str) -> list[Any]:
 
 
 async def run_poison(case: str) -> None:
-    async with DefaultExecutor() as executor:
+    async with DefaultExecutor(workflows=[bystander, poisoned]) as executor:
         await executor.execute(bystander, id="bystander", input=1)
         await executor.execute(poisoned, id="poisoned", input=case)
         results = {wf_id: await outcome(executor, wf_id) for wf_id in ("poisoned", "bystander")}
@@ -131,7 +131,7 @@ async def run_poison(case: str) -> None:
 
 
 async def run_hung() -> None:
-    async with DefaultExecutor() as executor:
+    async with DefaultExecutor(workflows=[hung_workflow]) as executor:
         handle = await executor.execute(hung_workflow, id="hung")
         print(json.dumps(await handle.result(timeout=10)), flush=True)
 

@@ -294,7 +294,7 @@ async def prompt_llm(ctx: WorkflowContext, prompt: Any) -> str:
 
 @pytest.fixture
 async def executor() -> Any:
-    async with DefaultExecutor() as executor:
+    async with DefaultExecutor(workflows=[agent, prompt_llm]) as executor:
         yield executor
 
 
@@ -320,6 +320,7 @@ async def test_bad_tool_call_fails_the_activity_with_invalid_input(executor: Def
             return f"{exc.cause_type}: {exc.cause_message}"
         return "no error"
 
+    executor.register(catching)
     handle = await executor.execute(catching, id="tool-1")
     assert (
         await handle.result(timeout=5)

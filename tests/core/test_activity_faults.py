@@ -76,6 +76,10 @@ async def run_quick(ctx: WorkflowContext, tag: str) -> str:
     )
 
 
+#: The workflows of this module's executors.
+WORKFLOWS = [hang_briefly, run_quick]
+
+
 async def leave_hung_activities(executor: DefaultExecutor, count: int) -> None:
     handles = [await executor.execute(hang_briefly, id=f"hung-{i}") for i in range(count)]
     outcomes = [await handle.result(timeout=5) for handle in handles]
@@ -86,14 +90,14 @@ async def leave_hung_activities(executor: DefaultExecutor, count: int) -> None:
 
 
 async def test_quick_sync_activity_completes_after_more_hung_ones_than_asyncio_has_threads() -> None:
-    async with DefaultExecutor(activity_threads=9) as executor:
+    async with DefaultExecutor(activity_threads=9, workflows=WORKFLOWS) as executor:
         await leave_hung_activities(executor, 8)
         handle = await executor.execute(run_quick, id="quick", input="quick")
         assert await handle.result(timeout=5) == "quick"
 
 
 async def test_attempt_waiting_on_a_saturated_pool_times_out_naming_the_pool() -> None:
-    async with DefaultExecutor(activity_threads=3) as executor:
+    async with DefaultExecutor(activity_threads=3, workflows=WORKFLOWS) as executor:
         await leave_hung_activities(executor, 3)
         handle = await executor.execute(run_quick, id="quick", input="quick")
         with pytest.raises(WorkflowFailedError) as failed:
@@ -106,7 +110,7 @@ async def test_attempt_waiting_on_a_saturated_pool_times_out_naming_the_pool() -
 
 
 async def test_attempt_that_timed_out_waiting_for_a_thread_never_runs() -> None:
-    async with DefaultExecutor(activity_threads=1) as executor:
+    async with DefaultExecutor(activity_threads=1, workflows=WORKFLOWS) as executor:
         await leave_hung_activities(executor, 1)
         handle = await executor.execute(run_quick, id="quick", input="late")
         with pytest.raises(WorkflowFailedError, match="waiting for a free thread"):
@@ -121,7 +125,7 @@ async def test_attempt_canceled_while_waiting_for_a_thread_never_runs() -> None:
     async def no_timeout(ctx: WorkflowContext) -> str:
         return str(await ctx.execute_activity(quick, "canceled", retry=RetryPolicy.no_retries()))
 
-    async with DefaultExecutor(activity_threads=1) as executor:
+    async with DefaultExecutor(activity_threads=1, workflows=[*WORKFLOWS, no_timeout]) as executor:
         await leave_hung_activities(executor, 1)
         handle = await executor.execute(no_timeout, id="waiting")
         await asyncio.sleep(0.1)
@@ -136,7 +140,7 @@ async def test_attempt_canceled_while_waiting_for_a_thread_never_runs() -> None:
 
 async def test_saturated_pool_logs_one_warning(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="beluga_core.executor")
-    async with DefaultExecutor(activity_threads=2) as executor:
+    async with DefaultExecutor(activity_threads=2, workflows=WORKFLOWS) as executor:
         await leave_hung_activities(executor, 2)
         handles = [await executor.execute(run_quick, id=f"quick-{i}", input="q") for i in range(3)]
         for handle in handles:
@@ -153,7 +157,7 @@ async def test_more_sync_activities_at_once_than_threads_is_no_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="beluga_core.executor")
-    async with DefaultExecutor(activity_threads=2) as executor:
+    async with DefaultExecutor(activity_threads=2, workflows=WORKFLOWS) as executor:
         handles = [await executor.execute(run_quick, id=f"busy-{i}", input=str(i)) for i in range(20)]
         results = [await handle.result(timeout=10) for handle in handles]
     assert len(results) == 20
@@ -170,7 +174,7 @@ async def test_close_lets_idle_activity_threads_exit() -> None:
     async def wf(ctx: WorkflowContext) -> str:
         return str(await ctx.execute_activity(which_thread, 1))
 
-    async with DefaultExecutor(activity_threads=2) as executor:
+    async with DefaultExecutor(activity_threads=2, workflows=[wf]) as executor:
         assert await (await executor.execute(wf)).result(timeout=5) == "ok"
     [thread] = threads
     thread.join(timeout=2)
@@ -179,7 +183,7 @@ async def test_close_lets_idle_activity_threads_exit() -> None:
 
 
 async def test_executor_runs_sync_activities_again_after_close_and_start() -> None:
-    executor = DefaultExecutor(activity_threads=1)
+    executor = DefaultExecutor(activity_threads=1, workflows=WORKFLOWS)
     for tag in ("first", "second"):
         await executor.start()
         assert await (await executor.execute(run_quick, id=tag, input=tag)).result(timeout=5) == tag

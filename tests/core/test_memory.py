@@ -30,7 +30,7 @@ CONTEXTS: list[weakref.ref[WorkflowContext]] = []
 @pytest.fixture(params=["memory", "sqlite"])
 async def executor(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DefaultExecutor]:
     store = InMemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "wf.db")
-    async with DefaultExecutor(store=store) as ex:
+    async with DefaultExecutor(store=store, workflows=[agent_turn]) as ex:
         yield ex
     await store.close()
 

@@ -325,7 +325,7 @@ async def test_with_hooks_failing_hook_is_logged_and_the_call_succeeds(
 
 @pytest.fixture
 async def default_executor() -> Any:
-    async with DefaultExecutor() as executor:
+    async with DefaultExecutor(workflows=[greeting, rejecting, wait_for_go]) as executor:
         yield executor
 
 
@@ -364,7 +364,9 @@ async def test_with_hooks_on_default_executor_reports_signal_and_cancel(
 
 async def test_with_hooks_on_default_executor_fires_once_alongside_executor_hooks(recorder: Recorder) -> None:
     executor_events: list[str] = []
-    inner = DefaultExecutor(hooks=Hooks(on_workflow_complete=lambda wf, result: executor_events.append(wf)))
+    inner = DefaultExecutor(
+        hooks=Hooks(on_workflow_complete=lambda wf, result: executor_events.append(wf)), workflows=[greeting]
+    )
     async with apply_middleware(inner, with_hooks(recorder.hooks())) as executor:  # type: ignore[attr-defined]
         handle = await executor.execute(greeting, id="wf-1", input="ada")
         await handle.result(timeout=5)

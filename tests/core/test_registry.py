@@ -152,7 +152,7 @@ async def test_new_default_builds_a_default_executor_from_the_config() -> None:
 async def test_new_default_resumes_the_workflows_named_in_extra(tmp_path: Path) -> None:
     path = tmp_path / "wf.db"
     first_store = SQLiteStore(path)
-    async with DefaultExecutor(store=first_store) as first:
+    async with DefaultExecutor(store=first_store, workflows=[wait_for_go]) as first:
         await first.execute(wait_for_go, id="wf-1")
     await first_store.close()
 

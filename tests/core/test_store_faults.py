@@ -61,7 +61,10 @@ def not_stored(workflow_id: str) -> str:
 
 
 async def test_deleting_a_running_workflow_is_refused_and_it_still_completes(tmp_path: Path) -> None:
-    async with SQLiteStore(tmp_path / "wf.db") as store, DefaultExecutor(store=store) as executor:
+    async with (
+        SQLiteStore(tmp_path / "wf.db") as store,
+        DefaultExecutor(store=store, workflows=[wait_for_go]) as executor,
+    ):
         handle = await executor.execute(wait_for_go, id="parked")
         with pytest.raises(StoreError) as refused:
             await store.delete("parked")
@@ -114,7 +117,10 @@ async def test_append_of_a_deleted_run_in_a_group_commit_fails_alone(tmp_path: P
 
 
 async def test_signal_to_a_run_deleted_behind_the_stores_back_fails_clearly(tmp_path: Path) -> None:
-    async with SQLiteStore(tmp_path / "q.db") as store, DefaultExecutor(store=store) as executor:
+    async with (
+        SQLiteStore(tmp_path / "q.db") as store,
+        DefaultExecutor(store=store, workflows=[wait_for_go]) as executor,
+    ):
         await executor.execute(wait_for_go, id="q")
         delete_behind_the_stores_back(tmp_path / "q.db", "q")
         with pytest.raises(StoreError, match=r"^sqlite/append: workflow 'q' run '[^']+' is not stored \("):

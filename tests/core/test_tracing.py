@@ -213,7 +213,7 @@ async def test_without_a_provider_calls_still_pass_through(fake: FakeExecutor) -
 async def test_default_executor_calls_produce_the_four_spans(
     provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    async with DefaultExecutor() as inner:
+    async with DefaultExecutor(workflows=[wait_for_go]) as inner:
         executor = apply_middleware(inner, with_tracing(tracer_provider=provider))
         handle = await executor.execute(wait_for_go, id="wf-1")
         await executor.signal("wf-1", Signal(name="go", payload="now"))
@@ -245,7 +245,7 @@ async def test_default_executor_workflow_code_runs_inside_the_execute_trace(
         result: str = await ctx.execute_activity(traced_step, name)
         return result
 
-    async with DefaultExecutor() as inner:
+    async with DefaultExecutor(workflows=[one_step]) as inner:
         executor = apply_middleware(inner, with_tracing(tracer_provider=provider))
         handle = await executor.execute(one_step, id="wf-1", input="ada")
         assert await handle.result(timeout=5) == "ada"
@@ -270,7 +270,7 @@ async def test_default_executor_error_is_recorded_on_the_span(
 async def test_default_executor_duplicate_id_fails_the_execute_span(
     provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    async with DefaultExecutor() as inner:
+    async with DefaultExecutor(workflows=[wait_for_go, greeting]) as inner:
         executor = apply_middleware(inner, with_tracing(tracer_provider=provider))
         await executor.execute(wait_for_go, id="wf-1")
         with pytest.raises(WorkflowAlreadyStartedError):
