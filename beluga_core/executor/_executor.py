@@ -69,8 +69,8 @@ class DefaultExecutor:
             does not.
         hooks: lifecycle callbacks, fired once per real event (never while replaying history).
         workflows: the workflow functions this executor can resume. On start, every ``running`` workflow in
-            the store whose type is among them is resumed from its history. ``execute`` registers the
-            function it is given too.
+            the store whose type is among them is resumed from its history. ``execute`` runs only these (or
+            ones added with :meth:`register`), so that every run it starts can be resumed.
         graceful_shutdown_timeout: how long :meth:`close` (and a workflow timeout) waits for a cancelled
             workflow to stop. A workflow that swallows ``CancelledError`` past it is abandoned and logged: it
             stays ``running`` in the store and resumes at the next start.

@@ -11,6 +11,19 @@ from pydantic import ValidationError
 from ..api._protocols import WorkflowStore
 from ..api._types import HistoryEvent, WorkflowFilter, WorkflowState
 from ..api.errors import StoreError
+from ._secrets import Secrets
+
+
+class Described(Exception):
+    """An error whose message already says what went wrong: :func:`store_errors` shows it without its type."""
+
+
+class CredentialsRefused(Described, PermissionError):
+    """The server refused the credentials the store connected with (or asked for some and got none)."""
+
+
+class TlsFailed(Described, ConnectionError):
+    """The TLS handshake with the server failed (unknown certificate authority, wrong host name, ...)."""
 
 
 @runtime_checkable
@@ -94,12 +107,23 @@ def decode_state(provider: str, op: str, raw: bytes | str, key: str) -> Workflow
 
 
 @contextlib.asynccontextmanager
-async def store_errors(provider: str, op: str, what: str = "") -> AsyncIterator[None]:
-    """Re-raise anything but a :class:`StoreError` as one, prefixed ``<provider>/<op>: ``."""
+async def store_errors(
+    provider: str, op: str, what: str = "", secrets: Secrets | None = None
+) -> AsyncIterator[None]:
+    """Re-raise anything but a :class:`StoreError` as one, prefixed ``<provider>/<op>: ``.
+
+    With ``secrets``, every secret is scrubbed from the message (a :class:`StoreError` raised inside
+    included) and the chained cause is a scrubbed copy when its text shows one.
+    """
     try:
         yield
-    except StoreError:
-        raise
+    except StoreError as exc:
+        if secrets is None or not secrets.holds(str(exc)):
+            raise
+        raise StoreError(exc.provider, exc.op, secrets.scrub(exc.detail)) from secrets.safe_cause(exc)
     except Exception as exc:
         detail = f"{what}: {exc}" if what else str(exc)
-        raise StoreError(provider, op, f"{detail} ({type(exc).__name__})".strip()) from exc
+        message = detail if isinstance(exc, Described) else f"{detail} ({type(exc).__name__})".strip()
+        if secrets is None:
+            raise StoreError(provider, op, message) from exc
+        raise StoreError(provider, op, secrets.scrub(message)) from secrets.safe_cause(exc)

@@ -62,7 +62,8 @@ class DaprStore(HttpStore):
     Args:
         base_url: the Dapr sidecar's HTTP endpoint.
         store_name: the state store component's name.
-        api_token: sent as ``dapr-api-token`` when the sidecar requires one.
+        api_token: sent as the ``dapr-api-token`` header when the sidecar requires one (only ever in that
+            header: never in a URL, an error, a log record or ``repr()``).
         timeout: seconds for each request.
         index_retries: how many times an index update is tried when other instances keep changing it.
     """
@@ -83,6 +84,11 @@ class DaprStore(HttpStore):
         self._index_retries = index_retries
         self._indexed: set[str] = set()
         self._state_path = f"/v1.0/state/{quote(store_name, safe='')}"
+        self._has_token = bool(api_token)
+
+    def __repr__(self) -> str:
+        token = "'***'" if self._has_token else "None"
+        return f"DaprStore(base_url={self.base_url!r}, store_name={self.store_name!r}, api_token={token})"
 
     # -- WorkflowStore --
 
@@ -128,7 +134,7 @@ class DaprStore(HttpStore):
             return True
         if response.status_code == 409 or "etag mismatch" in response.text.lower():
             return False
-        raise StoreError(PROVIDER, op, f"POST {self._state_path}: {describe_status(response)}")
+        raise self._error(op, f"POST {self._state_path}: {describe_status(response)}")
 
     async def _bulk_get(self, ids: builtins.list[str]) -> builtins.list[WorkflowState]:
         """The states of ``ids`` in one request; ids whose state is gone (see the module docs) are absent."""

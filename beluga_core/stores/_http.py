@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Collection, Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
 from ..api.errors import StoreError
-from ._base import store_errors
 from ._remote import RemoteStore
 
 _BODY_IN_ERRORS = 300
@@ -19,16 +20,33 @@ class HttpStore(RemoteStore):
     """A store that talks to one HTTP service.
 
     Args:
-        base_url: the service's base URL.
+        base_url: the service's base URL. A ``user:password@`` in it is sent as HTTP basic authentication
+            (a header) and taken out of the URL, so the password is in no URL that is sent or logged.
         timeout: seconds for each request (connect, read, write and pool wait each).
-        headers: sent with every request (authentication, for instance).
+        headers: sent with every request; they carry credentials (an API token, a bearer key), so their
+            values are secrets: scrubbed from every error and from httpx's log records.
     """
+
+    library_loggers = ("httpx", "httpcore")
 
     def __init__(self, base_url: str, timeout: float, headers: Mapping[str, str] | None = None) -> None:
         super().__init__()
-        self.base_url = base_url.rstrip("/")
+        parts = urlsplit(base_url.rstrip("/"))
+        self._auth: httpx.BasicAuth | None = None
+        if parts.password is not None:
+            user, password = unquote(parts.username or ""), unquote(parts.password)
+            self._auth = httpx.BasicAuth(user, password)
+            self._secrets.add(parts.password)
+            self._secrets.add(base64.b64encode(f"{user}:{password}".encode()).decode())  # the header's value
+        if parts.username is not None:
+            parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+        self.base_url = urlunsplit(parts)
         self.timeout = timeout
         self._headers = dict(headers or {})
+        for value in self._headers.values():
+            self._secrets.add(value)
+            self._secrets.add(value.partition(" ")[2])  # the credentials of "Bearer <key>", "Basic <...>"
+        self._guard_secrets()
         self._client: httpx.AsyncClient | None = None
 
     async def _request(
@@ -47,17 +65,19 @@ class HttpStore(RemoteStore):
         client = self._client
         if client is None:  # closed while this call waited
             raise StoreError(self.provider, op, "store is closed")
-        async with store_errors(self.provider, op, f"{method} {path}"):
+        async with self._errors(op, f"{method} {path}"):
             try:
                 response = await client.request(method, path, content=content, params=params, headers=headers)
             except httpx.TimeoutException as exc:
                 raise TimeoutError(f"no answer within {self.timeout}s: {exc!r}") from exc
         if response.status_code not in expect:
-            raise StoreError(self.provider, op, f"{method} {path}: {describe_status(response)}")
+            raise self._error(op, f"{method} {path}: {describe_status(response)}")
         return response
 
     async def _open(self) -> None:
-        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, headers=self._headers)
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, timeout=self.timeout, headers=self._headers, auth=self._auth
+        )
 
     async def _shutdown(self) -> None:
         client, self._client = self._client, None

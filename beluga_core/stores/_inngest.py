@@ -25,6 +25,7 @@ from ..api.errors import StoreError
 from ._base import apply_filter, encode_state
 from ._http import HttpStore, json_array
 from ._remote import decode_stored_state, require_key_id
+from ._secrets import REDACTED
 
 PROVIDER = "inngest"
 
@@ -36,7 +37,8 @@ class InngestStore(HttpStore):
 
     Args:
         base_url: the server, e.g. ``http://localhost:8288``.
-        event_key: sent as ``Authorization: Bearer <event_key>`` when given.
+        event_key: sent as ``Authorization: Bearer <event_key>`` when given (only ever in that header: never
+            in a URL, an error, a log record or ``repr()``).
         timeout: seconds for each request; a slower answer is a :class:`StoreError`.
     """
 
@@ -47,6 +49,11 @@ class InngestStore(HttpStore):
     ) -> None:
         headers = {"Authorization": f"Bearer {event_key}"} if event_key else {}
         super().__init__(base_url, timeout, headers)
+        self._has_key = bool(event_key)
+
+    def __repr__(self) -> str:
+        key = repr(REDACTED) if self._has_key else None
+        return f"InngestStore(base_url={self.base_url!r}, event_key={key})"
 
     async def save(self, state: WorkflowState) -> None:
         body = encode_state(PROVIDER, state)

@@ -18,26 +18,72 @@ of the acknowledgement and the follower gets there first.
 
 There are no revision checks: Kafka has no conditional produce. Two instances writing the same workflow both
 succeed and the one written later in the log wins.
+
+Security: ``client_options`` (``security_protocol``, ``sasl_mechanism``, ``sasl_plain_username``,
+``sasl_plain_password``, ``ssl_context``, ...) go to every client the store makes: the admin client, the
+producer and the consumer. The SASL password never appears in an error, a log record or ``repr()``; a broker
+that refuses the credentials fails the connection at once with a :class:`StoreError` saying so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.conn import create_conn
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    IllegalSaslStateError,
+    KafkaConnectionError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
 
 from ..api._types import WorkflowFilter, WorkflowState
-from ._base import apply_filter, encode_state, require_workflow_id, store_errors
+from ._base import CredentialsRefused, TlsFailed, apply_filter, encode_state, require_workflow_id
 from ._remote import RemoteStore, decode_stored_state
+from ._secrets import REDACTED
 
 PROVIDER = "kafka"
 
 _TOPIC_ALREADY_EXISTS = 36
+
+# The keyword arguments that aiokafka's admin client, producer and consumer all take, less those the store
+# sets itself (bootstrap_servers, request_timeout_ms): what ``client_options`` may hold.
+CLIENT_OPTIONS = frozenset(
+    {
+        "security_protocol",
+        "ssl_context",
+        "sasl_mechanism",
+        "sasl_plain_username",
+        "sasl_plain_password",
+        "sasl_kerberos_service_name",
+        "sasl_kerberos_domain_name",
+        "sasl_oauth_token_provider",
+        "client_id",
+        "api_version",
+        "connections_max_idle_ms",
+        "metadata_max_age_ms",
+        "retry_backoff_ms",
+    }
+)
+_SECRET_OPTIONS = ("sasl_plain_password",)
+_REFUSED = (
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    IllegalSaslStateError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
+_SHOWN_OPTIONS = ("security_protocol", "sasl_mechanism", "sasl_plain_username")
 
 
 @dataclass(frozen=True)
@@ -60,9 +106,14 @@ class KafkaStore(RemoteStore):
         timeout: seconds for any broker request, and for catching up with the topic when connecting.
         poll_interval: longest wait, in seconds, of one fetch of the follower; bounds how soon other
             instances' writes show up.
+        client_options: security settings for every aiokafka client the store makes, e.g.
+            ``{"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username":
+            "ops", "sasl_plain_password": "...", "ssl_context": ctx}`` (the keys are in
+            :data:`CLIENT_OPTIONS`; any other is a ``ValueError``).
     """
 
     provider = PROVIDER
+    library_loggers = ("aiokafka",)
 
     def __init__(
         self,
@@ -73,8 +124,21 @@ class KafkaStore(RemoteStore):
         replication_factor: int = 1,
         timeout: float = 10.0,
         poll_interval: float = 0.1,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
+        options = dict(client_options or {})
+        unknown = sorted(set(options) - CLIENT_OPTIONS)
+        if unknown:
+            raise ValueError(
+                f"KafkaStore: unknown client_options {', '.join(map(repr, unknown))}; the options are "
+                f"{', '.join(sorted(CLIENT_OPTIONS))} (bootstrap_servers and timeout are arguments of "
+                "their own)"
+            )
         super().__init__()
+        self._client_options = options
+        for option in _SECRET_OPTIONS:
+            self._secrets.add(options.get(option))
+        self._guard_secrets()
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self._partition_count = partitions
@@ -89,6 +153,18 @@ class KafkaStore(RemoteStore):
         self._positions: dict[TopicPartition, int] = {}
         self._progress = asyncio.Event()
         self._view: dict[str, _Record] = {}
+
+    def __repr__(self) -> str:
+        shown = "".join(
+            f", {name}={self._client_options[name]!r}"
+            for name in _SHOWN_OPTIONS
+            if name in self._client_options
+        )
+        if "sasl_plain_password" in self._client_options:
+            shown += f", sasl_plain_password={REDACTED!r}"
+        if "ssl_context" in self._client_options:
+            shown += ", ssl_context=<SSLContext>"
+        return f"KafkaStore(bootstrap_servers={self.bootstrap_servers!r}, topic={self.topic!r}{shown})"
 
     # -- WorkflowStore --
 
@@ -118,7 +194,7 @@ class KafkaStore(RemoteStore):
     async def sync(self) -> None:
         """Wait until the view holds every record the topic held when this was called."""
         await self._ready("sync")
-        async with store_errors(PROVIDER, "sync"):
+        async with self._errors("sync"):
             await self._catch_up()
 
     # -- producing --
@@ -126,7 +202,7 @@ class KafkaStore(RemoteStore):
     async def _produce(self, op: str, workflow_id: str, value: bytes | None) -> None:
         require_workflow_id(PROVIDER, op, workflow_id)
         await self._ready(op)
-        async with store_errors(PROVIDER, op, "produce"):
+        async with self._errors(op, "produce"):
             sent = await self._producer.send_and_wait(self.topic, value=value, key=workflow_id.encode())
         self._apply(workflow_id, sent.partition, sent.offset, value)
 
@@ -183,8 +259,16 @@ class KafkaStore(RemoteStore):
 
     async def _open(self) -> None:
         try:
-            await self._ensure_topic()
-            await self._start_clients()
+            try:
+                await self._ensure_topic()
+                await self._start_clients()
+            except Exception as exc:
+                explained = _explain(self.bootstrap_servers, self._client_options, exc)
+                if explained is None and isinstance(exc, KafkaConnectionError) and self._client_options:
+                    explained = await _diagnose(self.bootstrap_servers, self._client_options, self._timeout)
+                if explained is not None:
+                    raise explained from exc
+                raise
             self._follower = asyncio.create_task(self._follow(), name=f"kafka-store-follow-{self.topic}")
             await self._catch_up()
         except BaseException:
@@ -194,7 +278,9 @@ class KafkaStore(RemoteStore):
     async def _ensure_topic(self) -> None:
         """Create the topic compacted, or check that an existing one is compacted."""
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap_servers, request_timeout_ms=int(self._timeout * 1000)
+            bootstrap_servers=self.bootstrap_servers,
+            request_timeout_ms=int(self._timeout * 1000),
+            **self._client_options,
         )
         await admin.start()
         try:
@@ -229,7 +315,10 @@ class KafkaStore(RemoteStore):
     async def _start_clients(self) -> None:
         request_timeout_ms = int(self._timeout * 1000)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers, acks="all", request_timeout_ms=request_timeout_ms
+            bootstrap_servers=self.bootstrap_servers,
+            acks="all",
+            request_timeout_ms=request_timeout_ms,
+            **self._client_options,
         )
         await self._producer.start()
         partitions = await self._producer.partitions_for(self.topic)
@@ -241,6 +330,7 @@ class KafkaStore(RemoteStore):
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self._poll_ms,
             request_timeout_ms=request_timeout_ms,
+            **self._client_options,
         )
         await self._consumer.start()
         self._consumer.assign(self._partitions)
@@ -265,3 +355,65 @@ class KafkaStore(RemoteStore):
     def _connection_lost(self) -> bool:
         """A follower that stopped on an error means the view is stale: reconnect and rebuild it."""
         return self._follower_error is not None
+
+
+# the options of one aiokafka connection (aiokafka.conn.create_conn), for diagnosing a failed bootstrap
+_CONNECTION_OPTIONS = (
+    "client_id",
+    "ssl_context",
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_plain_username",
+    "sasl_plain_password",
+    "sasl_kerberos_service_name",
+    "sasl_kerberos_domain_name",
+    "sasl_oauth_token_provider",
+)
+
+
+async def _diagnose(servers: str, options: Mapping[str, Any], timeout: float) -> Exception | None:
+    """Why the clients could not bootstrap, when it was refused credentials or a failed TLS handshake.
+
+    aiokafka's clients log the error of each broker and raise only "Unable to bootstrap"; one direct
+    connection to the first broker, with the same settings, shows the real error.
+    """
+    host, _, port = servers.split(",")[0].strip().rpartition(":")
+    settings = {name: options[name] for name in _CONNECTION_OPTIONS if name in options}
+    try:
+        conn = await asyncio.wait_for(
+            create_conn(host, int(port), request_timeout_ms=int(timeout * 1000), **settings), timeout
+        )
+    except Exception as exc:
+        return _explain(servers, options, exc)
+    conn.close()
+    return None
+
+
+def _explain(servers: str, options: Mapping[str, Any], exc: BaseException) -> Exception | None:
+    """A :class:`CredentialsRefused` or :class:`TlsFailed` for ``exc`` when it is one of those, else None."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return TlsFailed(f"{servers}: TLS: certificate verify failed: {exc.verify_message}")
+    if isinstance(exc, ssl.SSLError):
+        return TlsFailed(f"{servers}: TLS: {str(exc.reason or exc).replace('_', ' ').lower()}")
+    if isinstance(exc, _REFUSED) or _in_sasl_handshake(exc):
+        mechanism = options.get("sasl_mechanism", "PLAIN")
+        user = options.get("sasl_plain_username")
+        given = f"the credentials of user {user!r}" if user else "the credentials"
+        if isinstance(exc, _REFUSED):
+            why = str(exc) or type(exc).__name__
+        elif isinstance(exc, KafkaConnectionError):
+            why = f"{mechanism}: the broker closed the connection during authentication"
+        else:  # aiokafka's SCRAM client fails on the server's refusal (no signature in its last message)
+            why = f"{mechanism} authentication failed"
+        return CredentialsRefused(f"{servers} refused {given} ({why})")
+    return None
+
+
+def _in_sasl_handshake(exc: BaseException) -> bool:
+    """True when ``exc`` was raised during aiokafka's SASL authentication of a connection."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "_do_sasl_handshake":
+            return True
+        tb = tb.tb_next
+    return False

@@ -42,21 +42,29 @@ import asyncio
 import contextlib
 import logging
 import re
+import ssl
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nats.aio.client import Client as NATS
-from nats.errors import OutboundBufferLimitError
+from nats.errors import (
+    AuthorizationError,
+    OutboundBufferLimitError,
+    SecureConnFailedError,
+    SecureConnRequiredError,
+    SecureConnWantedError,
+)
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 
 from ..api._types import WorkflowFilter, WorkflowState
 from ..api.errors import InvalidInputError, StoreError
-from ._base import apply_filter, encode_state, store_errors
+from ._base import CredentialsRefused, TlsFailed, apply_filter, encode_state, store_errors
 from ._remote import RemoteStore, decode_stored_state, require_key_id
+from ._secrets import Secrets, redact_url, url_secrets, url_user
 
 PROVIDER = "nats"
 
@@ -120,10 +128,17 @@ class NatsStore(RemoteStore):
         bucket: the KV bucket name (``A-Z a-z 0-9 _ -``).
         conn: an already connected ``nats.aio.client.Client`` to use instead; the store does not close it.
         timeout: seconds to wait for any JetStream request (and for each update while listing).
-        connect_options: extra keyword arguments for ``nats.connect`` (e.g. ``max_reconnect_attempts``).
+        connect_options: extra keyword arguments for ``nats.connect``: credentials (``user``/``password``,
+            ``token``, ``nkeys_seed_str``, ``user_credentials``), ``tls`` (an ``ssl.SSLContext``),
+            ``max_reconnect_attempts``, ...
+
+    Credentials may also be in the URL (``nats://user:password@host:port``, ``nats://token@host:port``).
+    They never appear in errors, log records or ``repr()``: the URL is shown as ``nats://user:***@host``.
+    Refused credentials and TLS failures fail the connection at once with a :class:`StoreError` saying so.
     """
 
     provider = PROVIDER
+    library_loggers = ("nats",)
 
     def __init__(
         self,
@@ -149,6 +164,22 @@ class NatsStore(RemoteStore):
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         # the longest key this store sends; a longer one is refused (see MAX_CONTROL_LINE)
         self.max_key_length = max_key_length(bucket, _inbox_prefix(conn, self._connect_options))
+        for secret in url_secrets(url, bare_user_is_secret=True):
+            self._secrets.add(secret)
+        for option in _SECRET_OPTIONS:
+            value = self._connect_options.get(option)
+            if isinstance(value, (str, bytes)):
+                self._secrets.add(value)
+        self._guard_secrets()
+
+    def __repr__(self) -> str:
+        server = "conn=<caller's connection>" if not self._owns_conn else f"url={self.shown_url!r}"
+        return f"NatsStore({server}, bucket={self.bucket!r})"
+
+    @property
+    def shown_url(self) -> str:
+        """The URL with any password or token shown as ``***``."""
+        return redact_url(self.url, bare_user_is_secret=True)
 
     # -- WorkflowStore --
 
@@ -163,7 +194,7 @@ class NatsStore(RemoteStore):
     async def load(self, workflow_id: str) -> WorkflowState | None:
         key = self._key("load", workflow_id)
         await self._ready("load")
-        async with _nats_errors("load", "get"):
+        async with _nats_errors("load", "get", self._secrets):
             try:
                 entry = await self._kv.get(key)
             except KeyNotFoundError:
@@ -176,7 +207,7 @@ class NatsStore(RemoteStore):
         """Every state in the bucket, read in one pass over the latest values, then filtered."""
         await self._ready("list")
         states: list[WorkflowState] = []
-        for entry in await _latest_entries(self._js, self.bucket, self._timeout):
+        for entry in await _latest_entries(self._js, self.bucket, self._timeout, self._secrets):
             workflow_id = self._workflow_id("list", entry.key)
             states.append(decode_stored_state(PROVIDER, "list", entry.value, workflow_id))
             self._revisions.setdefault(workflow_id, entry.revision)
@@ -186,7 +217,7 @@ class NatsStore(RemoteStore):
         key = self._key("delete", workflow_id)
         await self._ready("delete")
         async with self._lock_for(workflow_id):
-            async with _nats_errors("delete", "delete"):
+            async with _nats_errors("delete", "delete", self._secrets):
                 await self._kv.delete(key)
             self._revisions.pop(workflow_id, None)
 
@@ -196,7 +227,7 @@ class NatsStore(RemoteStore):
         """Create or update the key against the remembered revision; return the new revision."""
         base = self._revisions.get(workflow_id)
         verb = "create" if base is None else "update"
-        async with _nats_errors("save", verb):
+        async with _nats_errors("save", verb, self._secrets):
             try:
                 if base is None:
                     return int(await self._kv.create(key, payload))
@@ -209,7 +240,7 @@ class NatsStore(RemoteStore):
 
     async def _open(self) -> None:
         if self._owns_conn:
-            self._nc = await _connect(self.url, self._timeout, self._connect_options)
+            self._nc = await _connect(self.url, self._timeout, self._connect_options, self._secrets)
         try:
             self._js = self._nc.jetstream(timeout=self._timeout)
             self._kv = await _open_bucket(self._js, self.bucket)
@@ -262,9 +293,9 @@ def _inbox_prefix(conn: Any, connect_options: Mapping[str, Any]) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _nats_errors(op: str, what: str) -> AsyncIterator[None]:
+async def _nats_errors(op: str, what: str, secrets: Secrets) -> AsyncIterator[None]:
     """:func:`store_errors`, saying plainly what nats-py's error for "disconnected" means."""
-    async with store_errors(PROVIDER, op, what):
+    async with store_errors(PROVIDER, op, what, secrets):
         try:
             yield
         except OutboundBufferLimitError as exc:
@@ -273,28 +304,112 @@ async def _nats_errors(op: str, what: str) -> AsyncIterator[None]:
             ) from exc
 
 
-async def _connect(url: str, timeout: float, options: Mapping[str, Any]) -> Any:
-    """A new connection, given ``timeout`` seconds in all (nats-py alone retries a down server for minutes)."""
+ErrorCallback = Callable[[Exception], Awaitable[None]]
+
+# connect_options whose string value is a secret (user_credentials and nkeys_seed are file paths)
+_SECRET_OPTIONS = ("password", "token", "nkeys_seed_str")
+# what the server says when it refuses a client's credentials (nats-py passes it on as an error text)
+_REFUSALS = ("authorization violation", "authentication expired", "authentication revoked")
+_TLS_ERRORS = (ssl.SSLError, SecureConnFailedError, SecureConnRequiredError, SecureConnWantedError)
+
+
+async def _connect(url: str, timeout: float, options: Mapping[str, Any], secrets: Secrets) -> Any:
+    """A new connection, given ``timeout`` seconds in all (nats-py alone retries a down server for minutes).
+
+    nats-py reports refused credentials and TLS failures only to its ``error_cb`` and then keeps trying;
+    those end the attempt at once here, as a :class:`CredentialsRefused` or :class:`TlsFailed` error.
+    """
     client = NATS()
+    loop = asyncio.get_running_loop()
+    fatal: asyncio.Future[Exception] = loop.create_future()
+    callers_cb: ErrorCallback | None = options.get("error_cb")
+
+    async def error_cb(exc: Exception) -> None:
+        if not fatal.done() and _fatal_at_connect(exc):
+            fatal.set_result(exc)
+            return
+        if callers_cb is not None:
+            await callers_cb(exc)
+        else:
+            _log.warning("NatsStore connection: %s: %s", type(exc).__name__, secrets.scrub(str(exc)))
+
+    settings = {"pending_size": 0, "connect_timeout": timeout, **options, "error_cb": error_cb}
+    connecting: asyncio.Future[Any] = asyncio.ensure_future(client.connect(url, **settings))
+    waited: set[asyncio.Future[Any]] = {connecting, fatal}
     try:
-        await asyncio.wait_for(
-            client.connect(
-                url, **{"pending_size": 0, "connect_timeout": timeout, "error_cb": _log_error, **options}
-            ),
-            timeout,
-        )
-    except asyncio.TimeoutError:
-        await asyncio.shield(client.close())
-        raise TimeoutError(f"no connection to {url} within {timeout}s") from None
+        await asyncio.wait(waited, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     except BaseException:
+        connecting.cancel()
         await asyncio.shield(client.close())
+        raise
+    shown = redact_url(url, bare_user_is_secret=True)
+    if fatal.done() or not connecting.done():
+        connecting.cancel()
+        with contextlib.suppress(BaseException):
+            await connecting
+        await asyncio.shield(client.close())
+        if fatal.done():
+            raise _described(shown, url, options, fatal.result())
+        raise TimeoutError(f"no connection to {shown} within {timeout}s")
+    fatal.cancel()  # later errors are logged (or go to the caller's error_cb)
+    try:
+        connecting.result()
+    except Exception as exc:
+        await asyncio.shield(client.close())
+        if _fatal_at_connect(exc):
+            raise _described(shown, url, options, exc) from exc
         raise
     return client
 
 
-async def _log_error(exc: Exception) -> None:
-    """One log line per connection error (nats-py's default logs a traceback per reconnect attempt)."""
-    _log.warning("NatsStore connection: %s: %s", type(exc).__name__, exc)
+def _fatal_at_connect(exc: BaseException) -> bool:
+    """True for an error that trying again cannot cure: refused credentials, a failed TLS handshake."""
+    return isinstance(exc, (AuthorizationError, *_TLS_ERRORS)) or _refusal(exc) is not None
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The server's reason when ``exc`` says it refused the credentials (``authorization violation``)."""
+    text = str(exc).lower()
+    if isinstance(exc, AuthorizationError):
+        return "authorization violation"
+    return next((reason for reason in _REFUSALS if reason in text), None)
+
+
+def _described(shown: str, url: str, options: Mapping[str, Any], exc: Exception) -> Exception:
+    """The error for a connection refused for its credentials or failed in the TLS handshake."""
+    if isinstance(exc, _TLS_ERRORS):
+        return TlsFailed(f"{shown}: TLS: {_tls_problem(exc)}")
+    reason = _refusal(exc) or str(exc)
+    given = _credentials(url, options)
+    if given is None:
+        return CredentialsRefused(f"{shown} requires credentials and none were given ({reason})")
+    return CredentialsRefused(f"{shown} refused {given} ({reason})")
+
+
+def _credentials(url: str, options: Mapping[str, Any]) -> str | None:
+    """What credentials the connection offered, named without showing any secret."""
+    if options.get("user_credentials"):
+        creds = options["user_credentials"]
+        return f"the credentials file {creds!r}" if isinstance(creds, str) else "the user JWT and nkey"
+    if options.get("nkeys_seed"):
+        return f"the nkey seed file {options['nkeys_seed']!r}"
+    if options.get("nkeys_seed_str"):
+        return "the nkey seed"
+    user = options.get("user") or url_user(url)
+    if user:
+        return f"the credentials of user {user!r}"
+    if options.get("token") or url_secrets(url, bare_user_is_secret=True):
+        return "the token"
+    return None
+
+
+def _tls_problem(exc: Exception) -> str:
+    """``certificate verify failed: <why>`` for an unverifiable certificate, the TLS error's text otherwise."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return str(exc.reason or exc).replace("_", " ").lower()
+    return str(exc).removeprefix("nats: ")
 
 
 async def _open_bucket(js: Any, bucket: str) -> Any:
@@ -314,7 +429,7 @@ class _Entry:
     revision: int
 
 
-async def _latest_entries(js: Any, bucket: str, timeout: float) -> list[_Entry]:
+async def _latest_entries(js: Any, bucket: str, timeout: float, secrets: Secrets) -> list[_Entry]:
     """The latest value of every live key, read through one pull consumer (delete markers left out).
 
     The consumer delivers the last message of each subject. It is created before anything is delivered, so
@@ -331,11 +446,11 @@ async def _latest_entries(js: Any, bucket: str, timeout: float) -> list[_Entry]:
         mem_storage=True,
         inactive_threshold=max(timeout, 5.0),  # the server drops it if this process goes away mid-list
     )
-    async with _nats_errors("list", "consumer"):
+    async with _nats_errors("list", "consumer", secrets):
         info = await js.add_consumer(stream, config)
     latest: dict[str, _Entry] = {}
     try:
-        async with _nats_errors("list", "fetch"):
+        async with _nats_errors("list", "fetch", secrets):
             subscription = await js.pull_subscribe_bind(name=config.name, stream=stream)
             pending = info.num_pending
             while pending > 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import ClassVar
 
 from typing_extensions import Self
@@ -10,6 +11,7 @@ from typing_extensions import Self
 from ..api._types import WorkflowState
 from ..api.errors import StoreError
 from ._base import decode_state, require_workflow_id, store_errors
+from ._secrets import Secrets, scrub_library_logs
 
 
 def require_key_id(provider: str, op: str, workflow_id: str) -> None:
@@ -37,11 +39,17 @@ class RemoteStore:
     The connection is opened on first use, or up front with :meth:`connect` (``async with store`` does that
     too). After :meth:`close` every operation raises :class:`StoreError`. Subclasses implement
     :meth:`_open` and :meth:`_shutdown`, and may ask for a new connection with :meth:`_connection_lost`.
+
+    Secrets: a subclass adds its secret strings to ``self._secrets`` (and calls :meth:`_guard_secrets`); every
+    error raised through :meth:`_errors` or :meth:`_error` is scrubbed of them, and so are the log records of
+    the client libraries named in ``library_loggers``.
     """
 
     provider: ClassVar[str]
+    library_loggers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
+        self._secrets = Secrets()
         self._connected = False
         self._closed = False
         self._connect_lock = asyncio.Lock()
@@ -58,7 +66,7 @@ class RemoteStore:
         async with self._connect_lock:
             was_connected, self._connected = self._connected, False
             if was_connected:
-                async with store_errors(self.provider, "close"):
+                async with self._errors("close"):
                     await self._shutdown()
 
     async def __aenter__(self) -> Self:
@@ -77,13 +85,25 @@ class RemoteStore:
         async with self._connect_lock:
             if self._closed:
                 raise StoreError(self.provider, op, "store is closed")
-            async with store_errors(self.provider, op, "" if op == "connect" else "connect"):
+            async with self._errors(op, "" if op == "connect" else "connect"):
                 if self._connected and self._connection_lost():
                     self._connected = False
                     await self._shutdown()
                 if not self._connected:
                     await self._open()
                     self._connected = True
+
+    def _errors(self, op: str, what: str = "") -> contextlib.AbstractAsyncContextManager[None]:
+        """:func:`store_errors` for this store, scrubbing its secrets."""
+        return store_errors(self.provider, op, what, self._secrets)
+
+    def _error(self, op: str, detail: str) -> StoreError:
+        """A :class:`StoreError` of this store, its secrets scrubbed from ``detail``."""
+        return StoreError(self.provider, op, self._secrets.scrub(detail))
+
+    def _guard_secrets(self) -> None:
+        """Scrub this store's secrets from the client libraries' log records (call once they are known)."""
+        scrub_library_logs(self._secrets, self.library_loggers)
 
     async def _open(self) -> None:
         """Connect to the server and set up what the store needs (bucket, topic, client)."""

@@ -21,6 +21,7 @@ class Request:
     """One parsed request: path segments are percent-decoded one by one, so an escaped ``/`` stays inside."""
 
     method: str
+    line: str  # the request line as received, e.g. "GET /v1/workflows/x HTTP/1.1"
     segments: list[str]
     query: dict[str, str]
     headers: dict[str, str]
@@ -47,6 +48,7 @@ class StandinServer:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str]] = []  # (method, raw path) of every request, in order
+        self.received: list[Request] = []  # every request as parsed (request line, headers, body), in order
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -95,6 +97,7 @@ def _handler_for(standin: StandinServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             request = Request(
                 method=self.command,
+                line=self.requestline,
                 segments=[unquote(s) for s in url.path.split("/")[1:]],
                 query={k: v[-1] for k, v in parse_qs(url.query).items()},
                 headers={k.lower(): v for k, v in self.headers.items()},
@@ -102,6 +105,7 @@ def _handler_for(standin: StandinServer) -> type[BaseHTTPRequestHandler]:
             )
             with standin.lock:
                 standin.requests.append((self.command, self.path))
+                standin.received.append(request)
             response = standin.handle(request)
             self.send_response(response.status)
             for name, value in response.headers.items():

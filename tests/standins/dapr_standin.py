@@ -13,7 +13,8 @@ talking to it sees the same state:
 - ``POST /v1.0/state/{store}/bulk``: ``{"keys": [...]}`` -> ``[{"key", "data", "etag"}]``, ``{"key"}`` only
   for a missing key.
 - An unknown store name is 400 ``ERR_STATE_STORE_NOT_FOUND``; with ``api_token`` set, a request without the
-  matching ``dapr-api-token`` header is 401.
+  matching ``dapr-api-token`` header is 401. With ``echo_wrong_token`` the 401 body repeats the token it
+  got (as a careless server might), so tests can check the store scrubs a secret echoed back to it.
 
 Etags are a counter, unique across all writes (Dapr treats them as opaque strings). For tests,
 ``before_save`` (if set) is called with the store's data just before each save request is checked, so a test
@@ -36,9 +37,15 @@ def _error(status: int, code: str, message: str) -> Response:
 class DaprStandin(StandinServer):
     """Dapr's HTTP state API over an in-process dict; ``stores[name][key] = (json value, etag)``."""
 
-    def __init__(self, store_names: Iterable[str] = ("statestore",), api_token: str | None = None) -> None:
+    def __init__(
+        self,
+        store_names: Iterable[str] = ("statestore",),
+        api_token: str | None = None,
+        echo_wrong_token: bool = False,
+    ) -> None:
         super().__init__()
         self.api_token = api_token
+        self.echo_wrong_token = echo_wrong_token
         self.stores: dict[str, dict[str, tuple[bytes, str]]] = {name: {} for name in store_names}
         self.before_save: Callable[[DaprStandin, dict[str, tuple[bytes, str]]], None] | None = None
         self.conflicts = 0
@@ -49,8 +56,10 @@ class DaprStandin(StandinServer):
         data[key] = (json.dumps(value).encode(), str(next(self._etags)))
 
     def handle(self, request: Request) -> Response:
-        if self.api_token is not None and request.headers.get("dapr-api-token") != self.api_token:
-            return _error(401, "ERR_API_UNAUTHORIZED", "missing or wrong dapr-api-token")
+        got = request.headers.get("dapr-api-token")
+        if self.api_token is not None and got != self.api_token:
+            shown = f": {got!r}" if self.echo_wrong_token else ""
+            return _error(401, "ERR_API_UNAUTHORIZED", f"missing or wrong dapr-api-token{shown}")
         segments = request.segments
         if segments[:2] != ["v1.0", "state"] or len(segments) not in (3, 4):
             return _error(404, "ERR_NOT_FOUND", f"no route {request.method} /{'/'.join(segments)}")

@@ -8,7 +8,8 @@ object so that every store instance talking to it sees the same states:
 - ``DELETE /v1/workflows/{id}``: 204, or 404 when there is nothing to delete.
 - ``GET /v1/workflows?status=&type=&limit=``: a JSON array of the stored states matching ``status`` and
   ``type`` (``workflow_type``), newest ``created_at`` first, cut to ``limit``.
-- With ``event_key`` set, a request without ``Authorization: Bearer <event_key>`` is 401.
+- With ``event_key`` set, a request without ``Authorization: Bearer <event_key>`` is 401 (its body repeats
+  the header it got when ``echo_wrong_key`` is set, so tests can check the store scrubs an echoed secret).
 - For tests: ``delay`` seconds are waited before each answer (client timeouts), ``fail_with`` answers every
   request with that status, and ``ignore_query`` makes the listing ignore its parameters (as a server that
   does not support them would).
@@ -28,9 +29,10 @@ from ._http import Request, Response, StandinServer
 class InngestStandin(StandinServer):
     """The ``/v1/workflows`` protocol over an in-process dict of workflow id -> stored JSON body."""
 
-    def __init__(self, event_key: str | None = None) -> None:
+    def __init__(self, event_key: str | None = None, echo_wrong_key: bool = False) -> None:
         super().__init__()
         self.event_key = event_key
+        self.echo_wrong_key = echo_wrong_key
         self.delay = 0.0
         self.fail_with: int | None = None
         self.ignore_query = False
@@ -41,8 +43,10 @@ class InngestStandin(StandinServer):
             time.sleep(self.delay)
         if self.fail_with is not None:
             return Response.of_json(self.fail_with, {"error": "failing on purpose"})
-        if self.event_key is not None and request.headers.get("authorization") != f"Bearer {self.event_key}":
-            return Response.of_json(401, {"error": "unauthorized"})
+        got = request.headers.get("authorization")
+        if self.event_key is not None and got != f"Bearer {self.event_key}":
+            error = f"unauthorized: {got!r}" if self.echo_wrong_key else "unauthorized"
+            return Response.of_json(401, {"error": error})
         segments = request.segments
         if segments[:2] != ["v1", "workflows"] or len(segments) > 3:
             return Response.of_json(404, {"error": f"no route /{'/'.join(segments)}"})

@@ -6,7 +6,9 @@ The stand-in (``tests/standins/dapr_standin.py``) replaces the Dapr sidecar, whi
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
@@ -153,3 +155,34 @@ async def test_unknown_state_store_is_a_store_error(standin: DaprStandin) -> Non
     async with DaprStore(standin.url, store_name="nosuchstore") as store:
         with pytest.raises(StoreError, match=r"^dapr/save: GET .*: HTTP 400 .*ERR_STATE_STORE_NOT_FOUND"):
             await store.save(make_state("wf"))
+
+
+async def test_the_api_token_travels_only_in_its_header_never_in_a_url_or_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = "dapr-token-in-header-only"
+    with DaprStandin(api_token=token) as standin:
+        async with DaprStore(standin.url, api_token=token) as store:
+            await store.save(make_state("a"))
+            assert [s.workflow_id for s in await store.list()] == ["a"]
+            await store.delete("a")
+    assert len(standin.received) >= 4
+    assert all(request.headers["dapr-api-token"] == token for request in standin.received)
+    assert not [request.line for request in standin.received if token in request.line]
+    assert token not in caplog.text
+
+
+async def test_a_password_in_the_base_url_is_sent_as_basic_auth_and_left_out_of_the_url(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with DaprStandin() as standin:
+        url = standin.url.replace("http://", "http://ops:url-pass-9@")
+        async with DaprStore(url) as store:
+            await store.load("a")
+        assert store.base_url == standin.url
+    (request,) = standin.received
+    assert request.headers["authorization"] == "Basic " + base64.b64encode(b"ops:url-pass-9").decode()
+    assert "url-pass-9" not in request.line
+    assert "url-pass-9" not in caplog.text

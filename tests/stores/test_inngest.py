@@ -7,6 +7,7 @@ here.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -120,3 +121,19 @@ async def test_unreachable_server_is_a_store_error() -> None:
     async with InngestStore(f"http://127.0.0.1:{free_port()}", timeout=1.0) as store:
         with pytest.raises(StoreError, match=r"^inngest/list: GET /v1/workflows: .*ConnectError"):
             await store.list()
+
+
+async def test_the_event_key_travels_only_in_the_bearer_header_never_in_a_url_or_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with InngestStandin(event_key=KEY) as standin:
+        async with InngestStore(standin.url, event_key=KEY) as store:
+            await store.save(make_state("a"))
+            await store.load("a")
+            await store.list(WorkflowFilter(status=WorkflowStatus.RUNNING))
+            await store.delete("a")
+    assert len(standin.received) == 4
+    assert all(request.headers["authorization"] == f"Bearer {KEY}" for request in standin.received)
+    assert not [request.line for request in standin.received if KEY in request.line]
+    assert KEY not in caplog.text

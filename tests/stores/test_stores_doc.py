@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.fixtures.nats import NatsServer
+from tests.fixtures.nats import NatsServer, start_nats_server
+from tests.fixtures.tls import TestCA
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "stores.md"
-EXAMPLE, CONSTRUCTORS = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+EXAMPLE, CONSTRUCTORS, SECURE = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
 
 
 def run_python(source: str, cwd: Path) -> str:
@@ -30,3 +32,27 @@ def test_nats_example_prints_what_it_says(nats_server: NatsServer, tmp_path: Pat
 def test_other_store_constructors_are_valid(tmp_path: Path) -> None:
     imports = "from beluga_core.stores import DaprStore, InngestStore, KafkaStore\n"
     run_python(imports + CONSTRUCTORS, tmp_path)
+
+
+def test_nats_password_and_tls_example_prints_what_it_says(tmp_path: Path) -> None:
+    ca = TestCA(tmp_path / "ca")
+    cert = ca.server_cert("server")
+    shutil.copy(ca.cert, tmp_path / "ca.pem")
+    args = [
+        "--user",
+        "ops",
+        "--pass",
+        "s3cret",
+        "--tls",
+        "--tlscert",
+        str(cert.cert),
+        "--tlskey",
+        str(cert.key),
+    ]
+    with start_nats_server(tmp_path / "nats", extra_args=args) as server:
+        where = f"127.0.0.1:{server.port}"
+        output = run_python(SECURE.replace("127.0.0.1:4222", where), tmp_path).splitlines()
+    assert output == [
+        f"NatsStore(url='nats://ops:***@{where}', bucket='secure')",
+        f"nats/connect: nats://ops:***@{where} refused the credentials of user 'ops' (authorization violation)",
+    ]
