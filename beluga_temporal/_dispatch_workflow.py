@@ -8,7 +8,6 @@ run (see :mod:`beluga_temporal._functions`), so user code runs under the sandbox
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,13 +16,10 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
-from beluga_core.engine import BUILTIN_QUERIES, encode_result, to_json, workflow_failure
+from beluga_core.engine import answer_query, encode_result, workflow_failure
 from beluga_core.workflow import (
     ErrorInfo,
-    InvalidInputError,
-    QueryFailedError,
     Signal,
-    UnknownQueryError,
     WorkflowStatus,
 )
 
@@ -92,19 +88,7 @@ class BelugaWorkflow:
             return self._state.status.value
         if name == "result":
             return self._state.result
-        handler = self._state.queries.get(name)
-        if handler is None:
-            known = [*BUILTIN_QUERIES, *self._state.queries]
-            raise UnknownQueryError(workflow.info().workflow_id, name, known)
-        try:
-            answer = handler()
-        except Exception as exc:
-            error = ErrorInfo.from_exception(exc)
-            raise QueryFailedError(workflow.info().workflow_id, name, error.type, error.message) from None
-        if inspect.iscoroutine(answer):
-            answer.close()
-            raise InvalidInputError(f"query handler {name!r} is async: Temporal query handlers must be sync")
-        return to_json(answer, what=f"answer of query {name!r}")
+        return answer_query(workflow.info().workflow_id, name, self._state.queries)
 
 
 def _prepare(ref: WorkflowRef, args: Sequence[RawValue]) -> tuple[Any, tuple[Any, ...]] | Exception:

@@ -15,14 +15,11 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from beluga_core.engine import (
-    check_timeout,
     decode_result,
-    encode_input,
-    resolve_options,
+    prepare_start,
     result_hint,
     to_json,
     wait_for_result,
-    workflow_signature,
 )
 from beluga_core.workflow import (
     InvalidInputError,
@@ -92,27 +89,24 @@ class TemporalExecutor:
         self, fn: WorkflowFunction, options: WorkflowOptions | None = None, **option_kwargs: Any
     ) -> TemporalWorkflowHandle:
         """Start ``fn`` as a Temporal workflow; the options' timeout is the execution timeout."""
-        opts = resolve_options(options, option_kwargs)
-        name = function_name(fn)
+        start = prepare_start(fn, options, option_kwargs)
+        name, workflow_id = start.name, start.workflow_id
         self._workflows[name] = fn
-        signature = workflow_signature(fn)
-        json_input, _ = encode_input(
-            opts.input, signature, what=f"input of workflow {name!r}", takes=f"workflow {name!r}"
-        )
-        check_timeout(name, opts.timeout)
-        args = [json_input] if signature.takes_input else []
+        args = [start.json_input] if start.signature.takes_input else []
         try:
             handle = await self.client.start_workflow(
                 name,
                 args=args,
-                id=opts.id,
+                id=workflow_id,
                 task_queue=self.task_queue,
-                execution_timeout=opts.timeout,
+                execution_timeout=start.timeout,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             )
         except temporalio.exceptions.WorkflowAlreadyStartedError:
-            raise WorkflowAlreadyStartedError(opts.id, name) from None
-        return TemporalWorkflowHandle(self.client, opts.id, handle.result_run_id or "", signature.return_hint)
+            raise WorkflowAlreadyStartedError(workflow_id, name) from None
+        return TemporalWorkflowHandle(
+            self.client, workflow_id, handle.result_run_id or "", start.signature.return_hint
+        )
 
     async def signal(self, workflow_id: str, signal: Signal) -> None:
         """Send ``signal`` to the running workflow (its payload as JSON)."""

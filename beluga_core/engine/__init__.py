@@ -3,9 +3,11 @@
 Internal API: these names are for executors (``beluga_core.executor``, ``beluga_temporal``), not for workflow
 code, and may change between minor versions. Everything a user calls is in :mod:`beluga_core.workflow`.
 
-- Starting a workflow: :func:`resolve_options`, :func:`check_workflow_function`, :func:`check_timeout`,
+- Starting a workflow: :func:`prepare_start` (a :class:`StartRequest`), built on :func:`resolve_options`, :func:`check_workflow_function`, :func:`check_timeout`,
   :func:`duplicate_name`.
-- The front half of a workflow call, the same on every engine: :func:`check_activity_options`,
+- The front half of a workflow call, the same on every engine: :func:`prepare_activity` (an
+  :class:`ActivityCall`), :class:`SignalChannel` over an engine's receive step, :func:`answer_query` (the one
+  query rule); and the checks under them: :func:`check_activity_options`,
   :func:`sleep_seconds`, :func:`receive_timeout_seconds`, :func:`check_signal_name`,
   :func:`check_query_handler`, :func:`duration_seconds`, :func:`check_retry`.
 - Values at the durability boundary, converted once: :func:`to_json` / :func:`from_json`, :func:`encode_input`,
@@ -17,6 +19,7 @@ code, and may change between minor versions. Everything a user calls is in :mod:
 
 from ..api._hooks import HOOK_NAMES, fire_hook
 from ..api._retry import ALWAYS_NON_RETRYABLE
+from ._calls import ActivityCall, StartRequest, prepare_activity, prepare_start
 from ._execution import (
     BUILTIN_QUERIES,
     Decode,
@@ -38,6 +41,7 @@ from ._execution import (
     wait_for_result,
     workflow_failure,
 )
+from ._queries import answer_query
 from ._serde import (
     Signature,
     activity_signature,
@@ -47,8 +51,16 @@ from ._serde import (
     to_json,
     workflow_signature,
 )
+from ._signals import SignalChannel, no_signal
 
 __all__ = [
+    "ActivityCall",
+    "SignalChannel",
+    "StartRequest",
+    "answer_query",
+    "no_signal",
+    "prepare_activity",
+    "prepare_start",
     "ALWAYS_NON_RETRYABLE",
     "BUILTIN_QUERIES",
     "HOOK_NAMES",

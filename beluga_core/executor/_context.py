@@ -13,32 +13,27 @@ import logging
 import random as _random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from ..api._hooks import Hooks, fire_hook
-from ..api._naming import function_name
 from ..api._protocols import ActivityFunction, QueryHandler
 from ..api._retry import RetryPolicy
 from ..api._types import ErrorInfo, EventType, HistoryEvent, WorkflowState, WorkflowStatus, utc_now
 from ..api.errors import (
     ActivityError,
-    InvalidInputError,
     NonDeterminismError,
     WorkflowNotRunningError,
     error_type_name,
 )
+from ..engine._calls import ActivityCall, prepare_activity
 from ..engine._execution import (
-    ActivityTimeouts,
-    check_activity_options,
     check_query_handler,
-    check_signal_name,
-    encode_input,
-    receive_timeout_seconds,
     sleep_seconds,
 )
-from ..engine._serde import activity_signature, from_json, to_json
+from ..engine._serde import from_json, to_json
+from ..engine._signals import SignalChannel, no_signal
 from ._attempt import run_attempt
 from ._journal import Journal, RunStopped
 from ._threads import ActivityThreadPool
@@ -235,29 +230,23 @@ class DefaultWorkflowContext:
         total_timeout: timedelta | None = None,
         heartbeat_timeout: timedelta | None = None,
     ) -> Any:
-        if not callable(fn):
-            raise InvalidInputError(
-                f"workflow {self.workflow_type!r}: execute_activity needs a function, got {type(fn).__name__}"
-            )
-        name = function_name(fn)
-        policy, seconds = check_activity_options(
-            self.workflow_type, name, retry, timeout, total_timeout, heartbeat_timeout
+        call = prepare_activity(
+            self.workflow_type,
+            fn,
+            input,
+            retry=retry,
+            timeout=timeout,
+            total_timeout=total_timeout,
+            heartbeat_timeout=heartbeat_timeout,
         )
-        seq, recorded = self._next_step(f"execute activity {name!r}")
+        seq, recorded = self._next_step(f"execute activity {call.name!r}")
         with self._step_in_flight():
-            return await self._activity_step(fn, name, input, policy, seconds, seq, recorded)
+            return await self._activity_step(fn, call, seq, recorded)
 
     async def _activity_step(
-        self,
-        fn: ActivityFunction,
-        name: str,
-        input: Any,
-        policy: RetryPolicy,
-        seconds: ActivityTimeouts,
-        seq: int,
-        recorded: list[HistoryEvent],
+        self, fn: ActivityFunction, call: ActivityCall, seq: int, recorded: list[HistoryEvent]
     ) -> Any:
-        signature = activity_signature(fn)
+        name, signature = call.name, call.signature
         if recorded:
             first = recorded[0]
             if first.type not in _ACTIVITY_EVENTS or first.activity_name != name:
@@ -271,20 +260,18 @@ class DefaultWorkflowContext:
                 error = last.error or ErrorInfo(type="Exception", message="")
                 raise ActivityError(name, last.attempt or 1, error.type, error.message)
         self._go_live()
-        what = f"input of activity {name!r} in workflow {self.workflow_type!r}"
-        json_input, args = encode_input(input, signature, what=what, takes=f"activity {name!r}")
         run = _ActivityRun(
             self,
             seq,
             fn,
             name,
-            args,
-            json_input,
-            policy,
+            call.args,
+            call.json_input,
+            call.policy,
             recorded,
             signature.is_async,
         )
-        json_result = await run.execute(*seconds)
+        json_result = await run.execute(*call.timeouts)
         return from_json(json_result, signature.return_hint, what=f"result of activity {name!r}")
 
     async def sleep(self, duration: timedelta | float) -> None:
@@ -310,12 +297,11 @@ class DefaultWorkflowContext:
         await asyncio.sleep(remaining)
         self.observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq))
 
-    def receive_signal(self, name: str) -> _SignalChannel:
-        check_signal_name(self.workflow_type, name)
-        return _SignalChannel(self, name)
+    def receive_signal(self, name: str) -> SignalChannel:
+        return SignalChannel(self.workflow_type, name, self._receive)
 
-    async def receive(self, name: str, timeout: timedelta | float | None) -> Any:
-        seconds = receive_timeout_seconds(self.workflow_type, name, timeout)
+    async def _receive(self, name: str, seconds: float | None) -> Any:
+        """The engine step of ``SignalChannel.receive``: the next ``name`` payload, journaled."""
         seq, recorded = self._next_step(f"receive signal {name!r}")
         with self._step_in_flight():
             return await self._receive_step(name, seconds, seq, recorded)
@@ -337,7 +323,7 @@ class DefaultWorkflowContext:
                 return delivered.signal_payload
             if _find(recorded, EventType.TIMER_FIRED) is not None:
                 self.observe(recorded[-1])
-                raise _no_signal(name, seconds)
+                raise no_signal(name, seconds)
             timer_started = first
         else:
             self._go_live()
@@ -353,7 +339,7 @@ class DefaultWorkflowContext:
                 )
             if not await self._journal.wait_for_signal(name, _remaining(timer_started)):
                 self.observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq, signal_name=name))
-                raise _no_signal(name, seconds)
+                raise no_signal(name, seconds)
         else:
             await self._journal.wait_for_signal(name, None)
         payload = self._journal.take_signal(name)
@@ -371,24 +357,6 @@ class DefaultWorkflowContext:
     @property
     def journal(self) -> Journal:
         return self._journal
-
-
-class _SignalChannel:
-    """The buffered signals of one name, read by the workflow."""
-
-    def __init__(self, context: DefaultWorkflowContext, name: str) -> None:
-        self._context = context
-        self.name = name
-
-    async def receive(self, timeout: timedelta | float | None = None) -> Any:
-        return await self._context.receive(self.name, timeout)
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Any]:
-        while True:
-            yield await self.receive()
 
 
 class _ActivityRun:
@@ -520,12 +488,6 @@ def _bounded(timeout: float | None, deadline: float | None) -> float | None:
         return timeout
     left = max(0.0, deadline - time.monotonic())
     return left if timeout is None else min(timeout, left)
-
-
-def _no_signal(name: str, seconds: float | None) -> TimeoutError:
-    """The error of a receive whose timeout fired: the same on a live run and on replay."""
-    within = "its timeout" if seconds is None else f"{seconds:g}s"
-    return TimeoutError(f"no {name!r} signal within {within}")
 
 
 def _find(events: list[HistoryEvent], event_type: EventType) -> HistoryEvent | None:

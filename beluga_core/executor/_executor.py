@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import uuid
 import weakref
@@ -14,7 +13,6 @@ from typing import Any
 from ..api._hooks import Hooks, fire_hook
 from ..api._protocols import QueryHandler, WorkflowFunction, WorkflowStore
 from ..api._types import (
-    ErrorInfo,
     EventType,
     HistoryEvent,
     Signal,
@@ -29,22 +27,20 @@ from ..api.errors import (
     NonDeterminismError,
     QueryFailedError,
     StoreError,
-    UnknownQueryError,
     WorkflowAlreadyStartedError,
     WorkflowNotFoundError,
     WorkflowNotRunningError,
 )
+from ..engine._calls import StartRequest, prepare_start
 from ..engine._execution import (
-    BUILTIN_QUERIES,
-    check_timeout,
     check_workflow_function,
     decode_result,
     duplicate_name,
     duration_seconds,
     encode_input,
-    resolve_options,
     result_hint,
 )
+from ..engine._queries import answer_query
 from ..engine._serde import Signature, check_text, to_json, workflow_signature
 from ..stores._memory import InMemoryStore
 from ._handle import DefaultWorkflowHandle
@@ -177,8 +173,8 @@ class DefaultExecutor:
         :meth:`register`), so that the run can be resumed after a restart: an unregistered function, or
         another function registered under its name, is :class:`InvalidInputError` and nothing is stored.
         """
-        opts = resolve_options(options, option_kwargs)
-        name = check_workflow_function(fn)
+        start = prepare_start(fn, options, option_kwargs)
+        name, workflow_id = start.name, start.workflow_id
         registered = self._workflows.get(name)
         if registered is None:
             raise InvalidInputError(
@@ -188,18 +184,15 @@ class DefaultExecutor:
             )
         if registered is not fn:
             raise duplicate_name("workflow", name)
-        signature = workflow_signature(fn)
-        json_input, args = _encode_workflow_input(name, opts.input, signature)
-        check_timeout(name, opts.timeout)
         await self.start()
-        async with self._lock_for(opts.id):
-            live = self._runs.get(opts.id)
+        async with self._lock_for(workflow_id):
+            live = self._runs.get(workflow_id)
             if live is not None and not live.ended.is_set():
-                raise WorkflowAlreadyStartedError(opts.id, name)
-            state = _new_state(opts, name, json_input)
+                raise WorkflowAlreadyStartedError(workflow_id, name)
+            state = _new_state(start)
             if not await self._create_run(state):
-                raise WorkflowAlreadyStartedError(opts.id, name)
-            self._launch(fn, state, args, resumed=False)
+                raise WorkflowAlreadyStartedError(workflow_id, name)
+            self._launch(fn, state, start.args, resumed=False)
         return self._handle(state.workflow_id, state.run_id, result_hint(fn))
 
     async def signal(self, workflow_id: str, signal: Signal) -> None:
@@ -246,19 +239,7 @@ class DefaultExecutor:
             handlers = run.context.query_handlers
         else:
             handlers = await self._replayed_handlers(state, query_type)
-        handler = handlers.get(query_type)
-        if handler is None:
-            raise UnknownQueryError(workflow_id, query_type, [*BUILTIN_QUERIES, *handlers])
-        try:
-            answer = handler()
-            if inspect.isawaitable(answer):
-                answer = await answer
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
-            error = ErrorInfo.from_exception(exc)
-            raise QueryFailedError(workflow_id, query_type, error.type, error.message) from exc
-        return to_json(answer, what=f"answer of query {query_type!r} of workflow {workflow_id!r}")
+        return answer_query(workflow_id, query_type, handlers)
 
     async def _replayed_handlers(self, state: WorkflowState, query_type: str) -> dict[str, QueryHandler]:
         """The query handlers of a run not live here, from a replay-only run over its history."""
@@ -462,16 +443,16 @@ def _encode_workflow_input(name: str, value: Any, signature: Signature) -> tuple
     return encode_input(value, signature, what=f"input of workflow {name!r}", takes=f"workflow {name!r}")
 
 
-def _new_state(opts: WorkflowOptions, name: str, json_input: Any) -> WorkflowState:
+def _new_state(start: StartRequest) -> WorkflowState:
     now = utc_now()
     return WorkflowState(
-        workflow_id=opts.id,
+        workflow_id=start.workflow_id,
         run_id=str(uuid.uuid4()),
-        workflow_type=name,
+        workflow_type=start.name,
         status=WorkflowStatus.RUNNING,
-        input=json_input,
-        history=[HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now, input=json_input)],
+        input=start.json_input,
+        history=[HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now, input=start.json_input)],
         created_at=now,
         updated_at=now,
-        timeout=opts.timeout,
+        timeout=start.timeout,
     )
