@@ -77,11 +77,11 @@ def prepare_activity(
     workflow_type: str,
     fn: Any,
     input: Any,
-    *,
     retry: Any,
     timeout: Any,
     total_timeout: Any,
     heartbeat_timeout: Any,
+    *,
     signature_of: Callable[[Callable[..., Any]], Signature] = activity_signature,
     decode: Decode = from_json,
 ) -> ActivityCall:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import random as _random
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -20,48 +19,25 @@ from typing import Any, NoReturn
 from ..api._hooks import Hooks, fire_hook
 from ..api._protocols import ActivityFunction, QueryHandler
 from ..api._retry import RetryPolicy
-from ..api._types import ErrorInfo, EventType, HistoryEvent, WorkflowState, WorkflowStatus, utc_now
+from ..api._types import ErrorInfo, EventType, HistoryEvent, WorkflowState, WorkflowStatus
 from ..api.errors import (
     ActivityError,
     NonDeterminismError,
     WorkflowNotRunningError,
-    error_type_name,
 )
 from ..engine._calls import ActivityCall, prepare_activity
 from ..engine._execution import (
     check_query_handler,
     sleep_seconds,
 )
-from ..engine._serde import from_json, to_json
+from ..engine._serde import from_json
 from ..engine._signals import SignalChannel, no_signal
-from ._attempt import run_attempt
+from ._activity_attempts import ActivityAttempts
 from ._journal import Journal, RunStopped
+from ._replay_match import Step, describe, find, has_outcome, remaining
 from ._threads import ActivityThreadPool
 
 logger = logging.getLogger("beluga_core.executor")
-
-_ACTIVITY_EVENTS = {
-    EventType.ACTIVITY_STARTED,
-    EventType.ACTIVITY_COMPLETED,
-    EventType.ACTIVITY_FAILED,
-    EventType.ACTIVITY_ATTEMPT_FAILED,
-}
-
-#: The events that end a step: a replay-only run replays the steps that have one.
-_STEP_OUTCOMES = {
-    EventType.ACTIVITY_COMPLETED,
-    EventType.ACTIVITY_FAILED,
-    EventType.TIMER_FIRED,
-    EventType.SIGNAL_DELIVERED,
-}
-
-
-def _describe(event: HistoryEvent) -> str:
-    if event.activity_name:
-        return f"activity {event.activity_name!r}"
-    if event.signal_name:
-        return f"receive of signal {event.signal_name!r}"
-    return "a sleep" if event.type in (EventType.TIMER_STARTED, EventType.TIMER_FIRED) else event.type.value
 
 
 class DefaultWorkflowContext:
@@ -134,7 +110,9 @@ class DefaultWorkflowContext:
 
     # -- steps ---------------------------------------------------------------------------------------------
 
-    def _next_step(self, operation: str) -> tuple[int, list[HistoryEvent]]:
+    def _next_step(self, step: Step) -> tuple[int, list[HistoryEvent]]:
+        """Take the next step number; the events recorded for it (empty when live), checked against ``step``."""
+        operation = step.operation
         self.first_step.set()
         if self.stopping:
             self._refuse_after_stop()
@@ -152,7 +130,9 @@ class DefaultWorkflowContext:
             )
         self._seq += 1
         recorded = self._journal.recorded(self._seq)
-        if self.replay_only and not any(e.type in _STEP_OUTCOMES for e in recorded):
+        if recorded and not step.matches(recorded[0]):
+            raise self._diverged(self._seq, recorded[0], step.description)
+        if self.replay_only and not has_outcome(recorded):
             self._end_replay()
         return self._seq, recorded
 
@@ -212,7 +192,7 @@ class DefaultWorkflowContext:
         self.divergence = NonDeterminismError(
             self.workflow_id,
             seq,
-            f"history has {_describe(recorded)} at this step, but the workflow now does {now_doing}",
+            f"history has {describe(recorded)} at this step, but the workflow now does {now_doing}",
         )
         return self.divergence
 
@@ -231,15 +211,9 @@ class DefaultWorkflowContext:
         heartbeat_timeout: timedelta | None = None,
     ) -> Any:
         call = prepare_activity(
-            self.workflow_type,
-            fn,
-            input,
-            retry=retry,
-            timeout=timeout,
-            total_timeout=total_timeout,
-            heartbeat_timeout=heartbeat_timeout,
+            self.workflow_type, fn, input, retry, timeout, total_timeout, heartbeat_timeout
         )
-        seq, recorded = self._next_step(f"execute activity {call.name!r}")
+        seq, recorded = self._next_step(Step.activity(call.name))
         with self._step_in_flight():
             return await self._activity_step(fn, call, seq, recorded)
 
@@ -248,9 +222,6 @@ class DefaultWorkflowContext:
     ) -> Any:
         name, signature = call.name, call.signature
         if recorded:
-            first = recorded[0]
-            if first.type not in _ACTIVITY_EVENTS or first.activity_name != name:
-                raise self._diverged(seq, first, f"activity {name!r}")
             last = recorded[-1]
             if last.type == EventType.ACTIVITY_COMPLETED:
                 self.observe(last)
@@ -260,7 +231,7 @@ class DefaultWorkflowContext:
                 error = last.error or ErrorInfo(type="Exception", message="")
                 raise ActivityError(name, last.attempt or 1, error.type, error.message)
         self._go_live()
-        run = _ActivityRun(
+        run = ActivityAttempts(
             self,
             seq,
             fn,
@@ -276,25 +247,22 @@ class DefaultWorkflowContext:
 
     async def sleep(self, duration: timedelta | float) -> None:
         seconds = sleep_seconds(self.workflow_type, duration)
-        seq, recorded = self._next_step("sleep")
+        seq, recorded = self._next_step(Step.sleep())
         with self._step_in_flight():
             await self._sleep_step(seconds, seq, recorded)
 
     async def _sleep_step(self, seconds: float, seq: int, recorded: list[HistoryEvent]) -> None:
         if recorded:
-            first = recorded[0]
-            if first.type != EventType.TIMER_STARTED or first.signal_name is not None:
-                raise self._diverged(seq, first, "a sleep")
-            fired = _find(recorded, EventType.TIMER_FIRED)
+            fired = find(recorded, EventType.TIMER_FIRED)
             if fired is not None:
                 self.observe(fired)
                 return
-            remaining = _remaining(first)
+            left = remaining(recorded[0])
         else:
             self._go_live()
             await self._journal.record(EventType.TIMER_STARTED, seq=seq, duration=timedelta(seconds=seconds))
-            remaining = seconds
-        await asyncio.sleep(remaining)
+            left = seconds
+        await asyncio.sleep(left)
         self.observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq))
 
     def receive_signal(self, name: str) -> SignalChannel:
@@ -302,7 +270,7 @@ class DefaultWorkflowContext:
 
     async def _receive(self, name: str, seconds: float | None) -> Any:
         """The engine step of ``SignalChannel.receive``: the next ``name`` payload, journaled."""
-        seq, recorded = self._next_step(f"receive signal {name!r}")
+        seq, recorded = self._next_step(Step.receive(name))
         with self._step_in_flight():
             return await self._receive_step(name, seconds, seq, recorded)
 
@@ -311,20 +279,14 @@ class DefaultWorkflowContext:
     ) -> Any:
         timer_started: HistoryEvent | None = None
         if recorded:
-            first = recorded[0]
-            if (
-                first.type not in (EventType.SIGNAL_DELIVERED, EventType.TIMER_STARTED)
-                or first.signal_name != name
-            ):
-                raise self._diverged(seq, first, f"receive of signal {name!r}")
-            delivered = _find(recorded, EventType.SIGNAL_DELIVERED)
+            delivered = find(recorded, EventType.SIGNAL_DELIVERED)
             if delivered is not None:
                 self.observe(delivered)
                 return delivered.signal_payload
-            if _find(recorded, EventType.TIMER_FIRED) is not None:
+            if find(recorded, EventType.TIMER_FIRED) is not None:
                 self.observe(recorded[-1])
                 raise no_signal(name, seconds)
-            timer_started = first
+            timer_started = recorded[0]
         else:
             self._go_live()
         return await self._receive_live(seq, name, seconds, timer_started)
@@ -337,7 +299,7 @@ class DefaultWorkflowContext:
                 timer_started = await self._journal.record(
                     EventType.TIMER_STARTED, seq=seq, signal_name=name, duration=timedelta(seconds=seconds)
                 )
-            if not await self._journal.wait_for_signal(name, _remaining(timer_started)):
+            if not await self._journal.wait_for_signal(name, remaining(timer_started)):
                 self.observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq, signal_name=name))
                 raise no_signal(name, seconds)
         else:
@@ -357,144 +319,3 @@ class DefaultWorkflowContext:
     @property
     def journal(self) -> Journal:
         return self._journal
-
-
-class _ActivityRun:
-    """The live attempts of one activity call, resumed from its recorded attempts after a restart."""
-
-    def __init__(
-        self,
-        context: DefaultWorkflowContext,
-        seq: int,
-        fn: Callable[..., Any],
-        name: str,
-        args: tuple[Any, ...],
-        json_input: Any,
-        policy: RetryPolicy,
-        recorded: list[HistoryEvent],
-        is_async: bool,
-    ) -> None:
-        self.context = context
-        self.journal = context.journal
-        self.seq = seq
-        self.fn = fn
-        self.name = name
-        self.args = args
-        self.json_input = json_input
-        self.policy = policy
-        self.recorded = recorded
-        self.is_async = is_async
-
-    async def execute(
-        self, timeout: float | None, total_timeout: float | None, heartbeat: float | None
-    ) -> Any:
-        attempt, first_started = await self._resume_point()
-        deadline = None if total_timeout is None else first_started + total_timeout
-        if attempt == 1:
-            await self.context.fire("on_activity_start", self.name, self.args[0] if self.args else None)
-        while True:
-            self.journal.append(
-                EventType.ACTIVITY_STARTED,
-                seq=self.seq,
-                activity_name=self.name,
-                input=self.json_input,
-                attempt=attempt,
-            )
-            started = time.monotonic()
-            attempt_timeout = _bounded(timeout, deadline)
-            try:
-                result = await run_attempt(
-                    self.fn,
-                    self.args,
-                    is_async=self.is_async,
-                    label=f"activity {self.name!r} attempt {attempt}",
-                    timeout=attempt_timeout,
-                    heartbeat_timeout=heartbeat,
-                    pool=self.context.activity_pool,
-                )
-                json_result = to_json(result, what=f"result of activity {self.name!r}")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                delay = self._retry_delay(exc, attempt, deadline)
-                elapsed = timedelta(seconds=time.monotonic() - started)
-                if delay is None:
-                    await self._fail(exc, attempt, elapsed)
-                await self.journal.record(
-                    EventType.ACTIVITY_ATTEMPT_FAILED,
-                    seq=self.seq,
-                    activity_name=self.name,
-                    error=ErrorInfo.from_exception(exc),
-                    attempt=attempt,
-                    duration=timedelta(seconds=delay),
-                )
-                await self.context.fire("on_retry", self.name, attempt, exc)
-                await asyncio.sleep(delay)
-                attempt += 1
-                continue
-            event = await self.journal.record(
-                EventType.ACTIVITY_COMPLETED,
-                seq=self.seq,
-                activity_name=self.name,
-                result=json_result,
-                attempt=attempt,
-                duration=timedelta(seconds=time.monotonic() - started),
-            )
-            self.context.observe(event)
-            await self.context.fire("on_activity_complete", self.name, result)
-            return json_result
-
-    async def _resume_point(self) -> tuple[int, float]:
-        """The attempt to run next and when the first attempt started (monotonic clock)."""
-        if not self.recorded:
-            return 1, time.monotonic()
-        now_wall, now_mono = utc_now(), time.monotonic()
-        first_started = now_mono - (now_wall - self.recorded[0].timestamp).total_seconds()
-        last = self.recorded[-1]
-        if last.type == EventType.ACTIVITY_ATTEMPT_FAILED:
-            await asyncio.sleep(_remaining(last))
-        return (last.attempt or 0) + 1, first_started
-
-    def _retry_delay(self, exc: Exception, attempt: int, deadline: float | None) -> float | None:
-        """Seconds to wait before the next attempt, or None when this failure is final."""
-        error_type = error_type_name(exc)
-        if attempt >= self.policy.max_attempts or not self.policy.is_retryable(error_type):
-            return None
-        delay = self.policy.delay(attempt).total_seconds()
-        if deadline is not None and time.monotonic() + delay >= deadline:
-            return None
-        return delay
-
-    async def _fail(self, exc: Exception, attempt: int, elapsed: timedelta) -> NoReturn:
-        error = ErrorInfo.from_exception(exc)
-        event = await self.journal.record(
-            EventType.ACTIVITY_FAILED,
-            seq=self.seq,
-            activity_name=self.name,
-            error=error,
-            attempt=attempt,
-            duration=elapsed,
-        )
-        self.context.observe(event)
-        failure = ActivityError(self.name, attempt, error.type, error.message)
-        failure.__cause__ = exc
-        await self.context.fire("on_activity_fail", self.name, failure)
-        raise failure from exc
-
-
-def _bounded(timeout: float | None, deadline: float | None) -> float | None:
-    """The attempt timeout, cut to what is left of the total timeout."""
-    if deadline is None:
-        return timeout
-    left = max(0.0, deadline - time.monotonic())
-    return left if timeout is None else min(timeout, left)
-
-
-def _find(events: list[HistoryEvent], event_type: EventType) -> HistoryEvent | None:
-    return next((e for e in events if e.type == event_type), None)
-
-
-def _remaining(started: HistoryEvent) -> float:
-    """Seconds left of the timer or backoff that ``started`` began (0 when it is already over)."""
-    end = started.timestamp + (started.duration or timedelta(0))
-    return max(0.0, (end - utc_now()).total_seconds())
