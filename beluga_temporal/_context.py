@@ -14,11 +14,10 @@ from typing import Any
 import temporalio.exceptions
 from temporalio import workflow
 
-from beluga_core.engine import SignalChannel, check_query_handler, no_signal, prepare_activity, sleep_seconds
+from beluga_core.engine import ActivityCall, WorkflowContextBase, no_signal
 from beluga_core.workflow import (
     ActivityFunction,
     QueryHandler,
-    RetryPolicy,
     WorkflowStatus,
 )
 
@@ -42,10 +41,12 @@ class RunState:
             current_runtime().fire(hook, workflow.info().workflow_id, *args)
 
 
-class TemporalWorkflowContext:
+class TemporalWorkflowContext(WorkflowContextBase):
     """Implements :class:`beluga_core.workflow.WorkflowContext` on Temporal's workflow APIs."""
 
     def __init__(self, state: RunState) -> None:
+        super().__init__()
+        self._query_handlers = state.queries  # the dispatch workflow's query handler answers from them
         self._state = state
 
     @property
@@ -60,30 +61,11 @@ class TemporalWorkflowContext:
     def workflow_type(self) -> str:
         return workflow.info().workflow_type
 
-    async def execute_activity(
-        self,
-        fn: ActivityFunction,
-        input: Any = None,
-        *,
-        retry: RetryPolicy | None = None,
-        timeout: timedelta | None = None,
-        total_timeout: timedelta | None = None,
-        heartbeat_timeout: timedelta | None = None,
-    ) -> Any:
-        """Run ``fn(input)`` as the Temporal activity named after ``fn``; see ``WorkflowContext``."""
-        # Checked before anything reaches Temporal: a bad option fails the workflow (a Temporal call would
-        # fail its workflow task, retried for ever).
-        call = prepare_activity(
-            self.workflow_type,
-            fn,
-            input,
-            retry,
-            timeout,
-            total_timeout,
-            heartbeat_timeout,
-            signature_of=sandbox_activity_signature,
-            decode=decode,
-        )
+    _activity_signature = staticmethod(sandbox_activity_signature)
+    _decode = staticmethod(decode)
+
+    async def _run_activity(self, fn: ActivityFunction, call: ActivityCall) -> Any:
+        """Run the call as the Temporal activity named after ``fn``; see ``WorkflowContext``."""
         name, policy = call.name, call.policy
         attempt, total, heartbeat = (None if s is None else timedelta(seconds=s) for s in call.timeouts)
         self._state.fire("on_activity_start", name, call.args[0] if call.args else None)
@@ -106,9 +88,6 @@ class TemporalWorkflowContext:
         self._state.fire("on_activity_complete", name, result)
         return result
 
-    def receive_signal(self, name: str) -> SignalChannel:
-        return SignalChannel(self.workflow_type, name, self._receive)
-
     async def _receive(self, name: str, seconds: float | None) -> Any:
         """The engine step of ``SignalChannel.receive``: the oldest buffered payload, waited for durably."""
         buffer = self._state.signals[name]
@@ -123,9 +102,9 @@ class TemporalWorkflowContext:
                 raise no_signal(name, seconds) from None
         return buffer.popleft()
 
-    async def sleep(self, duration: timedelta | float) -> None:
+    async def _sleep(self, seconds: float) -> None:
         """A durable Temporal timer."""
-        await workflow.sleep(sleep_seconds(self.workflow_type, duration))
+        await workflow.sleep(seconds)
 
     def now(self) -> datetime:
         return workflow.now()
@@ -135,8 +114,3 @@ class TemporalWorkflowContext:
 
     def uuid4(self) -> uuid.UUID:
         return workflow.uuid4()
-
-    def set_query_handler(self, name: str, handler: QueryHandler) -> None:
-        """Answer query ``name`` with ``handler()``, which returns the answer (Temporal queries are sync)."""
-        check_query_handler(self.workflow_type, name, handler)
-        self._state.queries[name] = handler

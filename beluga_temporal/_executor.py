@@ -15,6 +15,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from beluga_core.engine import (
+    RunHandleBase,
     decode_result,
     prepare_start,
     result_hint,
@@ -187,24 +188,14 @@ class TemporalExecutor:
         )
 
 
-class TemporalWorkflowHandle:
+class TemporalWorkflowHandle(RunHandleBase):
     """A Beluga workflow run on Temporal."""
 
     def __init__(
         self, client: temporalio.client.Client, workflow_id: str, run_id: str, return_hint: Any
     ) -> None:
+        super().__init__(workflow_id, run_id, return_hint)
         self._client = client
-        self._id = workflow_id
-        self._run_id = run_id
-        self._return_hint = return_hint
-
-    @property
-    def id(self) -> str:
-        return self._id
-
-    @property
-    def run_id(self) -> str:
-        return self._run_id
 
     @property
     def _handle(self) -> WorkflowHandle[Any, Any]:

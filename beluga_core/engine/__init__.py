@@ -5,7 +5,8 @@ code, and may change between minor versions. Everything a user calls is in :mod:
 
 - Starting a workflow: :func:`prepare_start` (a :class:`StartRequest`), built on :func:`resolve_options`, :func:`check_workflow_function`, :func:`check_timeout`,
   :func:`duplicate_name`.
-- The front half of a workflow call, the same on every engine: :func:`prepare_activity` (an
+- The front half of a workflow call, the same on every engine: :class:`WorkflowContextBase`, which an
+  engine's context subclasses, implementing only its steps; :func:`prepare_activity` (an
   :class:`ActivityCall`), :class:`SignalChannel` over an engine's receive step, :func:`answer_query` (the one
   query rule); and the checks under them: :func:`check_activity_options`,
   :func:`sleep_seconds`, :func:`receive_timeout_seconds`, :func:`check_signal_name`,
@@ -13,13 +14,14 @@ code, and may change between minor versions. Everything a user calls is in :mod:
 - Values at the durability boundary, converted once: :func:`to_json` / :func:`from_json`, :func:`encode_input`,
   :func:`encode_result`, :func:`decode_result`, :func:`result_hint`, :func:`check_text`, and the
   :class:`Signature` of workflow and activity functions.
-- Outcomes: :func:`wait_for_result`, :func:`workflow_failure`, :data:`BUILTIN_QUERIES`.
+- Outcomes: :class:`RunHandleBase` (what every handle has), :func:`wait_for_result`, :func:`workflow_failure`, :data:`BUILTIN_QUERIES`.
 - Hooks: :func:`fire_hook`, :data:`HOOK_NAMES`. Retries: :data:`ALWAYS_NON_RETRYABLE`.
 """
 
 from ..api._hooks import HOOK_NAMES, fire_hook
 from ..api._retry import ALWAYS_NON_RETRYABLE
 from ._calls import ActivityCall, StartRequest, prepare_activity, prepare_start
+from ._context import WorkflowContextBase
 from ._execution import (
     BUILTIN_QUERIES,
     Decode,
@@ -41,6 +43,7 @@ from ._execution import (
     wait_for_result,
     workflow_failure,
 )
+from ._handles import RunHandleBase
 from ._queries import answer_query
 from ._serde import (
     Signature,
@@ -54,6 +57,8 @@ from ._serde import (
 from ._signals import SignalChannel, no_signal
 
 __all__ = [
+    "WorkflowContextBase",
+    "RunHandleBase",
     "ActivityCall",
     "SignalChannel",
     "StartRequest",

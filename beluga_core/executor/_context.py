@@ -17,21 +17,17 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from ..api._hooks import Hooks, fire_hook
-from ..api._protocols import ActivityFunction, QueryHandler
-from ..api._retry import RetryPolicy
+from ..api._protocols import ActivityFunction
 from ..api._types import ErrorInfo, EventType, HistoryEvent, WorkflowState, WorkflowStatus
 from ..api.errors import (
     ActivityError,
     NonDeterminismError,
     WorkflowNotRunningError,
 )
-from ..engine._calls import ActivityCall, prepare_activity
-from ..engine._execution import (
-    check_query_handler,
-    sleep_seconds,
-)
+from ..engine._calls import ActivityCall
+from ..engine._context import WorkflowContextBase
 from ..engine._serde import from_json
-from ..engine._signals import SignalChannel, no_signal
+from ..engine._signals import no_signal
 from ._activity_attempts import ActivityAttempts
 from ._journal import Journal, RunStopped
 from ._replay_match import Step, describe, find, has_outcome, remaining
@@ -40,10 +36,11 @@ from ._threads import ActivityThreadPool
 logger = logging.getLogger("beluga_core.executor")
 
 
-class DefaultWorkflowContext:
+class DefaultWorkflowContext(WorkflowContextBase):
     """What workflow code sees on the DefaultExecutor. One instance per run execution."""
 
     def __init__(self, journal: Journal, hooks: Hooks | None, activity_pool: ActivityThreadPool) -> None:
+        super().__init__()
         self._journal = journal
         self._hooks = hooks
         self.activity_pool = activity_pool
@@ -52,7 +49,6 @@ class DefaultWorkflowContext:
         self._seq = 0
         self._clock = state.created_at
         self._rng: _random.Random | None = None  # made on first use: most workflows never draw
-        self._query_handlers: dict[str, QueryHandler] = {}
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._refused_after_stop = False
         self.cancel_pending = False
@@ -99,14 +95,6 @@ class DefaultWorkflowContext:
         return self._rng
 
     # -- queries -------------------------------------------------------------------------------------------
-
-    def set_query_handler(self, name: str, handler: QueryHandler) -> None:
-        check_query_handler(self.workflow_type, name, handler)
-        self._query_handlers[name] = handler
-
-    @property
-    def query_handlers(self) -> dict[str, QueryHandler]:
-        return self._query_handlers
 
     # -- steps ---------------------------------------------------------------------------------------------
 
@@ -200,19 +188,7 @@ class DefaultWorkflowContext:
         """Advance the workflow's clock to a step outcome it has seen (live or replayed)."""
         self._clock = max(self._clock, event.timestamp)
 
-    async def execute_activity(
-        self,
-        fn: ActivityFunction,
-        input: Any = None,
-        *,
-        retry: RetryPolicy | None = None,
-        timeout: timedelta | None = None,
-        total_timeout: timedelta | None = None,
-        heartbeat_timeout: timedelta | None = None,
-    ) -> Any:
-        call = prepare_activity(
-            self.workflow_type, fn, input, retry, timeout, total_timeout, heartbeat_timeout
-        )
+    async def _run_activity(self, fn: ActivityFunction, call: ActivityCall) -> Any:
         seq, recorded = self._next_step(Step.activity(call.name))
         with self._step_in_flight():
             return await self._activity_step(fn, call, seq, recorded)
@@ -245,8 +221,7 @@ class DefaultWorkflowContext:
         json_result = await run.execute(*call.timeouts)
         return from_json(json_result, signature.return_hint, what=f"result of activity {name!r}")
 
-    async def sleep(self, duration: timedelta | float) -> None:
-        seconds = sleep_seconds(self.workflow_type, duration)
+    async def _sleep(self, seconds: float) -> None:
         seq, recorded = self._next_step(Step.sleep())
         with self._step_in_flight():
             await self._sleep_step(seconds, seq, recorded)
@@ -264,9 +239,6 @@ class DefaultWorkflowContext:
             left = seconds
         await asyncio.sleep(left)
         self.observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq))
-
-    def receive_signal(self, name: str) -> SignalChannel:
-        return SignalChannel(self.workflow_type, name, self._receive)
 
     async def _receive(self, name: str, seconds: float | None) -> Any:
         """The engine step of ``SignalChannel.receive``: the next ``name`` payload, journaled."""

@@ -15,6 +15,7 @@ from ..api.errors import (
     WorkflowTimeoutError,
 )
 from ..engine._execution import decode_result, wait_for_result
+from ..engine._handles import RunHandleBase
 from ._run import WorkflowRun
 
 _POLL_SECONDS = 0.05
@@ -33,7 +34,7 @@ def outcome_of(state: WorkflowState, return_hint: Any) -> Any:
     raise WorkflowFailedError(state.workflow_id, cause_type, cause_message)
 
 
-class DefaultWorkflowHandle:
+class DefaultWorkflowHandle(RunHandleBase):
     """A run started by (or resumed in) a DefaultExecutor, or looked up by id.
 
     It holds no run itself: it asks the executor for the live run of its id and run id each time, so a run
@@ -49,19 +50,9 @@ class DefaultWorkflowHandle:
         live_run: Callable[[], WorkflowRun | None],
         load: Callable[[], Awaitable[WorkflowState | None]],
     ) -> None:
-        self._id = workflow_id
-        self._run_id = run_id
-        self._return_hint = return_hint
+        super().__init__(workflow_id, run_id, return_hint)
         self._live_run = live_run
         self._load = load
-
-    @property
-    def id(self) -> str:
-        return self._id
-
-    @property
-    def run_id(self) -> str:
-        return self._run_id
 
     async def status(self) -> WorkflowStatus:
         return (await self._current_state()).status

@@ -1,0 +1,89 @@
+"""The part of the :class:`~beluga_core.workflow.WorkflowContext` that is the same on every engine.
+
+Every call is checked and its values converted here, then handed to the engine's step: an engine subclasses
+:class:`WorkflowContextBase` and implements :meth:`~WorkflowContextBase._run_activity`,
+:meth:`~WorkflowContextBase._sleep`, :meth:`~WorkflowContextBase._receive` and the identity properties.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from ..api._protocols import ActivityFunction, QueryHandler
+from ..api._retry import RetryPolicy
+from ._calls import ActivityCall, prepare_activity
+from ._execution import Decode, check_query_handler, sleep_seconds
+from ._serde import Signature, activity_signature, from_json
+from ._signals import SignalChannel
+
+
+class WorkflowContextBase(ABC):
+    """The front half of every workflow call; subclasses implement the engine's half."""
+
+    def __init__(self) -> None:
+        self._query_handlers: dict[str, QueryHandler] = {}
+
+    @property
+    @abstractmethod
+    def workflow_type(self) -> str: ...
+
+    # -- calls ---------------------------------------------------------------------------------------------
+
+    async def execute_activity(
+        self,
+        fn: ActivityFunction,
+        input: Any = None,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: timedelta | None = None,
+        total_timeout: timedelta | None = None,
+        heartbeat_timeout: timedelta | None = None,
+    ) -> Any:
+        call = prepare_activity(
+            self.workflow_type,
+            fn,
+            input,
+            retry,
+            timeout,
+            total_timeout,
+            heartbeat_timeout,
+            signature_of=self._activity_signature,
+            decode=self._decode,
+        )
+        return await self._run_activity(fn, call)
+
+    async def sleep(self, duration: timedelta | float) -> None:
+        await self._sleep(sleep_seconds(self.workflow_type, duration))
+
+    def receive_signal(self, name: str) -> SignalChannel:
+        return SignalChannel(self.workflow_type, name, self._receive)
+
+    def set_query_handler(self, name: str, handler: QueryHandler) -> None:
+        check_query_handler(self.workflow_type, name, handler)
+        self._query_handlers[name] = handler
+
+    @property
+    def query_handlers(self) -> dict[str, QueryHandler]:
+        """The handlers the workflow registered, by query name."""
+        return self._query_handlers
+
+    # -- the engine's half ---------------------------------------------------------------------------------
+
+    #: How the engine reads an activity's signature and decodes values (Temporal's sandbox does not cache).
+    _activity_signature: Callable[[Callable[..., Any]], Signature] = staticmethod(activity_signature)
+    _decode: Decode = staticmethod(from_json)
+
+    @abstractmethod
+    async def _run_activity(self, fn: ActivityFunction, call: ActivityCall) -> Any:
+        """Run the checked activity call durably; its result decoded by the activity's return annotation."""
+
+    @abstractmethod
+    async def _sleep(self, seconds: float) -> None:
+        """A durable timer of ``seconds`` (zero or more)."""
+
+    @abstractmethod
+    async def _receive(self, name: str, seconds: float | None) -> Any:
+        """The oldest buffered ``name`` payload, waited for durably; ``TimeoutError`` after ``seconds``."""
