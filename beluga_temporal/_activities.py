@@ -15,9 +15,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, FailureError
 
 from beluga_core.engine import Signature, activity_signature, duplicate_name, from_json, to_json
-from beluga_core.workflow import ActivityFunction, InvalidInputError, NonRetryableError, function_name
+from beluga_core.workflow import ActivityFunction, function_name
 
-from ._activity_options import activity_failure
+from ._failures import activity_failure
 from ._runtime import WorkerRuntime
 
 
@@ -71,15 +71,13 @@ class _Call:
         return to_json(result, what=f"result of activity {self.name!r}")
 
     def failure(self, exc: Exception) -> FailureError:
-        """The failure to raise for ``exc``; fires ``on_retry`` when Temporal will try again.
-
-        ``NonRetryableError`` and ``InvalidInputError`` (bad input or result) are never retried.
+        """The failure to raise for ``exc`` (see :func:`activity_failure`); fires ``on_retry`` when Temporal
+        will try again.
         """
         if isinstance(exc, FailureError):
             return exc
         info = activity.info()
-        non_retryable = isinstance(exc, (NonRetryableError, InvalidInputError))
-        failure = activity_failure(info.attempt, exc, non_retryable=non_retryable)
+        failure = activity_failure(info.attempt, exc)
         if _will_retry(info, failure):
             self.runtime.fire("on_retry", info.workflow_id, self.name, info.attempt, exc)
         return failure

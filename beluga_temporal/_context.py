@@ -21,7 +21,8 @@ from beluga_core.workflow import (
     WorkflowStatus,
 )
 
-from ._activity_options import beluga_activity_error, start_to_close, temporal_retry_policy
+from ._activity_options import start_to_close, temporal_retry_policy
+from ._failures import beluga_activity_error
 from ._runtime import current_runtime
 from ._sandbox_serde import decode, sandbox_activity_signature
 

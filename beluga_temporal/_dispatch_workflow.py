@@ -13,17 +13,15 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ApplicationError, FailureError
-from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from beluga_core.engine import answer_query, encode_result, workflow_failure
 from beluga_core.workflow import (
-    ErrorInfo,
     Signal,
     WorkflowStatus,
 )
 
 from ._context import RunState, TemporalWorkflowContext
+from ._failures import fails_task, workflow_run_failure
 from ._functions import WorkflowRef
 from ._runtime import current_runtime
 from ._sandbox_serde import decode, sandbox_workflow_signature
@@ -54,11 +52,11 @@ class BelugaWorkflow:
             self._state.fire("on_workflow_cancel")
             raise
         except Exception as exc:
-            if _fails_task(exc):
+            if fails_task(exc):
                 raise
             self._state.status = WorkflowStatus.FAILED
             self._state.fire("on_workflow_fail", workflow_failure(workflow.info().workflow_id, exc))
-            raise _workflow_failure(exc) from exc
+            raise workflow_run_failure(exc) from exc
         self._state.status = WorkflowStatus.COMPLETED
         self._state.result = data
         self._state.fire("on_workflow_complete", result)
@@ -105,22 +103,3 @@ def _prepare(ref: WorkflowRef, args: Sequence[RawValue]) -> tuple[Any, tuple[Any
 
 def _first_arg(args: Sequence[RawValue]) -> Any:
     return workflow.payload_converter().from_payload(args[0].payload) if args else None
-
-
-def _fails_task(exc: Exception) -> bool:
-    """Errors that must fail the workflow task (so it is retried, e.g. after a fix) rather than the workflow.
-
-    Non-determinism is one, except the sandbox's access errors: they are bugs in the workflow code that no
-    retry fixes, so they fail the workflow with a clear message.
-    """
-    return isinstance(exc, workflow.NondeterminismError) and not isinstance(
-        exc, RestrictedWorkflowAccessError
-    )
-
-
-def _workflow_failure(exc: Exception) -> FailureError:
-    """The Temporal failure for an exception the workflow function raised: its type name and message."""
-    if isinstance(exc, FailureError):
-        return exc
-    error = ErrorInfo.from_exception(exc)
-    return ApplicationError(error.message, type=error.type, non_retryable=True)

@@ -12,7 +12,7 @@ import asyncio
 
 import temporalio.client
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus, WorkflowTaskFailedCause
+from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkflowExecutionRequest,
@@ -21,6 +21,8 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.service import RPCError
 
 from beluga_core.workflow import NonDeterminismError
+
+from ._failures import divergence_error
 
 #: How often a waiting ``result()`` checks for a diverged replay.
 POLL_SECONDS = 0.5
@@ -60,19 +62,7 @@ async def diverged(client: temporalio.client.Client, workflow_id: str) -> NonDet
     retried = described.HasField("pending_workflow_task") and described.pending_workflow_task.attempt > 1
     if info.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING or not retried:
         return None
-    failed = await _last_workflow_task_end(client, info.execution)
-    if failed is None or failed.event_type != EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
-        return None
-    attributes = failed.workflow_task_failed_event_attributes
-    if attributes.cause != WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR:
-        return None
-    return NonDeterminismError(
-        workflow_id,
-        0,
-        f"a worker's replay of its history diverged from the workflow code at history event "
-        f"{failed.event_id}: {attributes.failure.message} (Temporal keeps the run running and retries its "
-        "workflow task until a worker with compatible code takes it)",
-    )
+    return divergence_error(workflow_id, await _last_workflow_task_end(client, info.execution))
 
 
 async def _last_workflow_task_end(

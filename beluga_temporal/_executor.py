@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -12,7 +11,7 @@ import temporalio.client
 import temporalio.exceptions
 from temporalio.client import WorkflowExecutionDescription, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from beluga_core.engine import (
     RunHandleBase,
@@ -24,37 +23,24 @@ from beluga_core.engine import (
 )
 from beluga_core.workflow import (
     InvalidInputError,
-    QueryFailedError,
     Signal,
-    UnknownQueryError,
     WorkflowAlreadyStartedError,
-    WorkflowCanceledError,
-    WorkflowFailedError,
     WorkflowFunction,
-    WorkflowNotFoundError,
     WorkflowNotRunningError,
     WorkflowOptions,
     WorkflowStatus,
-    WorkflowTimeoutError,
     function_name,
 )
 
 from ._divergence import watch_for_divergence
+from ._failures import (
+    beluga_query_error,
+    beluga_workflow_error,
+    is_not_found,
+    not_found_error,
+    not_running_error,
+)
 from ._status import beluga_status
-
-_UNKNOWN_QUERY = re.compile(r"has no query handler .*; known: (?P<known>.*)$")
-_QUERY_FAILED = re.compile(r"^query .* failed: (?P<type>[A-Za-z_][\w.]*): (?P<message>.*)$", re.S)
-
-
-def _query_error(workflow_id: str, query_type: str, message: str) -> Exception:
-    """The error of a failed Temporal query: the handler's error as it was raised inside the workflow."""
-    unknown = _UNKNOWN_QUERY.search(message)
-    if unknown is not None:
-        return UnknownQueryError(workflow_id, query_type, _names(unknown["known"]))
-    failed = _QUERY_FAILED.match(message)
-    if failed is not None:
-        return QueryFailedError(workflow_id, query_type, failed["type"], failed["message"])
-    return QueryFailedError(workflow_id, query_type, "QueryFailed", message)
 
 
 class TemporalExecutor:
@@ -130,9 +116,9 @@ class TemporalExecutor:
         try:
             return await self.client.get_workflow_handle(workflow_id).query(query_type)
         except temporalio.client.WorkflowQueryFailedError as exc:
-            raise _query_error(workflow_id, query_type, exc.message) from None
+            raise beluga_query_error(workflow_id, query_type, exc.message) from None
         except RPCError as exc:
-            raise _not_found(workflow_id, exc) from None
+            raise not_found_error(workflow_id, exc) from None
 
     async def cancel(self, workflow_id: str) -> None:
         """Request cancellation: the workflow sees ``CancelledError`` and ends ``canceled``."""
@@ -162,7 +148,7 @@ class TemporalExecutor:
         try:
             return await self.client.get_workflow_handle(workflow_id).describe()
         except RPCError as exc:
-            raise _not_found(workflow_id, exc) from None
+            raise not_found_error(workflow_id, exc) from None
 
     async def _status(self, workflow_id: str) -> WorkflowStatus:
         return beluga_status((await self._describe(workflow_id)).status)
@@ -178,14 +164,10 @@ class TemporalExecutor:
 
     async def _missing_or_finished(self, workflow_id: str, exc: RPCError, operation: str) -> Exception:
         """The Beluga error for an RPC refused because the workflow is missing or no longer running."""
-        if exc.status != RPCStatusCode.NOT_FOUND:
+        if not is_not_found(exc):
             return exc
         status = await self._status(workflow_id)  # raises WorkflowNotFoundError when it is missing
-        return (
-            exc
-            if status is WorkflowStatus.RUNNING
-            else WorkflowNotRunningError(workflow_id, status, operation)
-        )
+        return not_running_error(workflow_id, exc, status, operation)
 
 
 class TemporalWorkflowHandle(RunHandleBase):
@@ -205,7 +187,7 @@ class TemporalWorkflowHandle(RunHandleBase):
         try:
             return beluga_status((await self._handle.describe()).status)
         except RPCError as exc:
-            raise _not_found(self._id, exc) from None
+            raise not_found_error(self._id, exc) from None
 
     async def result(self, timeout: timedelta | float | None = None) -> Any:
         """The result decoded by the workflow's return annotation; Beluga errors for every other ending.
@@ -231,27 +213,6 @@ class TemporalWorkflowHandle(RunHandleBase):
         try:
             return await self._handle.result()
         except WorkflowFailureError as exc:
-            raise failure_error(self._id, exc.cause) from None
+            raise beluga_workflow_error(self._id, exc.cause) from None
         except RPCError as exc:
-            raise _not_found(self._id, exc) from None
-
-
-def failure_error(workflow_id: str, cause: BaseException) -> Exception:
-    """The Beluga error for a workflow that ended with Temporal failure ``cause``."""
-    if isinstance(cause, temporalio.exceptions.CancelledError):
-        return WorkflowCanceledError(workflow_id)
-    if isinstance(cause, temporalio.exceptions.TimeoutError):
-        return WorkflowTimeoutError(workflow_id)
-    if isinstance(cause, temporalio.exceptions.TerminatedError):
-        return WorkflowFailedError(workflow_id, "Terminated", cause.message)
-    if isinstance(cause, temporalio.exceptions.ApplicationError):
-        return WorkflowFailedError(workflow_id, cause.type or "ApplicationError", cause.message)
-    return WorkflowFailedError(workflow_id, type(cause).__name__, str(cause))
-
-
-def _not_found(workflow_id: str, exc: RPCError) -> Exception:
-    return WorkflowNotFoundError(workflow_id) if exc.status == RPCStatusCode.NOT_FOUND else exc
-
-
-def _names(listed: str) -> list[str]:
-    return [name for name in listed.split(", ") if name]
+            raise not_found_error(self._id, exc) from None

@@ -13,11 +13,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType as TemporalEventType
-from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent as TemporalEvent
 from temporalio.converter import DataConverter
 
-from beluga_core.workflow import ErrorInfo, EventType, HistoryEvent
+from beluga_core.workflow import EventType, HistoryEvent
+
+from ._failures import activity_canceled_info, error_info, terminated_info, workflow_timeout_info
 
 
 async def beluga_history(events: Iterable[TemporalEvent], converter: DataConverter) -> list[HistoryEvent]:
@@ -26,16 +27,6 @@ async def beluga_history(events: Iterable[TemporalEvent], converter: DataConvert
     for event in events:
         await translator.add(event)
     return translator.events
-
-
-def error_info(failure: Failure) -> ErrorInfo:
-    """The type name and message of a Temporal failure (a timeout is an ``ActivityTimeoutError``)."""
-    if failure.HasField("timeout_failure_info"):
-        return ErrorInfo(type="ActivityTimeoutError", message=failure.message)
-    if failure.HasField("canceled_failure_info"):
-        return ErrorInfo(type="CancelledError", message=failure.message)
-    kind = failure.application_failure_info.type if failure.HasField("application_failure_info") else ""
-    return ErrorInfo(type=kind or "Error", message=failure.message)
 
 
 @dataclass
@@ -96,12 +87,11 @@ class _Translator:
         self._emit(EventType.WORKFLOW_FAILED, event, error=error_info(failure))
 
     async def _workflow_timed_out(self, event: TemporalEvent) -> None:
-        error = ErrorInfo(type="WorkflowTimeoutError", message="the workflow ran past its timeout")
-        self._emit(EventType.WORKFLOW_FAILED, event, error=error)
+        self._emit(EventType.WORKFLOW_FAILED, event, error=workflow_timeout_info())
 
     async def _workflow_terminated(self, event: TemporalEvent) -> None:
         reason = event.workflow_execution_terminated_event_attributes.reason
-        self._emit(EventType.WORKFLOW_FAILED, event, error=ErrorInfo(type="Terminated", message=reason))
+        self._emit(EventType.WORKFLOW_FAILED, event, error=terminated_info(reason))
 
     async def _cancel_requested(self, event: TemporalEvent) -> None:
         self._emit(EventType.WORKFLOW_CANCEL_REQUESTED, event)
@@ -142,8 +132,7 @@ class _Translator:
 
     async def _activity_canceled(self, event: TemporalEvent) -> None:
         scheduled = event.activity_task_canceled_event_attributes.scheduled_event_id
-        error = ErrorInfo(type="CancelledError", message="the activity was canceled")
-        self._activity_ended(EventType.ACTIVITY_FAILED, event, scheduled, error=error)
+        self._activity_ended(EventType.ACTIVITY_FAILED, event, scheduled, error=activity_canceled_info())
 
     def _activity(self, scheduled_event_id: int) -> _Activity:
         # A history page cut mid-activity is the only way to miss the scheduled event; keep what we can.
