@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from ._retry import RetryPolicy
-from ._types import Signal, WorkflowFilter, WorkflowOptions, WorkflowState, WorkflowStatus
+from ._types import HistoryEvent, Signal, WorkflowFilter, WorkflowOptions, WorkflowState, WorkflowStatus
 
 #: A workflow: ``async def wf(ctx: WorkflowContext, input: T) -> R`` (the input parameter is optional).
 WorkflowFunction = Callable[..., Awaitable[Any]]
@@ -134,7 +134,11 @@ class DurableExecutor(Protocol):
 
 @runtime_checkable
 class WorkflowStore(Protocol):
-    """Persistence of :class:`WorkflowState`."""
+    """Persistence of :class:`WorkflowState`.
+
+    A store may also declare the optional capabilities :class:`AppendableStore` and
+    :class:`RunCreatingStore`; the DefaultExecutor checks for them once, when it is built.
+    """
 
     async def save(self, state: WorkflowState) -> None: ...
 
@@ -153,5 +157,51 @@ class WorkflowStore(Protocol):
         is ``running`` (a :class:`StoreError`; cancel it and let it finish first), so a run their
         DefaultExecutor is driving is never removed under it. ``NatsStore``, ``KafkaStore``, ``DaprStore``,
         ``InngestStore`` and ``TemporalStore`` delete whatever the status.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release what the store holds (connections, files, threads); one the caller passed in stays open.
+
+        Idempotent: closing a closed store does nothing. Every other operation on a closed store raises
+        :class:`StoreError`.
+        """
+        ...
+
+
+@runtime_checkable
+class AppendableStore(Protocol):
+    """Capability of a :class:`WorkflowStore`: persist one step without rewriting the whole history.
+
+    The DefaultExecutor writes each step with :meth:`append` when its store has it (``SQLiteStore``,
+    ``InMemoryStore``), so the cost of a step does not grow with the length of the history; other stores get
+    a full :meth:`WorkflowStore.save` of the state.
+    """
+
+    async def append(self, state: WorkflowState, new_events: Sequence[HistoryEvent]) -> None:
+        """Persist ``state``'s header fields and ``new_events`` (the last events of ``state.history``).
+
+        The run must be stored: an append whose workflow id and run id no store row has (deleted, or replaced
+        by another run) raises :class:`StoreError` and writes nothing; an append never re-creates a run.
+        Once called, the write must complete or fail as a whole even if the caller is cancelled (finish it
+        before letting the cancellation through): the caller will not append these events again.
+        """
+        ...
+
+
+@runtime_checkable
+class RunCreatingStore(Protocol):
+    """Capability of a :class:`WorkflowStore`: start a run with the check and the write in one step.
+
+    The DefaultExecutor starts a run with :meth:`create_run` when its store has it (``SQLiteStore``);
+    otherwise it loads the stored state, refuses when that is ``running``, and saves.
+    """
+
+    async def create_run(self, state: WorkflowState) -> bool:
+        """Save ``state`` (a new run, its whole history), unless the stored workflow with the same id is
+        ``running``: then save nothing and return False. True when it was saved.
+
+        A finished workflow of the same id is replaced, history and all. The check and the write must be
+        atomic with respect to the store's other writes.
         """
         ...

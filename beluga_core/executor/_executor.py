@@ -47,6 +47,7 @@ from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
 from ._replay import replay_query_handlers
 from ._run import WorkflowRun
+from ._store_writer import StoreWriter
 from ._threads import ActivityThreadPool
 
 logger = logging.getLogger("beluga_core.executor")
@@ -98,6 +99,7 @@ class DefaultExecutor:
         grace = duration_seconds(graceful_shutdown_timeout, what="DefaultExecutor: graceful_shutdown_timeout")
         self._activity_pool = ActivityThreadPool(activity_threads)
         self.store: WorkflowStore = store if store is not None else InMemoryStore()
+        self._writer = StoreWriter(self.store)  # the store's capabilities, looked up once
         self.hooks = hooks
         self._grace = 10.0 if grace is None else grace
         self._workflows: dict[str, WorkflowFunction] = {}
@@ -190,7 +192,7 @@ class DefaultExecutor:
             if live is not None and not live.ended.is_set():
                 raise WorkflowAlreadyStartedError(workflow_id, name)
             state = _new_state(start)
-            if not await self._create_run(state):
+            if not await self._writer.create_run(state):
                 raise WorkflowAlreadyStartedError(workflow_id, name)
             self._launch(fn, state, start.args, resumed=False)
         return self._handle(state.workflow_id, state.run_id, result_hint(fn))
@@ -212,7 +214,7 @@ class DefaultExecutor:
 
         async def stored(state: WorkflowState) -> None:
             # Not live here: recorded in the stored history, delivered when the run resumes.
-            await Journal(self.store, state).add_signal(signal, payload)
+            await Journal(self._writer, state).add_signal(signal, payload)
 
         await self._deliver(workflow_id, "signal", live, stored)
         await fire_hook(self.hooks, "on_signal", workflow_id, signal)
@@ -254,7 +256,7 @@ class DefaultExecutor:
             )
         _, args = _encode_workflow_input(state.workflow_type, state.input, workflow_signature(fn))
         try:
-            return await replay_query_handlers(fn, state, args, self.store, self._activity_pool)
+            return await replay_query_handlers(fn, state, args, self._writer, self._activity_pool)
         except NonDeterminismError as exc:
             raise QueryFailedError(state.workflow_id, query_type, "NonDeterminismError", str(exc)) from exc
 
@@ -267,7 +269,7 @@ class DefaultExecutor:
 
         async def stored(state: WorkflowState) -> None:
             # No live run here to deliver it to: the request waits in the history for the next resume.
-            await Journal(self.store, state).record(EventType.WORKFLOW_CANCEL_REQUESTED)
+            await Journal(self._writer, state).record(EventType.WORKFLOW_CANCEL_REQUESTED)
 
         await self._deliver(workflow_id, "cancel", live, stored)
 
@@ -328,17 +330,6 @@ class DefaultExecutor:
             lock = self._id_locks[workflow_id] = asyncio.Lock()
         return lock
 
-    async def _create_run(self, state: WorkflowState) -> bool:
-        """Store a new run unless one with its id is running; False when one is."""
-        create_run = getattr(self.store, "create_run", None)
-        if create_run is not None:  # the check and the write in one step (SQLiteStore)
-            return bool(await create_run(state))
-        existing = await self.store.load(state.workflow_id)
-        if existing is not None and existing.status == WorkflowStatus.RUNNING:
-            return False
-        await self.store.save(state)
-        return True
-
     def _resume(self, state: WorkflowState) -> None:
         fn = self._workflows.get(state.workflow_type)
         if fn is None:
@@ -363,7 +354,7 @@ class DefaultExecutor:
     ) -> WorkflowRun:
         run = WorkflowRun(
             fn,
-            Journal(self.store, state),
+            Journal(self._writer, state),
             self.hooks,
             args,
             resumed=resumed,

@@ -12,10 +12,9 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
-from ..api._protocols import WorkflowStore
 from ..api._types import EventType, HistoryEvent, Signal, WorkflowState, utc_now
 from ..api.errors import StoreError
-from ..stores._base import persist
+from ._store_writer import StoreWriter
 
 _OUTCOMES = frozenset({EventType.WORKFLOW_COMPLETED, EventType.WORKFLOW_FAILED, EventType.WORKFLOW_CANCELED})
 
@@ -37,8 +36,8 @@ _EVENT_DEFAULTS: dict[str, Any] = {
 class Journal:
     """History of one run, indexed for replay by step sequence number and by signal name."""
 
-    def __init__(self, store: WorkflowStore, state: WorkflowState) -> None:
-        self.store = store
+    def __init__(self, writer: StoreWriter, state: WorkflowState) -> None:
+        self.writer = writer
         self.state = state
         self._by_seq: dict[int, list[HistoryEvent]] = defaultdict(list)
         self._arrived: dict[str, deque[Any]] = defaultdict(deque)
@@ -156,12 +155,12 @@ class Journal:
                 return
             batch, self._unsaved = self._unsaved, []
             try:
-                await persist(self.store, self.state, batch)
+                await self.writer.write_step(self.state, batch)
             except StoreError as exc:
                 self._break(exc)
                 raise
             except Exception as exc:  # a store that raised something else: still a failed write
-                error = StoreError(type(self.store).__name__, "write", f"{exc!r}")
+                error = StoreError(self.writer.provider, "write", f"{exc!r}")
                 self._break(error)
                 raise error from exc
 

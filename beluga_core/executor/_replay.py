@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..api._protocols import QueryHandler, WorkflowFunction, WorkflowStore
+from ..api._protocols import QueryHandler, WorkflowFunction
 from ..api._types import EventType, WorkflowState
 from ._context import DefaultWorkflowContext
 from ._journal import Journal, RunStopped
+from ._store_writer import StoreWriter
 from ._threads import ActivityThreadPool
 from ._user_code import guard_async
 
@@ -33,14 +34,14 @@ async def replay_query_handlers(
     fn: WorkflowFunction,
     state: WorkflowState,
     args: tuple[Any, ...],
-    store: WorkflowStore,
+    writer: StoreWriter,
     activity_pool: ActivityThreadPool,
 ) -> dict[str, QueryHandler]:
-    """The query handlers ``fn`` has set once replayed over ``state``'s history (``store`` is never written).
+    """The query handlers ``fn`` has set once replayed over ``state``'s history (``writer`` is never written to).
 
     Raises :class:`NonDeterminismError` when the history does not fit the workflow code.
     """
-    journal = _ReplayJournal(store, state)
+    journal = _ReplayJournal(writer, state)
     context = DefaultWorkflowContext(journal, None, activity_pool)
     context.replay_only = True
     context.cancel_pending = journal.has_event(EventType.WORKFLOW_CANCEL_REQUESTED)

@@ -1,5 +1,8 @@
 """Workflow stores: every one implements :class:`~beluga_core.workflow.WorkflowStore`.
 
+``AppendableStore`` and ``RunCreatingStore`` are the optional capabilities a store may declare (see
+:mod:`beluga_core.api`); ``SQLiteStore`` has both, ``InMemoryStore`` appends.
+
 ``InMemoryStore`` and ``SQLiteStore`` need nothing beyond the standard library. The stores for other
 infrastructure import their client library only when first used (install the matching extra).
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._base import AppendableStore, persist
+from ..api._protocols import AppendableStore, RunCreatingStore
 from ._memory import InMemoryStore
 from ._sqlite import SQLiteStore
 
@@ -41,6 +44,6 @@ __all__ = [
     "InngestStore",
     "KafkaStore",
     "NatsStore",
+    "RunCreatingStore",
     "SQLiteStore",
-    "persist",
 ]

@@ -1,15 +1,17 @@
-"""What every store shares: the append capability, filtering and ordering, JSON encoding, error wrapping."""
+"""What every store shares: filtering and ordering, JSON encoding, error wrapping.
+
+The optional store capabilities (``AppendableStore``, ``RunCreatingStore``) are protocols in
+:mod:`beluga_core.api`, next to ``WorkflowStore``.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Iterable
 
 from pydantic import ValidationError
 
-from ..api._protocols import WorkflowStore
-from ..api._types import HistoryEvent, WorkflowFilter, WorkflowState
+from ..api._types import WorkflowFilter, WorkflowState
 from ..api.errors import StoreError
 from ._secrets import Secrets
 
@@ -24,32 +26,6 @@ class CredentialsRefused(Described, PermissionError):
 
 class TlsFailed(Described, ConnectionError):
     """The TLS handshake with the server failed (unknown certificate authority, wrong host name, ...)."""
-
-
-@runtime_checkable
-class AppendableStore(Protocol):
-    """A store that can persist one step without rewriting the whole history.
-
-    The DefaultExecutor uses :meth:`append` when a store has it, so the cost of a step does not grow with the
-    length of the history; other stores get a full :meth:`WorkflowStore.save`.
-    """
-
-    async def append(self, state: WorkflowState, new_events: Sequence[HistoryEvent]) -> None:
-        """Persist ``state``'s header fields and ``new_events`` (the last events of ``state.history``).
-
-        Once called, the write must complete or fail as a whole even if the caller is cancelled (finish it
-        before letting the cancellation through): the caller will not append these events again.
-        """
-        ...
-
-
-async def persist(store: WorkflowStore, state: WorkflowState, new_events: Sequence[HistoryEvent]) -> None:
-    """Write a step: an append where the store supports it, a full save otherwise."""
-    append = getattr(store, "append", None)  # not isinstance(): a runtime protocol check is slow per step
-    if append is not None:
-        await append(state, new_events)
-    else:
-        await store.save(state)
 
 
 def newest_first(states: Iterable[WorkflowState]) -> list[WorkflowState]:

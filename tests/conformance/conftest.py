@@ -85,7 +85,7 @@ async def _default_on(store: WorkflowStore, resources: Resources) -> AsyncIterat
         async with DefaultExecutor(store=store, hooks=resources.hooks, workflows=WORKFLOWS) as executor:
             yield executor
     finally:
-        await store.close()  # type: ignore[attr-defined]
+        await store.close()
 
 
 def _default_memory(resources: Resources) -> contextlib.AbstractAsyncContextManager[DurableExecutor]:

@@ -125,7 +125,7 @@ async def test_signals_sent_while_start_recovers_runs_are_all_delivered(tmp_path
         results = [await (await second.get_handle(i)).result(timeout=10) for i in ids]
     finally:
         await second.close()
-        await second.store.close()  # type: ignore[attr-defined]
+        await second.store.close()
     assert results == ids
 
 
@@ -150,7 +150,7 @@ async def test_cancels_sent_while_start_recovers_runs_cancel_each_run(tmp_path: 
             assert [e.id for e in state.history] == list(range(1, len(state.history) + 1))
     finally:
         await second.close()
-        await second.store.close()  # type: ignore[attr-defined]
+        await second.store.close()
 
 
 class SignalWriteFailsOnce(InMemoryStore):
@@ -477,7 +477,7 @@ async def test_close_is_bounded_when_a_workflow_swallows_cancellation(
     assert "stubborn" in caplog.text
     state = await executor.store.load("stubborn")
     stubborn_may_stop.set()
-    await executor.store.close()  # type: ignore[attr-defined]
+    await executor.store.close()
     assert state is not None and state.status == WorkflowStatus.RUNNING
 
 

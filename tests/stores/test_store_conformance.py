@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from beluga_core.stores import AppendableStore, RunCreatingStore
 from beluga_core.workflow import (
     ErrorInfo,
     EventType,
@@ -289,9 +290,9 @@ async def test_appended_events_extend_the_stored_history(store: Any) -> None:
             "result": {"total": 3},
         }
     )
-    from beluga_core.stores import persist
+    from beluga_core.executor._store_writer import StoreWriter
 
-    await persist(store, grown, [extra])
+    await StoreWriter(store).write_step(grown, [extra])  # an append where the store has one, else a save
     assert await store.load("wf-append") == grown
 
 
@@ -301,3 +302,33 @@ async def test_save_with_empty_workflow_id_is_rejected(store: WorkflowStore) -> 
     bad = make_state("x").model_copy(update={"workflow_id": ""})
     with pytest.raises(StoreError, match=r"^\w+/save: workflow id must be a non-empty string"):
         await store.save(bad)
+
+
+async def test_close_is_idempotent_and_later_operations_raise_store_error(backend: StoreBackend) -> None:
+    store = await backend.open()
+    await store.save(make_state("wf-closed", status=WorkflowStatus.COMPLETED))
+    await store.close()
+    await store.close()  # a second close does nothing
+    operations: dict[str, Any] = {
+        "save": lambda: store.save(make_state("wf-after-close")),
+        "load": lambda: store.load("wf-closed"),
+        "list": lambda: store.list(),
+        "delete": lambda: store.delete("wf-closed"),
+    }
+    if isinstance(store, AppendableStore):
+        closed = make_state("wf-closed", status=WorkflowStatus.COMPLETED)
+        operations["append"] = lambda: store.append(closed, closed.history[-1:])
+    if isinstance(store, RunCreatingStore):
+        operations["create_run"] = lambda: store.create_run(make_state("wf-created-after-close"))
+    for op, call in operations.items():
+        with pytest.raises(StoreError, match=rf"^{backend.name}/{op}: .*closed"):
+            await call()
+    await store.close()  # still a no-op after the refused calls
+
+
+async def test_a_store_never_used_can_be_closed_twice(backend: StoreBackend) -> None:
+    store = await backend.open()
+    await store.close()
+    await store.close()
+    with pytest.raises(StoreError, match=rf"^{backend.name}/load: .*closed"):
+        await store.load("anything")
