@@ -251,13 +251,20 @@ class DefaultExecutor:
             raise UnknownQueryError(workflow_id, query_type, [*BUILTIN_QUERIES, *handlers])
         try:
             answer = handler()
-            if inspect.isawaitable(answer):
-                answer = await answer
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
             error = ErrorInfo.from_exception(exc)
             raise QueryFailedError(workflow_id, query_type, error.type, error.message) from exc
+        if inspect.iscoroutine(answer):
+            # Refused, not awaited, as on Temporal (whose queries are sync): the same error reaches the caller.
+            answer.close()
+            raise QueryFailedError(
+                workflow_id,
+                query_type,
+                "QueryFailed",
+                f"query handler {query_type!r} is async: Temporal query handlers must be sync",
+            )
         return to_json(answer, what=f"answer of query {query_type!r} of workflow {workflow_id!r}")
 
     async def _replayed_handlers(self, state: WorkflowState, query_type: str) -> dict[str, QueryHandler]:
