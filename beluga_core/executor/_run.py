@@ -268,32 +268,24 @@ class WorkflowRun:
         except Exception as exc:
             await self._fail(exc)
             return
-        self._set_outcome(WorkflowStatus.COMPLETED, result=json_result)
-        await self.journal.record(EventType.WORKFLOW_COMPLETED, result=json_result)
+        await self.journal.record_outcome(
+            EventType.WORKFLOW_COMPLETED, WorkflowStatus.COMPLETED, result=json_result
+        )
         await self.context.fire("on_workflow_complete", result)
 
     async def _fail(self, exc: BaseException) -> None:
         error = ErrorInfo.from_exception(exc)
-        self._set_outcome(WorkflowStatus.FAILED, error=error)
-        await self.journal.record(EventType.WORKFLOW_FAILED, error=error)
+        await self.journal.record_outcome(EventType.WORKFLOW_FAILED, WorkflowStatus.FAILED, error=error)
         await self.context.fire("on_workflow_fail", workflow_failure(self.workflow_id, exc))
 
     async def _cancel(self) -> None:
-        self._set_outcome(WorkflowStatus.CANCELED)
-        await self.journal.record(EventType.WORKFLOW_CANCELED)
+        await self.journal.record_outcome(EventType.WORKFLOW_CANCELED, WorkflowStatus.CANCELED)
         await self.context.fire("on_workflow_cancel")
 
-    def _set_outcome(
-        self, status: WorkflowStatus, *, result: Any = None, error: ErrorInfo | None = None
-    ) -> None:
-        self.state.status = status
-        self.state.result = result
-        self.state.error = error
-
     def _note_suspension(self, reason: BaseException) -> None:
+        # Nothing to roll back: the live state takes an outcome only once the store holds it.
         if self.suspended is None:
             self.suspended = reason
-        self._set_outcome(WorkflowStatus.RUNNING)  # what the store still holds
 
     def _suspend(self, reason: BaseException) -> None:
         self._note_suspension(reason)
