@@ -46,7 +46,7 @@ from ..stores._memory import InMemoryStore
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
 from ._replay import replay_query_handlers
-from ._run import WorkflowRun
+from ._run import Suspension, WorkflowRun
 from ._store_writer import StoreWriter
 from ._threads import ActivityThreadPool
 
@@ -108,6 +108,10 @@ class DefaultExecutor:
         self._runs: dict[str, WorkflowRun] = {}
         self._id_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._healing: dict[str, asyncio.Task[None]] = {}
+        #: Per workflow id, the suspension of a run that ended here suspended and is not live any more: one
+        #: that does not resume by itself (until a new run of the id starts or the run is resumed), or one
+        #: suspended by a store error (while its resume is pending). Handles raise it instead of waiting.
+        self._suspensions: dict[str, Suspension] = {}
         self._heal_attempts: dict[str, int] = {}
         self._started = False
         self._closing = False
@@ -316,11 +320,16 @@ class DefaultExecutor:
             return_hint,
             live_run=lambda: self._live_run(workflow_id, run_id),
             load=lambda: self.store.load(workflow_id),
+            suspension=lambda: self._suspension_of(workflow_id, run_id),
         )
 
     def _live_run(self, workflow_id: str, run_id: str) -> WorkflowRun | None:
         run = self._runs.get(workflow_id)
         return run if run is not None and run.state.run_id == run_id else None
+
+    def _suspension_of(self, workflow_id: str, run_id: str) -> Suspension | None:
+        suspension = self._suspensions.get(workflow_id)
+        return suspension if suspension is not None and suspension.run_id == run_id else None
 
     # -- runs -------------------------------------------------------------------------------------------
 
@@ -362,6 +371,7 @@ class DefaultExecutor:
             activity_pool=self._activity_pool,
         )
         self._runs[state.workflow_id] = run
+        self._suspensions.pop(state.workflow_id, None)  # a new run, or the suspended one resumed
         run.start(on_end=self._forget)
         return run
 
@@ -369,6 +379,9 @@ class DefaultExecutor:
         workflow_id = run.workflow_id
         if self._runs.get(workflow_id) is run:
             del self._runs[workflow_id]
+        suspension = run.suspension
+        if suspension is not None and not (suspension.resumes_by_itself and self._closing):
+            self._suspensions[workflow_id] = suspension
         if not run.resumes_by_itself:
             self._heal_attempts.pop(workflow_id, None)
         elif not self._closing and workflow_id not in self._healing:
@@ -397,6 +410,9 @@ class DefaultExecutor:
                     )
         finally:
             self._healing.pop(workflow_id, None)
+            suspension = self._suspensions.get(workflow_id)
+            if suspension is not None and suspension.resumes_by_itself:
+                del self._suspensions[workflow_id]  # no resume pending any more: handles wait on the store
 
     async def _resume_from_store(self, workflow_id: str) -> bool:
         async with self._lock_for(workflow_id):

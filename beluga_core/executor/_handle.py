@@ -16,7 +16,7 @@ from ..api.errors import (
 )
 from ..engine._execution import decode_result, wait_for_result
 from ..engine._handles import RunHandleBase
-from ._run import WorkflowRun
+from ._run import Suspension, WorkflowRun
 
 _POLL_SECONDS = 0.05
 
@@ -49,10 +49,15 @@ class DefaultWorkflowHandle(RunHandleBase):
         *,
         live_run: Callable[[], WorkflowRun | None],
         load: Callable[[], Awaitable[WorkflowState | None]],
+        suspension: Callable[[], Suspension | None] = lambda: None,
     ) -> None:
         super().__init__(workflow_id, run_id, return_hint)
         self._live_run = live_run
         self._load = load
+        self._suspension = suspension
+        #: The suspension a result() call of this handle last raised (a new call waits past it when the
+        #: executor resumes the run by itself).
+        self._raised: BaseException | None = None
 
     async def status(self) -> WorkflowStatus:
         return (await self._current_state()).status
@@ -69,8 +74,18 @@ class DefaultWorkflowHandle(RunHandleBase):
                 if run.suspended is not None:
                     # Visible at once. A run suspended by a store error resumes by itself meanwhile: a new
                     # result() call then waits for it.
+                    self._raised = run.suspended
                     raise run.suspended
                 return run.state
+            suspension = self._suspension()
+            if suspension is not None and (
+                not suspension.resumes_by_itself or suspension.reason is not self._raised
+            ):
+                # Ended here suspended, and forgotten: raised at once rather than waited for. One that does
+                # not resume by itself (non-determinism) is raised by every call; a store error once per
+                # handle, after which a new call waits for the executor to resume the run.
+                self._raised = suspension.reason
+                raise suspension.reason
             state = await self._stored_state()
             if state.status.is_terminal:
                 return state

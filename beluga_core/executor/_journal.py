@@ -12,7 +12,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
-from ..api._types import EventType, HistoryEvent, Signal, WorkflowState, utc_now
+from ..api._types import ErrorInfo, EventType, HistoryEvent, Signal, WorkflowState, WorkflowStatus, utc_now
 from ..api.errors import StoreError
 from ._store_writer import StoreWriter
 
@@ -145,24 +145,63 @@ class Journal:
         failed write breaks the journal (see :attr:`broken`): what the store holds is the truth from then on.
         """
         async with self._write_lock:
-            if self.broken is not None:
-                raise StoreError(
-                    self.broken.provider,
-                    self.broken.op,
-                    f"not written: an earlier write failed: {self.broken.detail}",
-                )
+            self._refuse_if_broken()
             if not self._unsaved:
                 return
             batch, self._unsaved = self._unsaved, []
-            try:
-                await self.writer.write_step(self.state, batch)
-            except StoreError as exc:
-                self._break(exc)
-                raise
-            except Exception as exc:  # a store that raised something else: still a failed write
-                error = StoreError(self.writer.provider, "write", f"{exc!r}")
-                self._break(error)
-                raise error from exc
+            await self._write(self.state, batch)
+
+    async def record_outcome(
+        self,
+        event_type: EventType,
+        status: WorkflowStatus,
+        *,
+        result: Any = None,
+        error: ErrorInfo | None = None,
+    ) -> HistoryEvent:
+        """Persist the run's outcome event with a header that says so, then apply the outcome to the live state.
+
+        The live state changes only once the store holds the outcome: until then (and for good when the write
+        fails) it says ``running``, as the store does, so a suspension has nothing to roll back. The header
+        written is a shallow copy of the live one (the history list is shared). Events written behind before
+        the outcome go in the same write; the append happens under the write lock, so no concurrent flush can
+        take the outcome event and write it under a header that still says ``running``.
+        """
+        fields: dict[str, Any] = {}
+        if result is not None:
+            fields["result"] = result
+        if error is not None:
+            fields["error"] = error
+        outcome: dict[str, Any] = {"status": status, "result": result, "error": error}
+        async with self._write_lock:
+            self._refuse_if_broken()
+            event = self.append(event_type, **fields)
+            batch, self._unsaved = self._unsaved, []
+            await self._write(self.state.model_copy(update=outcome), batch)
+        self.state.status = status
+        self.state.result = result
+        self.state.error = error
+        return event
+
+    def _refuse_if_broken(self) -> None:
+        if self.broken is not None:
+            raise StoreError(
+                self.broken.provider,
+                self.broken.op,
+                f"not written: an earlier write failed: {self.broken.detail}",
+            )
+
+    async def _write(self, header: WorkflowState, batch: list[HistoryEvent]) -> None:
+        """Write ``batch`` with ``header``'s fields; a failure breaks the journal (call under the write lock)."""
+        try:
+            await self.writer.write_step(header, batch)
+        except StoreError as exc:
+            self._break(exc)
+            raise
+        except Exception as exc:  # a store that raised something else: still a failed write
+            error = StoreError(self.writer.provider, "write", f"{exc!r}")
+            self._break(error)
+            raise error from exc
 
     def _break(self, error: StoreError) -> None:
         self.broken = error

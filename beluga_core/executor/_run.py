@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..api._hooks import Hooks
@@ -34,6 +35,20 @@ from ._threads import ActivityThreadPool
 from ._user_code import guard_async
 
 logger = logging.getLogger("beluga_core.executor")
+
+
+@dataclass(frozen=True)
+class Suspension:
+    """Why a run that ended in this process is suspended (still ``running`` in the store).
+
+    Kept by the executor after the run itself is forgotten, so a handle raises it at once instead of waiting:
+    for good when the run does not resume by itself (non-determinism: a code fix and a restart resume it),
+    and while the executor is about to resume it after a store error.
+    """
+
+    run_id: str
+    reason: BaseException
+    resumes_by_itself: bool
 
 
 class WorkflowRun:
@@ -78,6 +93,17 @@ class WorkflowRun:
     def resumes_by_itself(self) -> bool:
         """True when the run was suspended by a store error: the executor resumes it once the store is back."""
         return isinstance(self.suspended, StoreError)
+
+    @property
+    def suspension(self) -> Suspension | None:
+        """What a handle of this run must see once it has ended: its suspension, unless the executor closed.
+
+        A run stopped by the executor closing is not remembered: the next start resumes it.
+        """
+        reason = self.suspended
+        if reason is None or self._stopping or isinstance(reason, ExecutorClosedError):
+            return None
+        return Suspension(self.state.run_id, reason, resumes_by_itself=self.resumes_by_itself)
 
     @property
     def accepting(self) -> bool:
@@ -268,32 +294,24 @@ class WorkflowRun:
         except Exception as exc:
             await self._fail(exc)
             return
-        self._set_outcome(WorkflowStatus.COMPLETED, result=json_result)
-        await self.journal.record(EventType.WORKFLOW_COMPLETED, result=json_result)
+        await self.journal.record_outcome(
+            EventType.WORKFLOW_COMPLETED, WorkflowStatus.COMPLETED, result=json_result
+        )
         await self.context.fire("on_workflow_complete", result)
 
     async def _fail(self, exc: BaseException) -> None:
         error = ErrorInfo.from_exception(exc)
-        self._set_outcome(WorkflowStatus.FAILED, error=error)
-        await self.journal.record(EventType.WORKFLOW_FAILED, error=error)
+        await self.journal.record_outcome(EventType.WORKFLOW_FAILED, WorkflowStatus.FAILED, error=error)
         await self.context.fire("on_workflow_fail", workflow_failure(self.workflow_id, exc))
 
     async def _cancel(self) -> None:
-        self._set_outcome(WorkflowStatus.CANCELED)
-        await self.journal.record(EventType.WORKFLOW_CANCELED)
+        await self.journal.record_outcome(EventType.WORKFLOW_CANCELED, WorkflowStatus.CANCELED)
         await self.context.fire("on_workflow_cancel")
 
-    def _set_outcome(
-        self, status: WorkflowStatus, *, result: Any = None, error: ErrorInfo | None = None
-    ) -> None:
-        self.state.status = status
-        self.state.result = result
-        self.state.error = error
-
     def _note_suspension(self, reason: BaseException) -> None:
+        # Nothing to roll back: the live state takes an outcome only once the store holds it.
         if self.suspended is None:
             self.suspended = reason
-        self._set_outcome(WorkflowStatus.RUNNING)  # what the store still holds
 
     def _suspend(self, reason: BaseException) -> None:
         self._note_suspension(reason)

@@ -104,3 +104,28 @@ async def test_registering_an_async_query_handler_fails_the_workflow(
         "functions that return the answer (Temporal queries are synchronous)",
     )
     assert await handle.status() == WorkflowStatus.FAILED
+
+
+async def test_sync_query_handler_returning_a_coroutine_is_refused_at_query_time(
+    executor: DurableExecutor,
+) -> None:
+    handle = await executor.execute(wf.with_coroutine_query)
+    assert await answered_query(executor, handle.id, "ready") is True
+
+    with pytest.raises(QueryFailedError) as failed:
+        await executor.query(handle.id, "progress")
+
+    # Temporal refuses it at query time (its queries are sync): so does the DefaultExecutor, not awaiting it.
+    assert (failed.value.workflow_id, failed.value.query_type) == (handle.id, "progress")
+    refusal = (
+        "query handler 'progress' returned an awaitable; query handlers must be sync functions that return "
+        "the answer (Temporal queries are synchronous)"
+    )
+    assert (failed.value.cause_type, failed.value.cause_message) == ("InvalidInputError", refusal)
+    assert (
+        str(failed.value)
+        == f"query 'progress' of workflow {handle.id!r} failed: InvalidInputError: {refusal}"
+    )
+    assert await executor.query(handle.id, "ready") is True  # the run is unharmed
+    await executor.signal(handle.id, Signal(name="finish"))
+    assert await handle.result(timeout=RESULT_WAIT) == "done"

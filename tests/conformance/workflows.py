@@ -284,6 +284,14 @@ async def with_async_query(ctx: WorkflowContext, kind: str) -> str:
     return "registered"
 
 
+async def with_coroutine_query(ctx: WorkflowContext) -> str:
+    """Answers query ``ready``; its sync handler ``progress`` returns a coroutine. Finishes on ``finish``."""
+    ctx.set_query_handler("ready", lambda: True)
+    ctx.set_query_handler("progress", lambda: _async_progress())
+    await ctx.receive_signal("finish").receive()
+    return "done"
+
+
 async def text_as_int(ctx: WorkflowContext) -> int:
     """Returns a string although it is annotated ``-> int``."""
     return cast(int, "abc")
@@ -342,6 +350,7 @@ WORKFLOWS = [
     with_broken_query,
     receipt_on_go,
     with_async_query,
+    with_coroutine_query,
     text_as_int,
     incomplete_receipt,
     wait_forever,
