@@ -44,14 +44,22 @@ class TemporalStore:
             client = temporalio.client.Client(**config)
         self.client = client
         self.namespace = namespace
+        self._closed = False
 
     async def save(self, state: WorkflowState) -> None:
         """Nothing to do: Temporal records every step itself."""
+        self._check_open("save")
 
     async def close(self) -> None:
-        """Nothing to release: the client belongs to the caller (like the other stores, it has a close)."""
+        """Stop using the client (it belongs to the caller and stays open); further calls raise StoreError."""
+        self._closed = True
+
+    def _check_open(self, op: str) -> None:
+        if self._closed:
+            raise StoreError(_PROVIDER, op, "store is closed")
 
     async def load(self, workflow_id: str) -> WorkflowState | None:
+        self._check_open("load")
         handle = self.client.get_workflow_handle(workflow_id)
         try:
             description = await handle.describe()
@@ -71,6 +79,7 @@ class TemporalStore:
         return _state(description, events)
 
     async def list(self, filter: WorkflowFilter | None = None) -> list[WorkflowState]:
+        self._check_open("list")
         filter = filter or WorkflowFilter()
         query = visibility_query(filter)
         limit = filter.max_results
@@ -84,6 +93,7 @@ class TemporalStore:
         return sorted(states, key=lambda state: state.created_at, reverse=True)
 
     async def delete(self, workflow_id: str) -> None:
+        self._check_open("delete")
         request = DeleteWorkflowExecutionRequest(
             namespace=self.namespace, workflow_execution=WorkflowExecution(workflow_id=workflow_id)
         )

@@ -458,7 +458,9 @@ def _new_state(start: StartRequest) -> WorkflowState:
         workflow_type=start.name,
         status=WorkflowStatus.RUNNING,
         input=start.json_input,
-        history=[HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now, input=start.json_input)],
+        history=[
+            HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now)
+        ],  # the input: in the header
         created_at=now,
         updated_at=now,
         timeout=start.timeout,

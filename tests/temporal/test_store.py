@@ -17,6 +17,7 @@ from beluga_core.workflow import (
     StoreError,
     WorkflowError,
     WorkflowFilter,
+    WorkflowState,
     WorkflowStatus,
 )
 from beluga_temporal import BelugaPlugin, TemporalExecutor, TemporalStore
@@ -317,3 +318,13 @@ class _Counting(OutboundInterceptor):
     def fetch_workflow_history_events(self, input: Any) -> Any:
         self._calls.append("fetch_workflow_history_events")
         return super().fetch_workflow_history_events(input)
+
+
+async def test_closed_store_refuses_every_operation_and_closes_twice(temporal_client: Client) -> None:
+    store = TemporalStore(temporal_client)
+    await store.close()
+    await store.close()
+    state = WorkflowState(workflow_id="x", run_id="r", workflow_type="t")
+    for call in (store.load("x"), store.list(), store.delete("x"), store.save(state)):
+        with pytest.raises(StoreError, match=r"temporal/.*: store is closed"):
+            await call
