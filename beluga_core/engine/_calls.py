@@ -6,6 +6,7 @@ journal and replay, Temporal's commands). Values are checked and converted to JS
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -61,16 +62,41 @@ def prepare_start(
     return StartRequest(name, opts, signature, json_input, args)
 
 
-@dataclass(frozen=True)
+@dataclass
 class ActivityCall:
-    """An ``execute_activity`` call, checked: the activity's name, options, and input as JSON and as arguments."""
+    """An ``execute_activity`` call, checked: the activity's name and options, and its input.
 
+    The input is encoded (to JSON, and decoded into the activity's input annotation) when an engine first asks
+    for it: a replay that returns a recorded outcome never needs it.
+    """
+
+    workflow_type: str
     name: str
     signature: Signature
     policy: RetryPolicy
     timeouts: ActivityTimeouts  # seconds: timeout, total_timeout, heartbeat_timeout
-    json_input: Any
-    args: tuple[Any, ...]
+    input: Any
+    decode: Decode
+
+    @functools.cached_property
+    def _encoded(self) -> tuple[Any, tuple[Any, ...]]:
+        return encode_input(
+            self.input,
+            self.signature,
+            what=f"input of activity {self.name!r} in workflow {self.workflow_type!r}",
+            takes=f"activity {self.name!r}",
+            decode=self.decode,
+        )
+
+    @property
+    def json_input(self) -> Any:
+        """The input as JSON, as the history records it."""
+        return self._encoded[0]
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        """The arguments the activity is called with (decoded by its input annotation)."""
+        return self._encoded[1]
 
 
 def prepare_activity(
@@ -85,7 +111,7 @@ def prepare_activity(
     signature_of: Callable[[Callable[..., Any]], Signature] = activity_signature,
     decode: Decode = from_json,
 ) -> ActivityCall:
-    """Check ``ctx.execute_activity(fn, input, ...)`` of workflow ``workflow_type`` and encode its input.
+    """Check ``ctx.execute_activity(fn, input, ...)`` of workflow ``workflow_type``.
 
     ``signature_of`` and ``decode`` are the engine's (Temporal's sandbox reads signatures without caching).
     """
@@ -97,12 +123,4 @@ def prepare_activity(
     policy, timeouts = check_activity_options(
         workflow_type, name, retry, timeout, total_timeout, heartbeat_timeout
     )
-    signature = signature_of(fn)
-    json_input, args = encode_input(
-        input,
-        signature,
-        what=f"input of activity {name!r} in workflow {workflow_type!r}",
-        takes=f"activity {name!r}",
-        decode=decode,
-    )
-    return ActivityCall(name, signature, policy, timeouts, json_input, args)
+    return ActivityCall(workflow_type, name, signature_of(fn), policy, timeouts, input, decode)

@@ -108,6 +108,10 @@ def duration_seconds(value: Any, *, what: str, positive: bool = False) -> float 
 ActivityTimeouts = tuple[float | None, float | None, float | None]
 
 
+_DEFAULT_RETRY = RetryPolicy.default()  # frozen: one instance serves every call
+_NO_TIMEOUTS: ActivityTimeouts = (None, None, None)
+
+
 def check_activity_options(
     workflow_type: str, name: str, retry: Any, timeout: Any, total_timeout: Any, heartbeat_timeout: Any
 ) -> tuple[RetryPolicy, ActivityTimeouts]:
@@ -116,6 +120,8 @@ def check_activity_options(
     The timeouts come in the order of ``execute_activity``'s keyword arguments: ``timeout``, ``total_timeout``,
     ``heartbeat_timeout``.
     """
+    if retry is None and timeout is None and total_timeout is None and heartbeat_timeout is None:
+        return _DEFAULT_RETRY, _NO_TIMEOUTS  # the common call: nothing to check
     where = f"workflow {workflow_type!r}: activity {name!r}"
     seconds = (
         duration_seconds(timeout, what=f"{where} timeout", positive=True),
@@ -142,7 +148,7 @@ def receive_timeout_seconds(workflow_type: str, name: str, timeout: Any) -> floa
 def check_retry(retry: Any, *, what: str) -> RetryPolicy:
     """The retry policy of an activity call: ``retry`` itself, or the default when it is None."""
     if retry is None:
-        return RetryPolicy.default()
+        return _DEFAULT_RETRY
     if not isinstance(retry, RetryPolicy):
         raise InvalidInputError(f"{what}: retry must be a RetryPolicy, got {type(retry).__name__}: {retry!r}")
     return retry

@@ -36,6 +36,9 @@ from ._threads import ActivityThreadPool
 logger = logging.getLogger("beluga_core.executor")
 
 
+_ACTIVITY_OUTCOMES = frozenset({EventType.ACTIVITY_COMPLETED, EventType.ACTIVITY_FAILED})
+
+
 class DefaultWorkflowContext(WorkflowContextBase):
     """What workflow code sees on the DefaultExecutor. One instance per run execution."""
 
@@ -190,22 +193,23 @@ class DefaultWorkflowContext(WorkflowContextBase):
 
     async def _run_activity(self, fn: ActivityFunction, call: ActivityCall) -> Any:
         seq, recorded = self._next_step(Step.activity(call.name))
+        if recorded and recorded[-1].type in _ACTIVITY_OUTCOMES:
+            return self._replayed_activity(call, recorded[-1])  # nothing to wait for: no task to track
         with self._step_in_flight():
             return await self._activity_step(fn, call, seq, recorded)
+
+    def _replayed_activity(self, call: ActivityCall, outcome: HistoryEvent) -> Any:
+        """The recorded result of the activity, decoded; or its recorded final failure, raised."""
+        self.observe(outcome)
+        if outcome.type == EventType.ACTIVITY_FAILED:
+            error = outcome.error or ErrorInfo(type="Exception", message="")
+            raise ActivityError(call.name, outcome.attempt or 1, error.type, error.message)
+        return from_json(outcome.result, call.signature.return_hint, what=f"result of activity {call.name!r}")
 
     async def _activity_step(
         self, fn: ActivityFunction, call: ActivityCall, seq: int, recorded: list[HistoryEvent]
     ) -> Any:
         name, signature = call.name, call.signature
-        if recorded:
-            last = recorded[-1]
-            if last.type == EventType.ACTIVITY_COMPLETED:
-                self.observe(last)
-                return from_json(last.result, signature.return_hint, what=f"result of activity {name!r}")
-            if last.type == EventType.ACTIVITY_FAILED:
-                self.observe(last)
-                error = last.error or ErrorInfo(type="Exception", message="")
-                raise ActivityError(name, last.attempt or 1, error.type, error.message)
         self._go_live()
         run = ActivityAttempts(
             self,

@@ -47,11 +47,16 @@ class Step:
 
     @classmethod
     def activity(cls, name: str) -> Step:
-        return cls(f"execute activity {name!r}", f"activity {name!r}", _ACTIVITY_EVENTS, activity_name=name)
+        step = _ACTIVITY_STEPS.get(name)
+        if step is None:  # one per activity name: a long replay takes this step thousands of times
+            step = _ACTIVITY_STEPS[name] = cls(
+                f"execute activity {name!r}", f"activity {name!r}", _ACTIVITY_EVENTS, activity_name=name
+            )
+        return step
 
     @classmethod
     def sleep(cls) -> Step:
-        return cls("sleep", "a sleep", _TIMER)
+        return _SLEEP_STEP
 
     @classmethod
     def receive(cls, name: str) -> Step:
@@ -64,6 +69,10 @@ class Step:
             and first.activity_name == self.activity_name
             and first.signal_name == self.signal_name
         )
+
+
+_ACTIVITY_STEPS: dict[str, Step] = {}
+_SLEEP_STEP = Step("sleep", "a sleep", _TIMER)
 
 
 def describe(event: HistoryEvent) -> str:
