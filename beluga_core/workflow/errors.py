@@ -1,42 +1,9 @@
 """Errors raised by every executor and store: the same classes from the DefaultExecutor and from Temporal.
 
-Defined in :mod:`beluga_core.api.errors`; this is their public home.
+Defined in :mod:`beluga_core.api.errors`; this is their public home (their ``__module__`` says so).
 """
 
-from ..api.errors import (
-    ActivityError,
-    ActivityTimeoutError,
-    ExecutorClosedError,
-    InvalidInputError,
-    NonDeterminismError,
-    NonRetryableError,
-    QueryFailedError,
-    StoreError,
-    UnknownQueryError,
-    WorkflowAlreadyStartedError,
-    WorkflowCanceledError,
-    WorkflowError,
-    WorkflowFailedError,
-    WorkflowNotFoundError,
-    WorkflowNotRunningError,
-    WorkflowTimeoutError,
-)
+from ..api import errors as _defined
+from ..api.errors import *  # noqa: F403  (every public error, as listed in its __all__)
 
-__all__ = [
-    "ActivityError",
-    "ActivityTimeoutError",
-    "ExecutorClosedError",
-    "InvalidInputError",
-    "NonDeterminismError",
-    "NonRetryableError",
-    "QueryFailedError",
-    "StoreError",
-    "UnknownQueryError",
-    "WorkflowAlreadyStartedError",
-    "WorkflowCanceledError",
-    "WorkflowError",
-    "WorkflowFailedError",
-    "WorkflowNotFoundError",
-    "WorkflowNotRunningError",
-    "WorkflowTimeoutError",
-]
+__all__ = list(_defined.__all__)
