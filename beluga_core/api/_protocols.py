@@ -63,7 +63,17 @@ class WorkflowContext(Protocol):
         """
         ...
 
-    def receive_signal(self, name: str) -> SignalChannel: ...
+    def receive_signal(self, name: str, payload_type: Any = None) -> SignalChannel:
+        """The buffered stream of signal ``name``.
+
+        With ``payload_type`` (a pydantic model, a dataclass, a builtin or anything pydantic's ``TypeAdapter``
+        handles) every payload is decoded to it, whether it was sent as the object or as its JSON, in
+        pydantic's lax mode (``"3"`` decodes to ``3`` for ``int``); the same on every engine and on replay.
+        A payload that does not decode raises :class:`InvalidInputError` from ``receive()`` naming the
+        signal and the type, and is consumed: the workflow can catch it and receive the next payload.
+        Without ``payload_type`` payloads arrive as JSON data (dicts, lists, str, numbers, bool, None).
+        """
+        ...
 
     async def sleep(self, duration: timedelta | float) -> None:
         """A durable timer: after a restart it waits only the remaining time."""

@@ -58,8 +58,8 @@ class WorkflowContextBase(ABC):
     async def sleep(self, duration: timedelta | float) -> None:
         await self._sleep(sleep_seconds(self.workflow_type, duration))
 
-    def receive_signal(self, name: str) -> SignalChannel:
-        return SignalChannel(self.workflow_type, name, self._receive)
+    def receive_signal(self, name: str, payload_type: Any = None) -> SignalChannel:
+        return SignalChannel(self.workflow_type, name, self._receive, payload_type, self._decode)
 
     def set_query_handler(self, name: str, handler: QueryHandler) -> None:
         check_query_handler(self.workflow_type, name, handler)

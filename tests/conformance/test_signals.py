@@ -78,3 +78,64 @@ async def test_negative_receive_timeout_fails_the_workflow_naming_the_signal_and
         "workflow 'receive_or_time_out': receive timeout of signal 'item' must not be negative, got -1.5s",
     )
     assert await handle.status() == WorkflowStatus.FAILED
+
+
+# -- typed signals: ctx.receive_signal(name, payload_type) --------------------------------------------------
+
+
+async def test_a_typed_channel_decodes_a_model_sent_as_the_model_or_as_its_json(
+    executor: DurableExecutor,
+) -> None:
+    handle = await executor.execute(wf.typed_orders, input=2)
+    as_model = wf.Order(id="o-1", lines=[wf.Line(sku="a", qty=2)])
+
+    await executor.signal(handle.id, Signal(name="order", payload=as_model))
+    await executor.signal(
+        handle.id, Signal(name="order", payload={"id": "o-2", "lines": [{"sku": "b", "qty": 5}]})
+    )
+
+    assert await handle.result(timeout=RESULT_WAIT) == ["Order o-1 2", "Order o-2 5"]
+
+
+async def test_a_builtin_typed_channel_decodes_in_pydantics_lax_mode(executor: DurableExecutor) -> None:
+    handle = await executor.execute(wf.typed_ints, input=3)
+
+    for payload in ("3", 4, 5.0):
+        await executor.signal(handle.id, Signal(name="item", payload=payload))
+
+    assert await handle.result(timeout=RESULT_WAIT) == [3, 4, 5]
+
+
+async def test_a_payload_that_does_not_decode_raises_invalid_input_naming_the_signal_and_the_type_and_is_consumed(
+    executor: DurableExecutor,
+) -> None:
+    handle = await executor.execute(wf.typed_ints, input=2)
+
+    await executor.signal(handle.id, Signal(name="item", payload="three"))
+    await executor.signal(handle.id, Signal(name="item", payload=7))
+
+    error, after = await handle.result(timeout=RESULT_WAIT)
+    assert error.startswith("workflow 'typed_ints': payload of signal 'item': expected int: ")
+    assert "three" in error
+    assert after == 7
+
+
+async def test_a_model_payload_that_does_not_decode_names_the_model(executor: DurableExecutor) -> None:
+    handle = await executor.execute(wf.typed_orders, input=1)
+
+    await executor.signal(handle.id, Signal(name="order", payload={"id": "o-1"}))
+
+    failure = await failure_of(handle)
+    assert failure.cause_type == "InvalidInputError"
+    assert failure.cause_message.startswith(
+        "workflow 'typed_orders': payload of signal 'order': expected Order: "
+    )
+
+
+async def test_async_for_over_a_typed_channel_yields_typed_payloads(executor: DurableExecutor) -> None:
+    handle = await executor.execute(wf.typed_until_stop)
+
+    for order_id in ("x", "y", "stop"):
+        await executor.signal(handle.id, Signal(name="order", payload={"id": order_id, "lines": []}))
+
+    assert await handle.result(timeout=RESULT_WAIT) == ["Order x", "Order y"]

@@ -15,7 +15,14 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from beluga_core.workflow import ActivityError, NonRetryableError, RetryPolicy, WorkflowContext, heartbeat
+from beluga_core.workflow import (
+    ActivityError,
+    InvalidInputError,
+    NonRetryableError,
+    RetryPolicy,
+    WorkflowContext,
+    heartbeat,
+)
 
 #: Attempts made per key by :func:`fail_until` (keys are unique per test).
 ATTEMPTS: Counter[str] = Counter()
@@ -229,6 +236,38 @@ async def receive_or_time_out(ctx: WorkflowContext, seconds: float) -> str:
     return f"got {payload}"
 
 
+async def typed_orders(ctx: WorkflowContext, count: int) -> list[str]:
+    """The first ``count`` payloads of signal ``order``, received as :class:`Order` (their types and ids)."""
+    channel = ctx.receive_signal("order", Order)
+    got = []
+    for _ in range(count):
+        order = await channel.receive()
+        got.append(f"{type(order).__name__} {order.id} {order.lines[0].qty}")
+    return got
+
+
+async def typed_ints(ctx: WorkflowContext, count: int) -> list[Any]:
+    """``count`` ``item`` payloads as ``int``: each the value, or the :class:`InvalidInputError` message."""
+    channel = ctx.receive_signal("item", int)
+    got: list[Any] = []
+    for _ in range(count):
+        try:
+            got.append(await channel.receive())
+        except InvalidInputError as exc:
+            got.append(str(exc))
+    return got
+
+
+async def typed_until_stop(ctx: WorkflowContext) -> list[str]:
+    """``async for`` over signal ``order`` typed :class:`Order` until an order with id ``"stop"``."""
+    seen = []
+    async for order in ctx.receive_signal("order", Order):
+        if order.id == "stop":
+            break
+        seen.append(f"{type(order).__name__} {order.id}")
+    return seen
+
+
 async def with_progress(ctx: WorkflowContext, label: str) -> str:
     """Answers query ``progress`` and finishes on signal ``finish``."""
     progress = {"label": label, "step": 1}
@@ -345,6 +384,9 @@ WORKFLOWS = [
     collect_after_go,
     collect_until_stop,
     receive_or_time_out,
+    typed_orders,
+    typed_ints,
+    typed_until_stop,
     with_progress,
     tally,
     with_broken_query,

@@ -23,6 +23,7 @@ EXPECTED_OUTPUT = [
         "workflow.query",
     ],
     ["It is sunny."],  # activity helpers
+    ["rejected: expected Approval", "ada approved 42"],  # typed signals
 ]
 
 

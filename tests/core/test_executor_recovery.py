@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from beluga_core.stores import InMemoryStore, SQLiteStore
 from beluga_core.workflow import (
@@ -346,3 +347,32 @@ async def test_sigkill_mid_run_then_fresh_process_finishes_every_workflow_signal
     for key in committed:
         assert executions[key] == 1, f"{key} completed before the kill but ran {executions[key]} times"
     assert set(executions) == {f"{wid}:{i}" for wid in crash_workflows.WORKFLOW_IDS for i in steps}
+
+
+class Approval(BaseModel):
+    by: str
+    amount: int
+
+
+async def typed_approval(ctx: WorkflowContext) -> str:
+    first = await ctx.receive_signal("approve", Approval).receive()
+    await ctx.execute_activity(count_run, "typed-between")
+    second = await ctx.receive_signal("approve", Approval).receive()
+    return f"{type(first).__name__} {first.by} {first.amount} / {type(second).__name__} {second.by}"
+
+
+async def test_a_typed_receive_replays_its_recorded_payload_as_the_model_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "wf.db"
+    async with DefaultExecutor(store=SQLiteStore(db), workflows=[typed_approval]) as first:
+        handle = await first.execute(typed_approval, id="typed")
+        await first.signal(handle.id, Signal(name="approve", payload=Approval(by="ada", amount=3)))
+        await asyncio.sleep(0.05)
+    assert runs["typed-between"] == 1
+
+    async with DefaultExecutor(store=SQLiteStore(db), workflows=[typed_approval]) as second:
+        await second.signal("typed", Signal(name="approve", payload={"by": "bob", "amount": "4"}))
+        result = await (await second.get_handle("typed")).result(timeout=5)
+    assert result == "Approval ada 3 / Approval bob"
+    assert runs["typed-between"] == 1
