@@ -107,6 +107,14 @@ class TemporalWorkflowContext(WorkflowContextBase):
         """A durable Temporal timer."""
         await workflow.sleep(seconds)
 
+    def _patched(self, patch_id: str) -> bool:
+        """Temporal's ``workflow.patched``: a marker in new runs, False replaying a history without it."""
+        return workflow.patched(patch_id)
+
+    def _deprecate_patch(self, patch_id: str) -> None:
+        """Temporal's ``workflow.deprecate_patch``."""
+        workflow.deprecate_patch(patch_id)
+
     def now(self) -> datetime:
         return workflow.now()
 

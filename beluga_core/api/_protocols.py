@@ -93,6 +93,22 @@ class WorkflowContext(Protocol):
 
     def set_query_handler(self, name: str, handler: QueryHandler) -> None: ...
 
+    def patched(self, patch_id: str) -> bool:
+        """Whether this run takes the code that patch ``patch_id`` added (Temporal's ``workflow.patched``).
+
+        True in a run that reaches the call live (the decision is recorded in its history), and on every
+        replay of such a run; False while replaying a history recorded before the patch existed, so old runs
+        keep taking the old code. An empty or non-string ``patch_id`` is :class:`InvalidInputError`.
+        """
+        ...
+
+    def deprecate_patch(self, patch_id: str) -> None:
+        """Mark patch ``patch_id`` as deprecated, once no run from before the patch is left: the code keeps only
+        the patched branch. Records nothing new and never fails; histories with or without the patch's record
+        replay alike.
+        """
+        ...
+
 
 @runtime_checkable
 class WorkflowHandle(Protocol):

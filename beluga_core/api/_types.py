@@ -52,6 +52,8 @@ class EventType(str, Enum):
     SIGNAL_DELIVERED = "signal_delivered"
     TIMER_STARTED = "timer_started"
     TIMER_FIRED = "timer_fired"
+    #: ``ctx.patched(patch_id)`` returned True in a live run; carries ``patch_id`` and no ``seq``.
+    PATCH_APPLIED = "patch_applied"
 
     def __str__(self) -> str:
         return self.value
@@ -95,6 +97,7 @@ class HistoryEvent(BaseModel):
     signal_payload: Any = None
     duration: timedelta | None = None
     attempt: int | None = None
+    patch_id: str | None = None
 
 
 class WorkflowState(BaseModel):

@@ -2,7 +2,8 @@
 
 Every call is checked and its values converted here, then handed to the engine's step: an engine subclasses
 :class:`WorkflowContextBase` and implements :meth:`~WorkflowContextBase._run_activity`,
-:meth:`~WorkflowContextBase._sleep`, :meth:`~WorkflowContextBase._receive` and the identity properties.
+:meth:`~WorkflowContextBase._sleep`, :meth:`~WorkflowContextBase._receive`, :meth:`~WorkflowContextBase._patched`,
+:meth:`~WorkflowContextBase._deprecate_patch` and the identity properties.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from ..api._protocols import ActivityFunction, QueryHandler
 from ..api._retry import RetryPolicy
 from ._calls import ActivityCall, prepare_activity
-from ._execution import Decode, check_query_handler, sleep_seconds
+from ._execution import Decode, check_patch_id, check_query_handler, sleep_seconds
 from ._serde import Signature, activity_signature, from_json
 from ._signals import SignalChannel
 
@@ -65,6 +66,14 @@ class WorkflowContextBase(ABC):
         check_query_handler(self.workflow_type, name, handler)
         self._query_handlers[name] = handler
 
+    def patched(self, patch_id: str) -> bool:
+        """True where the run takes the code added by patch ``patch_id``: see ``WorkflowContext.patched``."""
+        return self._patched(check_patch_id(self.workflow_type, patch_id))
+
+    def deprecate_patch(self, patch_id: str) -> None:
+        """Mark patch ``patch_id`` as deprecated: see ``WorkflowContext.deprecate_patch``."""
+        self._deprecate_patch(check_patch_id(self.workflow_type, patch_id))
+
     @property
     def query_handlers(self) -> dict[str, QueryHandler]:
         """The handlers the workflow registered, by query name."""
@@ -87,3 +96,11 @@ class WorkflowContextBase(ABC):
     @abstractmethod
     async def _receive(self, name: str, seconds: float | None) -> Any:
         """The oldest buffered ``name`` payload, waited for durably; ``TimeoutError`` after ``seconds``."""
+
+    @abstractmethod
+    def _patched(self, patch_id: str) -> bool:
+        """Whether the run takes the patched code: True live (recorded in the history), else as recorded."""
+
+    @abstractmethod
+    def _deprecate_patch(self, patch_id: str) -> None:
+        """The engine's deprecation of ``patch_id``: histories with or without its record replay alike."""

@@ -205,6 +205,11 @@ def check_signal_name(workflow_type: str, name: str) -> None:
     check_text(name, what=f"workflow {workflow_type!r}: signal name")
 
 
+def check_patch_id(workflow_type: str, patch_id: Any) -> str:
+    """The patch id of ``ctx.patched`` / ``ctx.deprecate_patch``: a non-empty string a store can hold."""
+    return check_text(patch_id, what=f"workflow {workflow_type!r}: patch id")
+
+
 async def wait_for_result(workflow_id: str, outcome: Awaitable[T], timeout: timedelta | float | None) -> T:
     """Await ``outcome``; after ``timeout`` raise the builtin ``TimeoutError`` (the workflow runs on).
 

@@ -54,6 +54,8 @@ class DefaultWorkflowContext(WorkflowContextBase):
         self._rng: _random.Random | None = None  # made on first use: most workflows never draw
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._refused_after_stop = False
+        #: ``ctx.patched``'s answer per patch id: one for the whole run, as on Temporal.
+        self._patch_decisions: dict[str, bool] = {}
         self.cancel_pending = False
         self.stopping = False
         self.divergence: NonDeterminismError | None = None
@@ -286,6 +288,44 @@ class DefaultWorkflowContext(WorkflowContextBase):
         )
         self.observe(event)
         return payload
+
+    # -- versioning ----------------------------------------------------------------------------------------
+
+    def _patched(self, patch_id: str) -> bool:
+        """True when the run reaches this call live (recorded as ``PATCH_APPLIED``), else as the history says.
+
+        The record carries no step number, so histories from before the patch keep their step numbers. The
+        run is replaying here while its history holds steps past the ones taken so far (or it is a
+        replay-only run): it then takes the patched code only if the history records the patch. Otherwise it
+        is past the end of its history, and the patch is applied and recorded (written behind: it reaches the
+        store before any later event does). The first answer for a patch id holds for the rest of the run.
+        """
+        decided = self._patch_decisions.get(patch_id)
+        if decided is not None:
+            return decided
+        journal = self._journal
+        if patch_id in journal.patches:
+            decided = True
+        elif self.replay_only or journal.highest_recorded_seq > self._seq:
+            decided = False
+        else:
+            status = self.decided_status()
+            if status is not None:
+                raise WorkflowNotRunningError(
+                    self.workflow_id,
+                    status,
+                    f"check patch {patch_id!r}",
+                    f"cannot check patch {patch_id!r} in workflow {self.workflow_id!r}: the workflow has "
+                    "already returned, and its history ends with its outcome",
+                )
+            journal.append(EventType.PATCH_APPLIED, patch_id=patch_id)
+            journal.patches.add(patch_id)
+            decided = True
+        self._patch_decisions[patch_id] = decided
+        return decided
+
+    def _deprecate_patch(self, patch_id: str) -> None:
+        """Nothing to record: a ``PATCH_APPLIED`` event has no step number, so no step depends on it."""
 
     # -- hooks ---------------------------------------------------------------------------------------------
 

@@ -43,6 +43,8 @@ class Journal:
         self._arrived: dict[str, deque[Any]] = defaultdict(deque)
         self._signal_waiters: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._unsaved: list[HistoryEvent] = []
+        #: Ids of the patches the history records as applied (``PATCH_APPLIED``, recorded without a step number).
+        self.patches: set[str] = set()
         self._write_lock = asyncio.Lock()
         #: The error of a write that failed. The in-memory history is then ahead of the store, so the
         #: journal takes no more events: the run is suspended and resumed from what the store holds.
@@ -68,7 +70,9 @@ class Journal:
         for event in events:
             if event.seq is not None:
                 self._by_seq[event.seq].append(event)
-            if event.type == EventType.SIGNAL_RECEIVED and event.signal_name is not None:
+            if event.type == EventType.PATCH_APPLIED and event.patch_id is not None:
+                self.patches.add(event.patch_id)
+            elif event.type == EventType.SIGNAL_RECEIVED and event.signal_name is not None:
                 self._arrived[event.signal_name].append(event.signal_payload)
             elif event.type == EventType.SIGNAL_DELIVERED and event.signal_name is not None:
                 delivered[event.signal_name] += 1

@@ -373,6 +373,30 @@ async def draw_twice(ctx: WorkflowContext) -> list[float]:
     return [ctx.random(), ctx.random()]
 
 
+async def add_patched(ctx: WorkflowContext, n: int) -> list[Any]:
+    """Patch ``add-twice`` adds a second add_one: [patched before the step, patched after it, the sum]."""
+    first = ctx.patched("add-twice")
+    n = await ctx.execute_activity(add_one, n)
+    if first:
+        n = await ctx.execute_activity(add_one, n)
+    return [first, ctx.patched("add-twice"), n]
+
+
+async def add_deprecated(ctx: WorkflowContext, n: int) -> int:
+    """Patch ``add-twice`` deprecated: only the patched code is left."""
+    ctx.deprecate_patch("add-twice")
+    once = await ctx.execute_activity(add_one, n)
+    return int(await ctx.execute_activity(add_one, once))
+
+
+async def patch_by_id(ctx: WorkflowContext, call: dict[str, Any]) -> Any:
+    """``ctx.patched`` (or ``ctx.deprecate_patch`` when ``call["deprecate"]``) of ``call["id"]``."""
+    if call.get("deprecate"):
+        ctx.deprecate_patch(call["id"])
+        return None
+    return ctx.patched(call["id"])
+
+
 WORKFLOWS = [
     checkout,
     constant,
@@ -400,6 +424,9 @@ WORKFLOWS = [
     nap,
     draw,
     draw_twice,
+    add_patched,
+    add_deprecated,
+    patch_by_id,
 ]
 
 

@@ -24,6 +24,12 @@ EXPECTED_OUTPUT = [
     ],
     ["It is sunny."],  # activity helpers
     ["rejected: expected Approval", "ada approved 42"],  # typed signals
+    [  # versioning
+        "order-1 ['charged A1', 'shipped']",
+        "order-2 ['checked B2', 'charged B2', 'shipped']",
+        "running orders: 0",
+        "order-3 ['checked C3', 'charged C3', 'shipped']",
+    ],
 ]
 
 

@@ -62,3 +62,22 @@ async def _waits_for_a_signal(workers: TemporalWorkers, workflow_id: str) -> boo
         "activity_task_completed_event_attributes" in names
         and names[-1] == "workflow_task_completed_event_attributes"
     )
+
+
+async def test_a_run_started_before_a_patch_goes_on_with_patched_false_on_the_new_worker(
+    temporal_workers: TemporalWorkers,
+) -> None:
+    v1 = await temporal_workers.start(
+        workflows=[wf.diverging_v1], activities=[wf.shout], max_cached_workflows=0
+    )
+    executor = TemporalExecutor(temporal_workers.client, task_queue=temporal_workers.task_queue)
+    handle = await executor.execute(wf.diverging_v1, input="hi")
+    await eventually(lambda: _waits_for_a_signal(temporal_workers, handle.id))
+    await temporal_workers.stop(v1)
+
+    await temporal_workers.start(
+        workflows=[wf.diverging_patched], activities=[wf.shout, wf.shout_sync], max_cached_workflows=0
+    )
+    await executor.signal(handle.id, Signal(name="go", payload="go"))
+
+    assert await handle.result(timeout=PROMPTLY) == "False HI go"

@@ -82,3 +82,34 @@ async def test_changed_workflow_code_is_reported_as_non_deterministic(executor: 
 
     assert original.replay_failure is None
     assert isinstance(changed.replay_failure, NondeterminismError)
+
+
+async def test_a_history_recorded_before_a_patch_replays_on_the_patched_code(
+    executor: TemporalExecutor,
+) -> None:
+    """``patched`` is False replaying the old history (True would run the activities in the other order)."""
+    history = await history_of(executor, await executor.execute(wf.versioned_v1, input="a"))
+
+    patched = await create_replayer([wf.versioned_patched]).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+
+    assert patched.replay_failure is None
+
+
+async def test_a_history_recorded_with_a_patch_replays_once_it_is_deprecated(
+    temporal_workers: TemporalWorkers,
+) -> None:
+    await temporal_workers.start(workflows=[wf.versioned_patched], activities=[wf.shout, wf.shout_sync])
+    executor = TemporalExecutor(temporal_workers.client, task_queue=temporal_workers.task_queue)
+    handle = await executor.execute(wf.versioned_patched, input="a")
+    assert await handle.result(timeout=WAIT) == "patched A!"
+    history = await history_of(executor, handle)
+
+    for code in (wf.versioned_patched, wf.versioned_deprecated):
+        replayed = await create_replayer([code]).replay_workflow(history, raise_on_replay_failure=False)
+        assert replayed.replay_failure is None, code
+    old_order = await create_replayer([wf.versioned_v1]).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert isinstance(old_order.replay_failure, NondeterminismError)

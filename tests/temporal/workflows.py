@@ -63,6 +63,24 @@ async def versioned_v2(ctx: WorkflowContext, text: str) -> str:
     return str(await ctx.execute_activity(shout, once))
 
 
+@named("versioned")
+async def versioned_patched(ctx: WorkflowContext, text: str) -> str:
+    """Version 2 of ``versioned`` behind patch ``sync-first``: new runs run the activities in the other order."""
+    if ctx.patched("sync-first"):
+        once = await ctx.execute_activity(shout_sync, text)
+        return f"patched {await ctx.execute_activity(shout, once)}"
+    once = await ctx.execute_activity(shout, text)
+    return f"unpatched {await ctx.execute_activity(shout_sync, once)}"
+
+
+@named("versioned")
+async def versioned_deprecated(ctx: WorkflowContext, text: str) -> str:
+    """Version 3 of ``versioned``: patch ``sync-first`` deprecated, only the patched order left."""
+    ctx.deprecate_patch("sync-first")
+    once = await ctx.execute_activity(shout_sync, text)
+    return f"patched {await ctx.execute_activity(shout, once)}"
+
+
 def not_async(ctx: WorkflowContext) -> str:
     return "sync"
 
@@ -103,3 +121,11 @@ async def diverging_v2(ctx: WorkflowContext, text: str) -> str:
     """Version 2 of ``diverging``, changed incompatibly: another activity first."""
     once = await ctx.execute_activity(shout_sync, text)
     return f"{once} {await ctx.receive_signal('go').receive()}"
+
+
+@named("diverging")
+async def diverging_patched(ctx: WorkflowContext, text: str) -> str:
+    """Version 2 of ``diverging`` behind patch ``sync-first``: runs started on version 1 keep its activity."""
+    patched = ctx.patched("sync-first")
+    once = await ctx.execute_activity(shout_sync if patched else shout, text)
+    return f"{patched} {once} {await ctx.receive_signal('go').receive()}"
