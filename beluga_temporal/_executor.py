@@ -16,9 +16,10 @@ from temporalio.service import RPCError
 from beluga_core.engine import (
     RunHandleBase,
     decode_result,
+    encode_signal,
+    prepare_signal_with_start,
     prepare_start,
     result_hint,
-    to_json,
     wait_for_result,
 )
 from beluga_core.workflow import (
@@ -97,13 +98,44 @@ class TemporalExecutor:
 
     async def signal(self, workflow_id: str, signal: Signal) -> None:
         """Send ``signal`` to the running workflow (its payload as JSON)."""
-        payload = to_json(
-            signal.payload, what=f"payload of signal {signal.name!r} to workflow {workflow_id!r}"
-        )
+        payload = encode_signal(workflow_id, signal)
         try:
             await self.client.get_workflow_handle(workflow_id).signal(signal.name, payload)
         except RPCError as exc:
             raise await self._missing_or_finished(workflow_id, exc, "signal") from None
+
+    async def signal_with_start(
+        self,
+        fn: WorkflowFunction,
+        signal: Signal,
+        options: WorkflowOptions | None = None,
+        **option_kwargs: Any,
+    ) -> TemporalWorkflowHandle:
+        """Temporal's signal-with-start: ``start_workflow`` with ``start_signal`` and
+        ``id_conflict_policy=USE_EXISTING``, atomic on the server. The handle is on the run signaled (the
+        running one, or the one started); its ``started`` is True when this call started it.
+        """
+        start, payload = prepare_signal_with_start(fn, signal, options, option_kwargs)
+        name, workflow_id = start.name, start.workflow_id
+        self._workflows[name] = fn
+        args = [start.json_input] if start.signature.takes_input else []
+        handle = await self.client.start_workflow(
+            name,
+            args=args,
+            id=workflow_id,
+            task_queue=self.task_queue,
+            execution_timeout=start.timeout,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal=signal.name,
+            start_signal_args=[payload],
+        )
+        # The server's response says whether it started a run; the SDK keeps it on the handle.
+        response = getattr(handle, "_start_workflow_response", None)
+        result = TemporalWorkflowHandle(
+            self.client, workflow_id, handle.result_run_id or "", start.signature.return_hint
+        )
+        result.started = bool(getattr(response, "started", False))
+        return result
 
     async def query(self, workflow_id: str, query_type: str) -> Any:
         """``status`` and ``result`` come from Temporal's records (no worker needed); other queries go to the

@@ -142,6 +142,24 @@ class DurableExecutor(Protocol):
 
     async def signal(self, workflow_id: str, signal: Signal) -> None: ...
 
+    async def signal_with_start(
+        self,
+        fn: WorkflowFunction,
+        signal: Signal,
+        options: WorkflowOptions | None = None,
+        **option_kwargs: Any,
+    ) -> WorkflowHandle:
+        """Deliver ``signal`` to the running workflow of the options' id, starting ``fn`` first when no run of
+        that id is running; a handle on the run signaled.
+
+        Atomic: concurrent calls with one id start at most one run, and every signal is delivered once;
+        calls made one after another deliver in that order. A run it starts has the signal buffered before its first step, and
+        ``on_workflow_start`` fires only then; ``on_signal`` fires every time. After the run finished, a
+        new call starts a new run. The options need an id (none is generated): :class:`InvalidInputError`
+        otherwise. The handle's ``started`` attribute is True when this call started the run.
+        """
+        ...
+
     async def query(self, workflow_id: str, query_type: str) -> Any: ...
 
     async def cancel(self, workflow_id: str) -> None: ...

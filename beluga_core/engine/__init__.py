@@ -3,7 +3,8 @@
 Internal API: these names are for executors (``beluga_core.executor``, ``beluga_temporal``), not for workflow
 code, and may change between minor versions. Everything a user calls is in :mod:`beluga_core.workflow`.
 
-- Starting a workflow: :func:`prepare_start` (a :class:`StartRequest`), built on :func:`resolve_options`, :func:`check_workflow_function`, :func:`check_timeout`,
+- Starting a workflow: :func:`prepare_start` (a :class:`StartRequest`), :func:`prepare_signal_with_start`;
+  a signal: :func:`encode_signal`; built on :func:`resolve_options`, :func:`check_workflow_function`, :func:`check_timeout`,
   :func:`duplicate_name`.
 - The front half of a workflow call, the same on every engine: :class:`WorkflowContextBase`, which an
   engine's context subclasses, implementing only its steps; :func:`prepare_activity` (an
@@ -20,7 +21,14 @@ code, and may change between minor versions. Everything a user calls is in :mod:
 
 from ..api._hooks import HOOK_NAMES, fire_hook
 from ..api._retry import ALWAYS_NON_RETRYABLE
-from ._calls import ActivityCall, StartRequest, prepare_activity, prepare_start
+from ._calls import (
+    ActivityCall,
+    StartRequest,
+    encode_signal,
+    prepare_activity,
+    prepare_signal_with_start,
+    prepare_start,
+)
 from ._context import WorkflowContextBase
 from ._execution import (
     BUILTIN_QUERIES,
@@ -64,7 +72,9 @@ __all__ = [
     "StartRequest",
     "answer_query",
     "no_signal",
+    "encode_signal",
     "prepare_activity",
+    "prepare_signal_with_start",
     "prepare_start",
     "ALWAYS_NON_RETRYABLE",
     "BUILTIN_QUERIES",

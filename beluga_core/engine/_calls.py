@@ -15,7 +15,7 @@ from typing import Any
 from ..api._naming import function_name
 from ..api._protocols import WorkflowFunction
 from ..api._retry import RetryPolicy
-from ..api._types import WorkflowOptions
+from ..api._types import Signal, WorkflowOptions
 from ..api.errors import InvalidInputError
 from ._execution import (
     ActivityTimeouts,
@@ -26,7 +26,7 @@ from ._execution import (
     encode_input,
     resolve_options,
 )
-from ._serde import Signature, activity_signature, from_json, workflow_signature
+from ._serde import Signature, activity_signature, check_text, from_json, to_json, workflow_signature
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,33 @@ def prepare_start(
     )
     check_timeout(name, opts.timeout)
     return StartRequest(name, opts, signature, json_input, args)
+
+
+def encode_signal(workflow_id: str, signal: Signal) -> Any:
+    """Check ``signal(workflow_id, signal)``: the id, the signal and its name; returns its payload as JSON."""
+    if not isinstance(signal, Signal):
+        raise InvalidInputError(
+            f"signal to workflow {workflow_id!r}: expected a Signal, got {type(signal).__name__}"
+        )
+    check_text(workflow_id, what="signal: workflow id")
+    check_text(signal.name, what=f"signal to workflow {workflow_id!r}: signal name")
+    return to_json(signal.payload, what=f"payload of signal {signal.name!r} to workflow {workflow_id!r}")
+
+
+def prepare_signal_with_start(
+    fn: WorkflowFunction, signal: Signal, options: WorkflowOptions | None, option_kwargs: dict[str, Any]
+) -> tuple[StartRequest, Any]:
+    """Check ``signal_with_start(fn, signal, options, **option_kwargs)``: the start (which needs an id: none is
+    generated) and the signal; returns the start and the signal's payload as JSON.
+    """
+    given_id = option_kwargs.get("id") if options is None else getattr(options, "id", "?")
+    if not given_id:  # (options of the wrong type are prepare_start's to refuse)
+        raise InvalidInputError(
+            "signal_with_start: the options need a workflow id (the run to signal, or to start): "
+            "pass id=... or WorkflowOptions(id=...)"
+        )
+    start = prepare_start(fn, options, option_kwargs)
+    return start, encode_signal(start.workflow_id, signal)
 
 
 @dataclass

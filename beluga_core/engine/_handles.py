@@ -12,6 +12,8 @@ class RunHandleBase:
         self._id = workflow_id
         self._run_id = run_id
         self._return_hint = return_hint
+        #: True on a handle returned by ``signal_with_start`` when that call started the run.
+        self.started = False
 
     @property
     def id(self) -> str:

@@ -31,7 +31,7 @@ from ..api.errors import (
     WorkflowNotFoundError,
     WorkflowNotRunningError,
 )
-from ..engine._calls import StartRequest, prepare_start
+from ..engine._calls import StartRequest, encode_signal, prepare_signal_with_start, prepare_start
 from ..engine._execution import (
     check_workflow_function,
     decode_result,
@@ -41,7 +41,7 @@ from ..engine._execution import (
     result_hint,
 )
 from ..engine._queries import answer_query
-from ..engine._serde import Signature, check_text, to_json, workflow_signature
+from ..engine._serde import Signature, check_text, workflow_signature
 from ..stores._memory import InMemoryStore
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
@@ -181,15 +181,7 @@ class DefaultExecutor:
         """
         start = prepare_start(fn, options, option_kwargs)
         name, workflow_id = start.name, start.workflow_id
-        registered = self._workflows.get(name)
-        if registered is None:
-            raise InvalidInputError(
-                f"workflow {name!r} is not registered with this DefaultExecutor: pass it in "
-                "DefaultExecutor(workflows=[...]) (or call executor.register(fn) first), so that it can be "
-                "resumed after a restart"
-            )
-        if registered is not fn:
-            raise duplicate_name("workflow", name)
+        self._check_registered(fn, name)
         await self.start()
         async with self._lock_for(workflow_id):
             live = self._runs.get(workflow_id)
@@ -203,15 +195,7 @@ class DefaultExecutor:
 
     async def signal(self, workflow_id: str, signal: Signal) -> None:
         """Deliver ``signal``: persisted before this returns, buffered until the workflow reads it."""
-        if not isinstance(signal, Signal):
-            raise InvalidInputError(
-                f"signal to workflow {workflow_id!r}: expected a Signal, got {type(signal).__name__}"
-            )
-        _check_id(workflow_id, "signal")
-        check_text(signal.name, what=f"signal to workflow {workflow_id!r}: signal name")
-        payload = to_json(
-            signal.payload, what=f"payload of signal {signal.name!r} to workflow {workflow_id!r}"
-        )
+        payload = encode_signal(workflow_id, signal)
 
         async def live(run: WorkflowRun) -> None:
             await run.journal.add_signal(signal, payload)
@@ -222,6 +206,69 @@ class DefaultExecutor:
 
         await self._deliver(workflow_id, "signal", live, stored)
         await fire_hook(self.hooks, "on_signal", workflow_id, signal)
+
+    async def signal_with_start(
+        self,
+        fn: WorkflowFunction,
+        signal: Signal,
+        options: WorkflowOptions | None = None,
+        **option_kwargs: Any,
+    ) -> DefaultWorkflowHandle:
+        """Deliver ``signal`` to the running workflow of the options' id, starting ``fn`` first when none is.
+
+        Under the id's lock, so concurrent calls (and ``execute`` or a recovery of the same id) never start two
+        runs nor lose a signal. A started run has the signal in its history from its first event on (written
+        with the start, atomically), so its first receive sees it. A run ``running`` in the store but not live
+        here gets the signal through the store, like :meth:`signal`. The handle's ``started`` is True when this
+        call started the run. ``fn`` must be registered, as for :meth:`execute`; the options need an id.
+        """
+        start, payload = prepare_signal_with_start(fn, signal, options, option_kwargs)
+        name, workflow_id = start.name, start.workflow_id
+        self._check_registered(fn, name)
+        await self.start()
+        async with self._lock_for(workflow_id):
+            handle = await self._signal_or_start(fn, start, signal, payload)
+        await fire_hook(self.hooks, "on_signal", workflow_id, signal)
+        return handle
+
+    async def _signal_or_start(
+        self, fn: WorkflowFunction, start: StartRequest, signal: Signal, payload: Any
+    ) -> DefaultWorkflowHandle:
+        """``signal_with_start`` under the id's lock."""
+        workflow_id = start.workflow_id
+        run = self._runs.get(workflow_id)
+        if run is not None and not run.ended.is_set():
+            if run.accepting:
+                await run.journal.add_signal(signal, payload)
+                return self._handle(workflow_id, run.state.run_id, self._hint_of(run.state))
+            await run.ended.wait()  # its outcome is decided: a new run starts below
+        for _ in range(3):  # a run elsewhere may finish between the refused start and the load
+            state = _new_state(start, signal=(signal, payload))
+            if await self._writer.create_run(state):
+                self._launch(fn, state, start.args, resumed=False)
+                handle = self._handle(workflow_id, state.run_id, result_hint(fn))
+                handle.started = True
+                return handle
+            stored = await self.store.load(workflow_id)
+            if stored is not None and not stored.status.is_terminal:
+                # Running in the store but not live here: recorded there, delivered when the run resumes.
+                await Journal(self._writer, stored).add_signal(signal, payload)
+                return self._handle(workflow_id, stored.run_id, self._hint_of(stored))
+        raise WorkflowAlreadyStartedError(workflow_id, start.name)
+
+    def _hint_of(self, state: WorkflowState) -> Any:
+        return result_hint(self._workflows.get(state.workflow_type))
+
+    def _check_registered(self, fn: WorkflowFunction, name: str) -> None:
+        registered = self._workflows.get(name)
+        if registered is None:
+            raise InvalidInputError(
+                f"workflow {name!r} is not registered with this DefaultExecutor: pass it in "
+                "DefaultExecutor(workflows=[...]) (or call executor.register(fn) first), so that it can be "
+                "resumed after a restart"
+            )
+        if registered is not fn:
+            raise duplicate_name("workflow", name)
 
     async def query(self, workflow_id: str, query_type: str) -> Any:
         """Answer ``status``, ``result``, or a query handler the workflow registered.
@@ -450,17 +497,28 @@ def _encode_workflow_input(name: str, value: Any, signature: Signature) -> tuple
     return encode_input(value, signature, what=f"input of workflow {name!r}", takes=f"workflow {name!r}")
 
 
-def _new_state(start: StartRequest) -> WorkflowState:
+def _new_state(start: StartRequest, signal: tuple[Signal, Any] | None = None) -> WorkflowState:
+    """A new run's state; ``signal`` (with its payload as JSON), when given, received with the start."""
     now = utc_now()
+    history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now)]  # the input: in the header
+    if signal is not None:
+        sent, payload = signal
+        history.append(
+            HistoryEvent(
+                id=2,
+                type=EventType.SIGNAL_RECEIVED,
+                timestamp=sent.sent_at,
+                signal_name=sent.name,
+                signal_payload=payload,
+            )
+        )
     return WorkflowState(
         workflow_id=start.workflow_id,
         run_id=str(uuid.uuid4()),
         workflow_type=start.name,
         status=WorkflowStatus.RUNNING,
         input=start.json_input,
-        history=[
-            HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now)
-        ],  # the input: in the header
+        history=history,
         created_at=now,
         updated_at=now,
         timeout=start.timeout,

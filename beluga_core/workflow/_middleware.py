@@ -1,4 +1,4 @@
-"""Executor middleware: wrap a :class:`DurableExecutor` to add behaviour around its four methods.
+"""Executor middleware: wrap a :class:`DurableExecutor` to add behaviour around its methods.
 
 A middleware is a function from executor to executor. Subclass :class:`ExecutorWrapper`, which delegates
 everything to the wrapped executor, and override only the methods the middleware cares about::
@@ -54,6 +54,15 @@ class ExecutorWrapper:
     async def signal(self, workflow_id: str, signal: Signal) -> None:
         await self.inner.signal(workflow_id, signal)
 
+    async def signal_with_start(
+        self,
+        fn: WorkflowFunction,
+        signal: Signal,
+        options: WorkflowOptions | None = None,
+        **option_kwargs: Any,
+    ) -> WorkflowHandle:
+        return await self.inner.signal_with_start(fn, signal, options, **option_kwargs)
+
     async def query(self, workflow_id: str, query_type: str) -> Any:
         return await self.inner.query(workflow_id, query_type)
 
@@ -85,6 +94,7 @@ def with_hooks(hooks: Hooks) -> Middleware:
 
     - ``on_workflow_start(workflow_id, input)`` after ``execute`` started a workflow;
     - ``on_signal(workflow_id, signal)`` after ``signal`` delivered one;
+    - after ``signal_with_start``, ``on_workflow_start`` when it started the run, then ``on_signal``;
     - ``on_workflow_cancel(workflow_id)`` after ``cancel`` succeeded;
     - ``on_workflow_complete(workflow_id, result)`` or ``on_workflow_fail(workflow_id, error)`` when
       ``result()`` on a handle returned by ``execute`` sees the outcome, at most once per handle.
@@ -117,9 +127,27 @@ class _HookedExecutor(ExecutorWrapper):
         await self.inner.signal(workflow_id, signal)
         await fire_hook(self._hooks, "on_signal", workflow_id, signal)
 
+    async def signal_with_start(
+        self,
+        fn: WorkflowFunction,
+        signal: Signal,
+        options: WorkflowOptions | None = None,
+        **option_kwargs: Any,
+    ) -> WorkflowHandle:
+        handle = await self.inner.signal_with_start(fn, signal, options, **option_kwargs)
+        if started(handle):
+            await fire_hook(self._hooks, "on_workflow_start", handle.id, _start_input(options, option_kwargs))
+        await fire_hook(self._hooks, "on_signal", handle.id, signal)
+        return _HookedHandle(handle, self._hooks)
+
     async def cancel(self, workflow_id: str) -> None:
         await self.inner.cancel(workflow_id)
         await fire_hook(self._hooks, "on_workflow_cancel", workflow_id)
+
+
+def started(handle: WorkflowHandle) -> bool:
+    """Whether the ``signal_with_start`` call that returned ``handle`` started its run."""
+    return bool(getattr(handle, "started", False))
 
 
 def _start_input(options: WorkflowOptions | None, option_kwargs: dict[str, Any]) -> Any:
@@ -144,6 +172,10 @@ class _HookedHandle:
     @property
     def run_id(self) -> str:
         return self._inner.run_id
+
+    @property
+    def started(self) -> bool:
+        return started(self._inner)
 
     async def status(self) -> WorkflowStatus:
         return await self._inner.status()

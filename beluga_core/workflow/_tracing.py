@@ -17,7 +17,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from ..api._naming import function_name
 from ..api._protocols import DurableExecutor, WorkflowFunction, WorkflowHandle
 from ..api._types import Signal, WorkflowOptions
-from ._middleware import ExecutorWrapper, Middleware
+from ._middleware import ExecutorWrapper, Middleware, started
 
 _TRACER_NAME = "beluga_core.workflow"
 # How many started workflows' types a tracing executor remembers, to label their signal/query/cancel spans.
@@ -27,10 +27,11 @@ _REMEMBERED_TYPES = 4096
 def with_tracing(tracer_provider: trace.TracerProvider | None = None) -> Middleware:
     """Middleware that traces each executor call with an OpenTelemetry span.
 
-    Spans: ``workflow.execute``, ``workflow.signal``, ``workflow.query``, ``workflow.cancel``, with attributes
-    ``workflow.id`` and ``workflow.type`` (plus ``workflow.run_id`` on execute, ``workflow.signal.name`` on
-    signal, ``workflow.query.type`` on query). Signal, query and cancel spans carry ``workflow.type`` for the
-    workflows this executor started (it remembers the latest 4096). An error is recorded on the span
+    Spans: ``workflow.execute``, ``workflow.signal``, ``workflow.signal_with_start``, ``workflow.query``,
+    ``workflow.cancel``, with attributes ``workflow.id`` and ``workflow.type`` (plus ``workflow.run_id`` on
+    execute and signal_with_start, ``workflow.signal.name`` on signal and signal_with_start,
+    ``workflow.started`` on signal_with_start, ``workflow.query.type`` on query). Signal, query and cancel
+    spans carry ``workflow.type`` for the workflows this executor started (it remembers the latest 4096). An error is recorded on the span
     (exception event, status ERROR) and re-raised.
 
     ``workflow.execute`` covers starting the run, not the whole run. It is the current span while the wrapped
@@ -72,6 +73,26 @@ class _TracedExecutor(ExecutorWrapper):
         attributes = self._attributes(workflow_id, {"workflow.signal.name": signal.name})
         with self._span("workflow.signal", attributes):
             await self.inner.signal(workflow_id, signal)
+
+    async def signal_with_start(
+        self,
+        fn: WorkflowFunction,
+        signal: Signal,
+        options: WorkflowOptions | None = None,
+        **option_kwargs: Any,
+    ) -> WorkflowHandle:
+        workflow_type = function_name(fn)
+        requested_id = option_kwargs.get("id") or (options.id if options is not None else "")
+        attributes = {"workflow.type": workflow_type, "workflow.signal.name": signal.name}
+        if requested_id:
+            attributes["workflow.id"] = requested_id
+        with self._span("workflow.signal_with_start", attributes) as span:
+            handle = await self.inner.signal_with_start(fn, signal, options, **option_kwargs)
+            span.set_attribute("workflow.run_id", handle.run_id)
+            span.set_attribute("workflow.started", started(handle))
+        if started(handle):
+            self._remember(handle.id, workflow_type)
+        return handle
 
     async def query(self, workflow_id: str, query_type: str) -> Any:
         with self._span("workflow.query", self._attributes(workflow_id, {"workflow.query.type": query_type})):

@@ -35,6 +35,7 @@ class FakeHandle:
         self._run_id = run_id
         self._status = WorkflowStatus.RUNNING
         self._outcome: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.started = False
 
     @property
     def id(self) -> str:
@@ -94,6 +95,22 @@ class FakeExecutor:
     async def signal(self, workflow_id: str, signal: Signal) -> None:
         self._check(workflow_id)
         self.calls.append(("signal", workflow_id, signal.name, signal.payload))
+
+    async def signal_with_start(
+        self,
+        fn: WorkflowFunction,
+        signal: Signal,
+        options: WorkflowOptions | None = None,
+        **option_kwargs: Any,
+    ) -> FakeHandle:
+        self._check()
+        opts = (options or WorkflowOptions()).model_copy(update=option_kwargs)
+        self.calls.append(("signal_with_start", function_name(fn), opts.id, signal.name, signal.payload))
+        handle = self.handles.get(opts.id)
+        if handle is None:
+            handle = self.handles[opts.id] = FakeHandle(opts.id, f"run-{len(self.handles) + 1}")
+            handle.started = True
+        return handle
 
     async def query(self, workflow_id: str, query_type: str) -> Any:
         self._check(workflow_id)

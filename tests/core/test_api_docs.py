@@ -16,6 +16,7 @@ EXAMPLES = re.findall(r"```python\n(.*?)```", API_DOC.read_text(), re.S)
 EXPECTED_OUTPUT = [
     ["['default']", "hello ada"],  # registry
     [],  # a provider of your own
+    ["True False True", "['tea', 'milk']"],  # signal-with-start
     ["start order-1 ORD-1", "metric fetch", "done order-1 42"],  # hooks
     ["completed approval-1 yes", "yes"],  # middleware
     [
