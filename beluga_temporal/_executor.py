@@ -15,6 +15,7 @@ from temporalio.service import RPCError
 
 from beluga_core.engine import (
     RunHandleBase,
+    StartRequest,
     decode_result,
     encode_signal,
     prepare_signal_with_start,
@@ -79,21 +80,26 @@ class TemporalExecutor:
         """Start ``fn`` as a Temporal workflow; the options' timeout is the execution timeout."""
         start = prepare_start(fn, options, option_kwargs)
         name, workflow_id = start.name, start.workflow_id
-        self._workflows[name] = fn
-        args = [start.json_input] if start.signature.takes_input else []
         try:
-            handle = await self.client.start_workflow(
-                name,
-                args=args,
-                id=workflow_id,
-                task_queue=self.task_queue,
-                execution_timeout=start.timeout,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            )
+            handle = await self._start_workflow(fn, start, id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
         except temporalio.exceptions.WorkflowAlreadyStartedError:
             raise WorkflowAlreadyStartedError(workflow_id, name) from None
         return TemporalWorkflowHandle(
             self.client, workflow_id, handle.result_run_id or "", start.signature.return_hint
+        )
+
+    async def _start_workflow(
+        self, fn: WorkflowFunction, start: StartRequest, **start_options: Any
+    ) -> WorkflowHandle[Any, Any]:
+        """``client.start_workflow`` of a checked start on this executor's task queue."""
+        self._workflows[start.name] = fn
+        return await self.client.start_workflow(
+            start.name,
+            args=[start.json_input] if start.signature.takes_input else [],
+            id=start.workflow_id,
+            task_queue=self.task_queue,
+            execution_timeout=start.timeout,
+            **start_options,
         )
 
     async def signal(self, workflow_id: str, signal: Signal) -> None:
@@ -116,15 +122,10 @@ class TemporalExecutor:
         running one, or the one started); its ``started`` is True when this call started it.
         """
         start, payload = prepare_signal_with_start(fn, signal, options, option_kwargs)
-        name, workflow_id = start.name, start.workflow_id
-        self._workflows[name] = fn
-        args = [start.json_input] if start.signature.takes_input else []
-        handle = await self.client.start_workflow(
-            name,
-            args=args,
-            id=workflow_id,
-            task_queue=self.task_queue,
-            execution_timeout=start.timeout,
+        workflow_id = start.workflow_id
+        handle = await self._start_workflow(
+            fn,
+            start,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             start_signal=signal.name,
             start_signal_args=[payload],
