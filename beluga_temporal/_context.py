@@ -14,7 +14,7 @@ from typing import Any
 import temporalio.exceptions
 from temporalio import workflow
 
-from beluga_core.engine import ActivityCall, WorkflowContextBase, no_signal
+from beluga_core.engine import ActivityCall, UpdateRegistration, WorkflowContextBase, no_signal
 from beluga_core.workflow import (
     ActivityFunction,
     QueryHandler,
@@ -33,6 +33,9 @@ class RunState:
     def __init__(self) -> None:
         self.signals: defaultdict[str, deque[Any]] = defaultdict(deque)
         self.queries: dict[str, QueryHandler] = {}
+        self.updates: dict[str, UpdateRegistration] = {}
+        #: Set once the workflow function has been called (it has then run up to its first await).
+        self.function_started = False
         self.status = WorkflowStatus.RUNNING
         self.result: Any = None
 
@@ -48,6 +51,7 @@ class TemporalWorkflowContext(WorkflowContextBase):
     def __init__(self, state: RunState) -> None:
         super().__init__()
         self._query_handlers = state.queries  # the dispatch workflow's query handler answers from them
+        self._update_handlers = state.updates  # and its update handler runs these
         self._state = state
 
     @property

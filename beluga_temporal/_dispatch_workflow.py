@@ -14,14 +14,24 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RawValue
 
-from beluga_core.engine import answer_query, encode_result, workflow_failure
+from beluga_core.engine import (
+    UpdateRegistration,
+    answer_query,
+    encode_result,
+    encode_update_result,
+    find_update,
+    run_update_handler,
+    update_args,
+    validate_update,
+    workflow_failure,
+)
 from beluga_core.workflow import (
     Signal,
     WorkflowStatus,
 )
 
 from ._context import RunState, TemporalWorkflowContext
-from ._failures import fails_task, workflow_run_failure
+from ._failures import fails_task, update_failure, workflow_run_failure
 from ._functions import WorkflowRef
 from ._runtime import current_runtime
 from ._sandbox_serde import decode, sandbox_workflow_signature
@@ -66,6 +76,7 @@ class BelugaWorkflow:
         if isinstance(self._call, Exception):
             raise self._call
         fn, inputs = self._call
+        self._state.function_started = True
         return await fn(TemporalWorkflowContext(self._state), *inputs)
 
     def _encode_result(self, result: Any) -> Any:
@@ -87,6 +98,46 @@ class BelugaWorkflow:
         if name == "result":
             return self._state.result
         return answer_query(workflow.info().workflow_id, name, self._state.queries)
+
+    @workflow.update(dynamic=True)
+    async def update(self, name: str, args: Sequence[RawValue]) -> Any:
+        """Run the Beluga update handler ``name``; its failure reaches the client as an ``ApplicationError``."""
+        workflow_id = workflow.info().workflow_id
+        try:
+            if not self._state.function_started or name not in self._state.updates:
+                # Accepted before the workflow function ran (the first workflow task): the validation
+                # happens here, once the function has run to its first await (its handlers are then set).
+                await workflow.wait_condition(lambda: self._state.function_started)
+                registration, call_args = self._validated(name, args)
+            else:
+                registration = self._state.updates[name]
+                call_args = update_args(workflow_id, registration, _first_arg(args), decode)
+            result = await run_update_handler(registration, call_args)
+            return encode_update_result(workflow_id, name, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if fails_task(exc):
+                raise
+            raise update_failure(exc) from None
+
+    @update.validator
+    def validate(self, name: str, args: Sequence[RawValue]) -> None:
+        if not self._state.function_started:
+            return  # the handlers are not set yet: see update
+        try:
+            self._validated(name, args)
+        except Exception as exc:
+            if fails_task(exc):
+                raise
+            raise update_failure(exc) from None
+
+    def _validated(self, name: str, args: Sequence[RawValue]) -> tuple[UpdateRegistration, tuple[Any, ...]]:
+        workflow_id = workflow.info().workflow_id
+        registration = find_update(workflow_id, name, self._state.updates)
+        call_args = update_args(workflow_id, registration, _first_arg(args), decode)
+        validate_update(workflow_id, registration, call_args)
+        return registration, call_args
 
 
 def _prepare(ref: WorkflowRef, args: Sequence[RawValue]) -> tuple[Any, tuple[Any, ...]] | Exception:

@@ -16,11 +16,14 @@ from temporalio.service import RPCError
 from beluga_core.engine import (
     RunHandleBase,
     StartRequest,
+    check_text,
     decode_result,
     encode_signal,
+    from_json,
     prepare_signal_with_start,
     prepare_start,
     result_hint,
+    to_json,
     wait_for_result,
 )
 from beluga_core.workflow import (
@@ -37,6 +40,7 @@ from beluga_core.workflow import (
 from ._divergence import watch_for_divergence
 from ._failures import (
     beluga_query_error,
+    beluga_update_error,
     beluga_workflow_error,
     is_not_found,
     not_found_error,
@@ -152,6 +156,23 @@ class TemporalExecutor:
             raise beluga_query_error(workflow_id, query_type, exc.message) from None
         except RPCError as exc:
             raise not_found_error(workflow_id, exc) from None
+
+    async def update(self, workflow_id: str, name: str, arg: Any = None, *, result_type: Any = None) -> Any:
+        """Temporal's ``execute_update`` on the workflow's dynamic update handler; its result (decoded into
+        ``result_type`` when given). Its failures are the Beluga update errors (see ``_failures``).
+        """
+        check_text(workflow_id, what="update: workflow id")
+        check_text(name, what=f"update of workflow {workflow_id!r}: update name")
+        json_arg = to_json(arg, what=f"argument of update {name!r} of workflow {workflow_id!r}")
+        try:
+            raw = await self.client.get_workflow_handle(workflow_id).execute_update(name, json_arg)
+        except temporalio.client.WorkflowUpdateFailedError as exc:
+            raise beluga_update_error(workflow_id, name, exc.cause) from None
+        except RPCError as exc:
+            raise await self._missing_or_finished(workflow_id, exc, "update") from None
+        if result_type is None:
+            return raw
+        return from_json(raw, result_type, what=f"result of update {name!r} of workflow {workflow_id!r}")
 
     async def cancel(self, workflow_id: str) -> None:
         """Request cancellation: the workflow sees ``CancelledError`` and ends ``canceled``."""

@@ -43,6 +43,9 @@ from beluga_core.workflow import (
     QueryFailedError,
     RetryPolicy,
     UnknownQueryError,
+    UnknownUpdateError,
+    UpdateFailedError,
+    UpdateRejectedError,
     WorkflowCanceledError,
     WorkflowFailedError,
     WorkflowNotFoundError,
@@ -68,7 +71,30 @@ _UNKNOWN_QUERY = re.compile(r"has no query handler .*; known: (?P<known>.*)$")
 _QUERY_FAILED = re.compile(r"^query .* failed: (?P<type>[A-Za-z_][\w.]*): (?P<message>.*)$", re.S)
 
 
+# The ApplicationError types an update's failure carries from the workflow to the client.
+UPDATE_UNKNOWN = "BelugaUnknownUpdate"
+UPDATE_REJECTED = "BelugaUpdateRejected"
+UPDATE_FAILED = "BelugaUpdateFailed"
+
+
 # -- Beluga errors to Temporal failures ------------------------------------------------------------------
+
+
+def update_failure(exc: BaseException) -> ApplicationError:
+    """The failure an update handler or validator raises in the workflow for a Beluga update error (or any
+    other error of the handler, as :class:`UpdateFailedError`): its kind in the type, the cause in details.
+    """
+    if isinstance(exc, UnknownUpdateError):
+        return ApplicationError(str(exc), exc.known, type=UPDATE_UNKNOWN, non_retryable=True)
+    if isinstance(exc, UpdateRejectedError):
+        return ApplicationError(
+            str(exc), exc.cause_type, exc.cause_message, type=UPDATE_REJECTED, non_retryable=True
+        )
+    info = ErrorInfo.from_exception(exc)
+    cause_type, cause_message = info.type, info.message
+    if isinstance(exc, UpdateFailedError):
+        cause_type, cause_message = exc.cause_type, exc.cause_message
+    return ApplicationError(str(exc), cause_type, cause_message, type=UPDATE_FAILED, non_retryable=True)
 
 
 def activity_failure(attempt: int, exc: BaseException) -> ApplicationError:
@@ -141,6 +167,23 @@ def beluga_query_error(workflow_id: str, query_type: str, message: str) -> Excep
     if failed is not None:
         return QueryFailedError(workflow_id, query_type, failed["type"], failed["message"])
     return QueryFailedError(workflow_id, query_type, "QueryFailed", message)
+
+
+def beluga_update_error(workflow_id: str, name: str, cause: BaseException | None) -> Exception:
+    """The Beluga error of a failed Temporal update (the cause of its ``WorkflowUpdateFailedError``)."""
+    if isinstance(cause, ApplicationError):
+        details = list(cause.details)
+        if cause.type == UPDATE_UNKNOWN:
+            known = details[0] if details and isinstance(details[0], list) else []
+            return UnknownUpdateError(workflow_id, name, [str(k) for k in known])
+        if cause.type in (UPDATE_REJECTED, UPDATE_FAILED) and len(details) >= 2:
+            error = UpdateRejectedError if cause.type == UPDATE_REJECTED else UpdateFailedError
+            return error(workflow_id, name, str(details[0]), str(details[1]))
+        return UpdateFailedError(workflow_id, name, cause.type or "ApplicationError", cause.message)
+    if cause is None:
+        return UpdateFailedError(workflow_id, name, "UpdateFailed", "the update failed")
+    info = _failure_info(cause)
+    return UpdateFailedError(workflow_id, name, info.type, info.message)
 
 
 def divergence_error(workflow_id: str, task_end: HistoryEvent | None) -> NonDeterminismError | None:

@@ -16,6 +16,11 @@ WorkflowFunction = Callable[..., Awaitable[Any]]
 ActivityFunction = Callable[..., Any]
 #: A query handler registered with :meth:`WorkflowContext.set_query_handler`: no arguments, returns a value.
 QueryHandler = Callable[[], Any]
+#: An update handler registered with :meth:`WorkflowContext.set_update_handler`: called with the update's
+#: argument when it takes a parameter (else with none); sync or async; its return value is the update's result.
+UpdateHandler = Callable[..., Any]
+#: An update validator: sync, called like the handler before the update is accepted; raising rejects it.
+UpdateValidator = Callable[..., Any]
 
 
 @runtime_checkable
@@ -93,6 +98,19 @@ class WorkflowContext(Protocol):
 
     def set_query_handler(self, name: str, handler: QueryHandler) -> None: ...
 
+    def set_update_handler(
+        self, name: str, handler: UpdateHandler, *, validator: UpdateValidator | None = None
+    ) -> None:
+        """Handle update ``name``: ``executor.update(workflow_id, name, arg)`` runs ``handler`` in the run.
+
+        ``handler`` takes the update's argument (decoded by its parameter's annotation) or no parameter; it
+        may be async and make durable calls (activities, sleeps), which are recorded like the workflow's own.
+        Its return value is the update's result. ``validator``, when given, is a sync function called with the
+        same argument before the update is accepted: if it raises, the caller gets
+        :class:`UpdateRejectedError` and nothing is recorded.
+        """
+        ...
+
     def patched(self, patch_id: str) -> bool:
         """Whether this run takes the code that patch ``patch_id`` added (Temporal's ``workflow.patched``).
 
@@ -161,6 +179,15 @@ class DurableExecutor(Protocol):
         ...
 
     async def query(self, workflow_id: str, query_type: str) -> Any: ...
+
+    async def update(self, workflow_id: str, name: str, arg: Any = None, *, result_type: Any = None) -> Any:
+        """Run the workflow's update handler ``name`` with ``arg`` and return its result (decoded into
+        ``result_type`` when given, else the JSON value).
+
+        :class:`UnknownUpdateError` when the workflow has no such handler, :class:`UpdateRejectedError` when
+        its validator raised (nothing is recorded), :class:`UpdateFailedError` when the handler raised.
+        """
+        ...
 
     async def cancel(self, workflow_id: str) -> None: ...
 

@@ -54,6 +54,11 @@ class EventType(str, Enum):
     TIMER_FIRED = "timer_fired"
     #: ``ctx.patched(patch_id)`` returned True in a live run; carries ``patch_id`` and no ``seq``.
     PATCH_APPLIED = "patch_applied"
+    #: An update passed its validator and its handler starts: ``update_id``, ``update_name``, ``input`` (its
+    #: argument) and ``after_seq`` (how many steps the run had taken then); no ``seq``.
+    UPDATE_ACCEPTED = "update_accepted"
+    #: An update handler ended: ``update_id`` with its ``result``, or its ``error``; no ``seq``.
+    UPDATE_COMPLETED = "update_completed"
 
     def __str__(self) -> str:
         return self.value
@@ -98,6 +103,9 @@ class HistoryEvent(BaseModel):
     duration: timedelta | None = None
     attempt: int | None = None
     patch_id: str | None = None
+    update_id: str | None = None
+    update_name: str | None = None
+    after_seq: int | None = None
 
 
 class WorkflowState(BaseModel):

@@ -210,6 +210,53 @@ class NonDeterminismError(WorkflowError):
         super().__init__(f"workflow {workflow_id!r}{where}: {message}")
 
 
+class UnknownUpdateError(WorkflowError, LookupError):
+    """The workflow has no handler for this update name (nothing is recorded)."""
+
+    def __init__(self, workflow_id: str, update_name: str, known: list[str]) -> None:
+        self.workflow_id = workflow_id
+        self.update_name = update_name
+        self.known = known
+        super().__init__(
+            f"workflow {workflow_id!r} has no update handler {update_name!r}; "
+            f"known: {', '.join(sorted(known)) or '(none)'}"
+        )
+
+
+class UpdateRejectedError(WorkflowError):
+    """The update's validator raised: the update was rejected and nothing is recorded in the history."""
+
+    def __init__(self, workflow_id: str, update_name: str, cause_type: str, cause_message: str) -> None:
+        self.workflow_id = workflow_id
+        self.update_name = update_name
+        self.cause_type = cause_type
+        self.cause_message = cause_message
+        super().__init__(
+            f"update {update_name!r} of workflow {workflow_id!r} was rejected: {cause_type}: {cause_message}"
+        )
+
+    @property
+    def cause(self) -> ErrorInfo:
+        return ErrorInfo(type=self.cause_type, message=self.cause_message)
+
+
+class UpdateFailedError(WorkflowError):
+    """The update was accepted, and its handler raised. Carries the handler error's type name and message."""
+
+    def __init__(self, workflow_id: str, update_name: str, cause_type: str, cause_message: str) -> None:
+        self.workflow_id = workflow_id
+        self.update_name = update_name
+        self.cause_type = cause_type
+        self.cause_message = cause_message
+        super().__init__(
+            f"update {update_name!r} of workflow {workflow_id!r} failed: {cause_type}: {cause_message}"
+        )
+
+    @property
+    def cause(self) -> ErrorInfo:
+        return ErrorInfo(type=self.cause_type, message=self.cause_message)
+
+
 __all__ = [
     "ActivityError",
     "ActivityTimeoutError",
@@ -220,6 +267,9 @@ __all__ = [
     "QueryFailedError",
     "StoreError",
     "UnknownQueryError",
+    "UnknownUpdateError",
+    "UpdateFailedError",
+    "UpdateRejectedError",
     "WorkflowAlreadyStartedError",
     "WorkflowCanceledError",
     "WorkflowError",

@@ -63,6 +63,15 @@ from ._serde import (
     workflow_signature,
 )
 from ._signals import SignalChannel, no_signal
+from ._updates import (
+    UpdateRegistration,
+    check_update_handler,
+    encode_update_result,
+    find_update,
+    run_update_handler,
+    update_args,
+    validate_update,
+)
 
 __all__ = [
     "WorkflowContextBase",
@@ -105,4 +114,11 @@ __all__ = [
     "wait_for_result",
     "workflow_failure",
     "workflow_signature",
+    "UpdateRegistration",
+    "check_update_handler",
+    "encode_update_result",
+    "find_update",
+    "run_update_handler",
+    "update_args",
+    "validate_update",
 ]

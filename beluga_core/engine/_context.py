@@ -13,12 +13,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from ..api._protocols import ActivityFunction, QueryHandler
+from ..api._protocols import ActivityFunction, QueryHandler, UpdateHandler, UpdateValidator
 from ..api._retry import RetryPolicy
 from ._calls import ActivityCall, prepare_activity
 from ._execution import Decode, check_patch_id, check_query_handler, sleep_seconds
 from ._serde import Signature, activity_signature, from_json
 from ._signals import SignalChannel
+from ._updates import UpdateRegistration, check_update_handler
 
 
 class WorkflowContextBase(ABC):
@@ -26,6 +27,7 @@ class WorkflowContextBase(ABC):
 
     def __init__(self) -> None:
         self._query_handlers: dict[str, QueryHandler] = {}
+        self._update_handlers: dict[str, UpdateRegistration] = {}
 
     @property
     @abstractmethod
@@ -65,6 +67,19 @@ class WorkflowContextBase(ABC):
     def set_query_handler(self, name: str, handler: QueryHandler) -> None:
         check_query_handler(self.workflow_type, name, handler)
         self._query_handlers[name] = handler
+
+    def set_update_handler(
+        self, name: str, handler: UpdateHandler, *, validator: UpdateValidator | None = None
+    ) -> None:
+        """Handle update ``name`` with ``handler`` (and ``validator``): see ``WorkflowContext``."""
+        self._update_handlers[name] = check_update_handler(
+            self.workflow_type, name, handler, validator, signature_of=self._activity_signature
+        )
+
+    @property
+    def update_handlers(self) -> dict[str, UpdateRegistration]:
+        """The update handlers the workflow registered, by update name."""
+        return self._update_handlers
 
     def patched(self, patch_id: str) -> bool:
         """True where the run takes the code added by patch ``patch_id``: see ``WorkflowContext.patched``."""

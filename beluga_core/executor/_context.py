@@ -32,6 +32,7 @@ from ._activity_attempts import ActivityAttempts
 from ._journal import Journal, RunStopped
 from ._replay_match import Step, describe, find, has_outcome, remaining
 from ._threads import ActivityThreadPool
+from ._updates import RunUpdates
 
 logger = logging.getLogger("beluga_core.executor")
 
@@ -66,6 +67,8 @@ class DefaultWorkflowContext(WorkflowContextBase):
         self.replay_only = False
         #: The status the run ends with once the workflow function has returned or raised, else None.
         self.decided_status: Callable[[], WorkflowStatus | None] = lambda: None
+        #: The run's update handlers: started live by ``executor.update``, again by replay (see ``_updates``).
+        self.updates = RunUpdates(self)
 
     # -- identity ------------------------------------------------------------------------------------------
 
@@ -122,6 +125,8 @@ class DefaultWorkflowContext(WorkflowContextBase):
                 "(for example with asyncio.gather) before the workflow returns",
             )
         self._seq += 1
+        self.updates.took_step()
+        self.updates.reached(self._seq)
         recorded = self._journal.recorded(self._seq)
         if recorded and not step.matches(recorded[0]):
             raise self._diverged(self._seq, recorded[0], step.description)
@@ -194,6 +199,7 @@ class DefaultWorkflowContext(WorkflowContextBase):
         self._clock = max(self._clock, event.timestamp)
 
     async def _run_activity(self, fn: ActivityFunction, call: ActivityCall) -> Any:
+        await self.updates.before_step()
         seq, recorded = self._next_step(Step.activity(call.name))
         if recorded and recorded[-1].type in _ACTIVITY_OUTCOMES:
             return self._replayed_activity(call, recorded[-1])  # nothing to wait for: no task to track
@@ -228,6 +234,7 @@ class DefaultWorkflowContext(WorkflowContextBase):
         return from_json(json_result, signature.return_hint, what=f"result of activity {name!r}")
 
     async def _sleep(self, seconds: float) -> None:
+        await self.updates.before_step()
         seq, recorded = self._next_step(Step.sleep())
         with self._step_in_flight():
             await self._sleep_step(seconds, seq, recorded)
@@ -248,6 +255,7 @@ class DefaultWorkflowContext(WorkflowContextBase):
 
     async def _receive(self, name: str, seconds: float | None) -> Any:
         """The engine step of ``SignalChannel.receive``: the next ``name`` payload, journaled."""
+        await self.updates.before_step()
         seq, recorded = self._next_step(Step.receive(name))
         with self._step_in_flight():
             return await self._receive_step(name, seconds, seq, recorded)

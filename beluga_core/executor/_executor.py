@@ -41,7 +41,7 @@ from ..engine._execution import (
     result_hint,
 )
 from ..engine._queries import answer_query
-from ..engine._serde import Signature, check_text, workflow_signature
+from ..engine._serde import Signature, check_text, from_json, to_json, workflow_signature
 from ..stores._memory import InMemoryStore
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
@@ -310,6 +310,42 @@ class DefaultExecutor:
             return await replay_query_handlers(fn, state, args, self._writer, self._activity_pool)
         except NonDeterminismError as exc:
             raise QueryFailedError(state.workflow_id, query_type, "NonDeterminismError", str(exc)) from exc
+
+    async def update(self, workflow_id: str, name: str, arg: Any = None, *, result_type: Any = None) -> Any:
+        """Run update handler ``name`` in the live run of ``workflow_id`` with ``arg``; its result.
+
+        Under the id's lock the handler is looked up (:class:`UnknownUpdateError`), its validator called
+        (:class:`UpdateRejectedError`: nothing is recorded), and the update recorded as accepted; the handler
+        then runs as a task of the run, and this waits for its outcome (recorded too):
+        :class:`UpdateFailedError` when it raised. The result is decoded into ``result_type`` when given.
+        A run that is not live in this executor cannot take updates (:class:`WorkflowNotRunningError`).
+        """
+        _check_id(workflow_id, "update")
+        check_text(name, what=f"update of workflow {workflow_id!r}: update name")
+        json_arg = to_json(arg, what=f"argument of update {name!r} of workflow {workflow_id!r}")
+        await self.start()
+        async with self._lock_for(workflow_id):
+            run = self._runs.get(workflow_id)
+            if run is not None and not run.ended.is_set():
+                await run.context.first_step.wait()  # its handlers are set, as for a query
+            if run is None or not run.accepting:
+                if run is not None:
+                    await run.ended.wait()
+                state = await self._running_state(workflow_id, "update")
+                raise WorkflowNotRunningError(
+                    workflow_id,
+                    state.status,
+                    "update",
+                    f"cannot update workflow {workflow_id!r}: it is running in the store but not live in this "
+                    "executor (is its workflow type registered here?)",
+                )
+            waiter = await run.context.updates.accept(name, json_arg)
+        json_result = await waiter
+        if result_type is None:
+            return json_result
+        return from_json(
+            json_result, result_type, what=f"result of update {name!r} of workflow {workflow_id!r}"
+        )
 
     async def cancel(self, workflow_id: str) -> None:
         """Request cancellation: the workflow sees ``CancelledError`` and ends ``canceled``."""

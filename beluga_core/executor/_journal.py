@@ -45,6 +45,10 @@ class Journal:
         self._unsaved: list[HistoryEvent] = []
         #: Ids of the patches the history records as applied (``PATCH_APPLIED``, recorded without a step number).
         self.patches: set[str] = set()
+        #: The ``UPDATE_ACCEPTED`` events of the history, in order, and the ids of the updates it records as
+        #: completed (kept up to date live): a replay re-applies each accepted update where it was accepted.
+        self.accepted_updates: list[HistoryEvent] = []
+        self.completed_updates: set[str] = set()
         self._write_lock = asyncio.Lock()
         #: The error of a write that failed. The in-memory history is then ahead of the store, so the
         #: journal takes no more events: the run is suspended and resumed from what the store holds.
@@ -72,6 +76,10 @@ class Journal:
                 self._by_seq[event.seq].append(event)
             if event.type == EventType.PATCH_APPLIED and event.patch_id is not None:
                 self.patches.add(event.patch_id)
+            elif event.type == EventType.UPDATE_ACCEPTED:
+                self.accepted_updates.append(event)
+            elif event.type == EventType.UPDATE_COMPLETED and event.update_id is not None:
+                self.completed_updates.add(event.update_id)
             elif event.type == EventType.SIGNAL_RECEIVED and event.signal_name is not None:
                 self._arrived[event.signal_name].append(event.signal_payload)
             elif event.type == EventType.SIGNAL_DELIVERED and event.signal_name is not None:

@@ -50,7 +50,7 @@ async def replay_query_handlers(
         await asyncio.wait({body})
     finally:
         body.cancel()
-        left_running = context.cancel_steps_in_flight()
+        left_running = context.cancel_steps_in_flight() | context.updates.stop()
         if left_running:
             await asyncio.wait(left_running)
     if not body.cancelled():

@@ -172,6 +172,7 @@ class WorkflowRun:
             logger.exception("workflow %s: internal error", self.workflow_id)
             self._suspend(exc)
         finally:
+            self.context.updates.stop()  # handlers still running: their callers hear the run ended
             self.context.first_step.set()
             self.ended.set()
             self._on_end(self)
@@ -226,7 +227,7 @@ class WorkflowRun:
 
     async def _settle_steps_in_flight(self) -> None:
         """Cancel the steps of tasks the workflow spawned and left running: its history ends with its outcome."""
-        left_running = self.context.cancel_steps_in_flight()
+        left_running = self.context.cancel_steps_in_flight() | self.context.updates.stop()
         if left_running:
             await asyncio.wait(left_running, timeout=self._grace)
 

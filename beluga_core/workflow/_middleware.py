@@ -66,6 +66,9 @@ class ExecutorWrapper:
     async def query(self, workflow_id: str, query_type: str) -> Any:
         return await self.inner.query(workflow_id, query_type)
 
+    async def update(self, workflow_id: str, name: str, arg: Any = None, *, result_type: Any = None) -> Any:
+        return await self.inner.update(workflow_id, name, arg, result_type=result_type)
+
     async def cancel(self, workflow_id: str) -> None:
         await self.inner.cancel(workflow_id)
 

@@ -28,9 +28,10 @@ def with_tracing(tracer_provider: trace.TracerProvider | None = None) -> Middlew
     """Middleware that traces each executor call with an OpenTelemetry span.
 
     Spans: ``workflow.execute``, ``workflow.signal``, ``workflow.signal_with_start``, ``workflow.query``,
-    ``workflow.cancel``, with attributes ``workflow.id`` and ``workflow.type`` (plus ``workflow.run_id`` on
+    ``workflow.update``, ``workflow.cancel``, with attributes ``workflow.id`` and ``workflow.type`` (plus ``workflow.run_id`` on
     execute and signal_with_start, ``workflow.signal.name`` on signal and signal_with_start,
-    ``workflow.started`` on signal_with_start, ``workflow.query.type`` on query). Signal, query and cancel
+    ``workflow.started`` on signal_with_start, ``workflow.query.type`` on query,
+    ``workflow.update.name`` on update). Signal, query and cancel
     spans carry ``workflow.type`` for the workflows this executor started (it remembers the latest 4096). An error is recorded on the span
     (exception event, status ERROR) and re-raised.
 
@@ -97,6 +98,10 @@ class _TracedExecutor(ExecutorWrapper):
     async def query(self, workflow_id: str, query_type: str) -> Any:
         with self._span("workflow.query", self._attributes(workflow_id, {"workflow.query.type": query_type})):
             return await self.inner.query(workflow_id, query_type)
+
+    async def update(self, workflow_id: str, name: str, arg: Any = None, *, result_type: Any = None) -> Any:
+        with self._span("workflow.update", self._attributes(workflow_id, {"workflow.update.name": name})):
+            return await self.inner.update(workflow_id, name, arg, result_type=result_type)
 
     async def cancel(self, workflow_id: str) -> None:
         with self._span("workflow.cancel", self._attributes(workflow_id, {})):

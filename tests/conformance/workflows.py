@@ -397,6 +397,37 @@ async def patch_by_id(ctx: WorkflowContext, call: dict[str, Any]) -> Any:
     return ctx.patched(call["id"])
 
 
+async def with_updates(ctx: WorkflowContext, start: int) -> int:
+    """A counter. Update ``add`` (its validator refuses amounts below 1) adds to it and returns the new total;
+    ``add_via_activity`` adds ``add_one(n)`` (an activity); ``boom`` raises. Query ``total``; ends on ``finish``.
+    """
+    total = start
+
+    def add(n: int) -> int:
+        nonlocal total
+        total += n
+        return total
+
+    def positive(n: int) -> None:
+        if n < 1:
+            raise ValueError(f"amount must be at least 1, got {n}")
+
+    async def add_via_activity(n: int) -> int:
+        nonlocal total
+        total += await ctx.execute_activity(add_one, n)
+        return total
+
+    def boom(message: str) -> None:
+        raise RuntimeError(message)
+
+    ctx.set_update_handler("add", add, validator=positive)
+    ctx.set_update_handler("add_via_activity", add_via_activity)
+    ctx.set_update_handler("boom", boom)
+    ctx.set_query_handler("total", lambda: total)
+    await ctx.receive_signal("finish").receive()
+    return total
+
+
 WORKFLOWS = [
     checkout,
     constant,
@@ -427,6 +458,7 @@ WORKFLOWS = [
     add_patched,
     add_deprecated,
     patch_by_id,
+    with_updates,
 ]
 
 

@@ -117,6 +117,11 @@ class FakeExecutor:
         self.calls.append(("query", workflow_id, query_type))
         return self.query_result
 
+    async def update(self, workflow_id: str, name: str, arg: Any = None, *, result_type: Any = None) -> Any:
+        self._check(workflow_id)
+        self.calls.append(("update", workflow_id, name, arg))
+        return arg
+
     async def cancel(self, workflow_id: str) -> None:
         self._check(workflow_id)
         self.calls.append(("cancel", workflow_id))

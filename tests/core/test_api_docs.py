@@ -31,6 +31,15 @@ EXPECTED_OUTPUT = [
         "running orders: 0",
         "order-3 ['checked C3', 'charged C3', 'shipped']",
     ],
+    [  # updates
+        "total 2",
+        "total 3",
+        "rejected: quantities must be at least 1",
+        "failed: KeyError",
+        "known: ['add', 'remove']",
+        "{'tea': 2, 'milk': 1}",
+        "{'tea': 2, 'milk': 1}",
+    ],
 ]
 
 
