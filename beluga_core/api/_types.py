@@ -54,6 +54,9 @@ class EventType(str, Enum):
     TIMER_FIRED = "timer_fired"
     #: ``ctx.patched(patch_id)`` returned True in a live run; carries ``patch_id`` and no ``seq``.
     PATCH_APPLIED = "patch_applied"
+    #: The run ended with ``ctx.continue_as_new(input)``: a new run of the same workflow id replaced it. The
+    #: DefaultExecutor keeps it only in the ended run's in-memory history (the store holds the new run).
+    WORKFLOW_CONTINUED_AS_NEW = "workflow_continued_as_new"
 
     def __str__(self) -> str:
         return self.value

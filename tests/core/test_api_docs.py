@@ -31,6 +31,7 @@ EXPECTED_OUTPUT = [
         "running orders: 0",
         "order-3 ['checked C3', 'charged C3', 'shipped']",
     ],
+    ["continues at 6:", "continues at 21:", "total 28", "new run: True"],  # continue-as-new
 ]
 
 
