@@ -9,7 +9,7 @@ import asyncio
 import uuid
 from collections import defaultdict, deque
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import temporalio.exceptions
 from temporalio import workflow
@@ -38,6 +38,35 @@ class RunState:
         self.function_started = False
         self.status = WorkflowStatus.RUNNING
         self.result: Any = None
+        #: Per signal name, the arrival numbers of its buffered payloads: the order across names, for
+        #: :meth:`drain_signals`.
+        self._arrivals: defaultdict[str, deque[int]] = defaultdict(deque)
+        self._arrived = 0
+
+    def buffer_signal(self, name: str, payload: Any) -> None:
+        """Buffer a signal's payload for the workflow to receive."""
+        self.signals[name].append(payload)
+        self._arrivals[name].append(self._arrived)
+        self._arrived += 1
+
+    def take_signal(self, name: str) -> Any:
+        """The oldest buffered ``name`` payload (call only when one is buffered)."""
+        self._arrivals[name].popleft()
+        return self.signals[name].popleft()
+
+    def drain_signals(self) -> list[list[Any]]:
+        """Every buffered, unreceived signal as ``[name, payload]``, in arrival order; the buffers empty.
+
+        What a continue-as-new carries over to the next run, which buffers them again at its start.
+        """
+        pending: list[tuple[int, str, Any]] = []
+        for name, payloads in self.signals.items():
+            arrivals = self._arrivals[name]  # one per payload: both go through buffer_signal and take_signal
+            pending.extend((n, name, p) for n, p in zip(arrivals, payloads, strict=True))
+            payloads.clear()
+            arrivals.clear()
+        pending.sort(key=lambda item: item[0])
+        return [[name, payload] for _, name, payload in pending]
 
     def fire(self, hook: str, *args: Any) -> None:
         """Fire a hook for a real event: never while replaying history, never inside the sandbox's loop."""
@@ -105,7 +134,7 @@ class TemporalWorkflowContext(WorkflowContextBase):
                 await workflow.wait_condition(lambda: bool(buffer), timeout=remaining)
             except asyncio.TimeoutError:  # distinct from the builtin before Python 3.11
                 raise no_signal(name, seconds) from None
-        return buffer.popleft()
+        return self._state.take_signal(name)
 
     async def _sleep(self, seconds: float) -> None:
         """A durable Temporal timer."""
@@ -118,6 +147,24 @@ class TemporalWorkflowContext(WorkflowContextBase):
     def _deprecate_patch(self, patch_id: str) -> None:
         """Temporal's ``workflow.deprecate_patch``."""
         workflow.deprecate_patch(patch_id)
+
+    @property
+    def history_length(self) -> int:
+        """Temporal's ``workflow.info().get_current_history_length()``."""
+        return workflow.info().get_current_history_length()
+
+    @property
+    def continue_as_new_suggested(self) -> bool:
+        """Temporal's ``workflow.info().is_continue_as_new_suggested()``."""
+        return workflow.info().is_continue_as_new_suggested()
+
+    def _continue_as_new(self, json_input: Any) -> NoReturn:
+        """Temporal's ``workflow.continue_as_new``, carrying the buffered, unreceived signals in its arguments.
+
+        The next run's arguments are ``[input, [[name, payload], ...]]``: the dispatch workflow buffers the
+        signals again, in order, before the function starts.
+        """
+        workflow.continue_as_new(args=[json_input, self._state.drain_signals()])
 
     def now(self) -> datetime:
         return workflow.now()

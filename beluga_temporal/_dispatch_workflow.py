@@ -46,6 +46,9 @@ class BelugaWorkflow:
         # An unregistered type fails the workflow task, not the workflow: another worker may run it.
         self._ref = current_runtime().resolve(workflow.info().workflow_type)
         self._state = RunState()
+        # A run continued as new gets the signals its predecessor had not received as a second argument.
+        for name, payload in _carried_signals(args):
+            self._state.buffer_signal(name, payload)
         self._call = _prepare(self._ref, args)
         # Fired here, before any signal handler of the first activation runs, with the input as the
         # function gets it (or as JSON when it does not decode: the run then fails with that error).
@@ -77,7 +80,9 @@ class BelugaWorkflow:
             raise self._call
         fn, inputs = self._call
         self._state.function_started = True
-        return await fn(TemporalWorkflowContext(self._state), *inputs)
+        context = TemporalWorkflowContext(self._state)
+        context.workflow_signature = sandbox_workflow_signature(fn)
+        return await fn(context, *inputs)
 
     def _encode_result(self, result: Any) -> Any:
         """The result as JSON, checked against the function's return annotation (a mismatch fails the run)."""
@@ -88,7 +93,7 @@ class BelugaWorkflow:
     @workflow.signal(dynamic=True)
     def signal(self, name: str, args: Sequence[RawValue]) -> None:
         payload = _first_arg(args)
-        self._state.signals[name].append(payload)
+        self._state.buffer_signal(name, payload)
         self._state.fire("on_signal", Signal(name=name, payload=payload, sent_at=workflow.now()))
 
     @workflow.query(dynamic=True)
@@ -150,6 +155,14 @@ def _prepare(ref: WorkflowRef, args: Sequence[RawValue]) -> tuple[Any, tuple[Any
         return fn, (decode(_first_arg(args), signature.input_hint, what=f"input of workflow {ref.name!r}"),)
     except Exception as exc:
         return exc
+
+
+def _carried_signals(args: Sequence[RawValue]) -> list[Any]:
+    """The ``[name, payload]`` pairs a continue-as-new carried over (its second argument), else none."""
+    if len(args) < 2:
+        return []
+    carried = workflow.payload_converter().from_payload(args[1].payload)
+    return list(carried) if isinstance(carried, list) else []
 
 
 def _first_arg(args: Sequence[RawValue]) -> Any:

@@ -9,7 +9,12 @@ from typing import Any
 
 import temporalio.client
 import temporalio.exceptions
-from temporalio.client import WorkflowExecutionDescription, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
@@ -239,7 +244,10 @@ class TemporalWorkflowHandle(RunHandleBase):
 
     async def status(self) -> WorkflowStatus:
         try:
-            return beluga_status((await self._handle.describe()).status)
+            status = (await self._handle.describe()).status
+            if status == WorkflowExecutionStatus.CONTINUED_AS_NEW:  # follow the chain to its latest run
+                status = (await self._client.get_workflow_handle(self._id).describe()).status
+            return beluga_status(status)
         except RPCError as exc:
             raise not_found_error(self._id, exc) from None
 

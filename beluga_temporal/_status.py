@@ -29,8 +29,8 @@ _VISIBILITY_NAME: dict[WorkflowExecutionStatus, str] = {
 def beluga_status(status: WorkflowExecutionStatus | None) -> WorkflowStatus:
     """The Beluga status of a Temporal execution status.
 
-    Beluga workflows never continue as new; a run that did (started by other code) counts as running, as
-    its workflow id carries on in the next run.
+    A run that continued as new (``ctx.continue_as_new``) counts as running: its workflow id carries on in
+    the next run (handles follow the chain to the latest run).
     """
     return _STATUS.get(status, WorkflowStatus.RUNNING) if status is not None else WorkflowStatus.RUNNING
 

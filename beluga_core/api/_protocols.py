@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
 from ._retry import RetryPolicy
 from ._types import HistoryEvent, Signal, WorkflowFilter, WorkflowOptions, WorkflowState, WorkflowStatus
@@ -125,6 +125,30 @@ class WorkflowContext(Protocol):
         the patched branch. Records nothing new and never fails; histories with or without the patch's record
         replay alike.
         """
+        ...
+
+    def continue_as_new(self, input: Any = None) -> NoReturn:
+        """End this run and start a fresh run of the same workflow id with ``input`` and an empty history.
+
+        Never returns: it raises a ``BaseException`` (so ``except Exception`` does not swallow it) that the
+        engine turns into the new run; let it propagate out of the workflow function. The new run has a new
+        run id; handles, ``get_handle``, ``signal``, ``query``, ``cancel`` and ``store.load`` follow it, and a
+        handle taken on an earlier run gets the final run's result. Signals that arrived and were not received
+        yet are delivered to the new run, in order. ``input`` must serialise and fit the workflow's input
+        annotation, else :class:`InvalidInputError` is raised here and the run goes on.
+        """
+        ...
+
+    @property
+    def history_length(self) -> int:
+        """How many events this run's history holds, up to the last step the workflow saw complete (the same
+        value on replay). It restarts with every continue-as-new."""
+        ...
+
+    @property
+    def continue_as_new_suggested(self) -> bool:
+        """True once the history is long enough that the workflow should :meth:`continue_as_new` (10,000
+        events on the DefaultExecutor; Temporal's ``workflow.info().is_continue_as_new_suggested()``)."""
         ...
 
 

@@ -59,6 +59,9 @@ class EventType(str, Enum):
     UPDATE_ACCEPTED = "update_accepted"
     #: An update handler ended: ``update_id`` with its ``result``, or its ``error``; no ``seq``.
     UPDATE_COMPLETED = "update_completed"
+    #: The run ended with ``ctx.continue_as_new(input)``: a new run of the same workflow id replaced it. The
+    #: DefaultExecutor keeps it only in the ended run's in-memory history (the store holds the new run).
+    WORKFLOW_CONTINUED_AS_NEW = "workflow_continued_as_new"
 
     def __str__(self) -> str:
         return self.value

@@ -11,15 +11,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from ..api._protocols import ActivityFunction, QueryHandler, UpdateHandler, UpdateValidator
 from ..api._retry import RetryPolicy
 from ._calls import ActivityCall, prepare_activity
-from ._execution import Decode, check_patch_id, check_query_handler, sleep_seconds
-from ._serde import Signature, activity_signature, from_json
+from ._execution import Decode, check_patch_id, check_query_handler, encode_input, sleep_seconds
+from ._serde import Signature, activity_signature, from_json, to_json
 from ._signals import SignalChannel
 from ._updates import UpdateRegistration, check_update_handler
+
+#: The history length past which ``continue_as_new_suggested`` is True (where the engine has no own rule).
+CONTINUE_AS_NEW_SUGGESTED_AT = 10_000
 
 
 class WorkflowContextBase(ABC):
@@ -89,6 +92,28 @@ class WorkflowContextBase(ABC):
         """Mark patch ``patch_id`` as deprecated: see ``WorkflowContext.deprecate_patch``."""
         self._deprecate_patch(check_patch_id(self.workflow_type, patch_id))
 
+    def continue_as_new(self, input: Any = None) -> NoReturn:
+        """End the run and start a fresh one with ``input``: see ``WorkflowContext.continue_as_new``."""
+        what = f"continue_as_new of workflow {self.workflow_type!r}: input"
+        signature = self.workflow_signature
+        if signature is None:
+            data = to_json(input, what=what)
+        else:
+            data, _ = encode_input(
+                input, signature, what=what, takes=f"workflow {self.workflow_type!r}", decode=self._decode
+            )
+        self._continue_as_new(data)
+
+    @property
+    def continue_as_new_suggested(self) -> bool:
+        """True past the engine's history threshold: see ``WorkflowContext.continue_as_new_suggested``."""
+        return self.history_length >= CONTINUE_AS_NEW_SUGGESTED_AT
+
+    @property
+    def history_length(self) -> int:
+        """Events in this run's history so far: see ``WorkflowContext.history_length``."""
+        raise NotImplementedError
+
     @property
     def query_handlers(self) -> dict[str, QueryHandler]:
         """The handlers the workflow registered, by query name."""
@@ -99,6 +124,12 @@ class WorkflowContextBase(ABC):
     #: How the engine reads an activity's signature and decodes values (Temporal's sandbox does not cache).
     _activity_signature: Callable[[Callable[..., Any]], Signature] = staticmethod(activity_signature)
     _decode: Decode = staticmethod(from_json)
+    #: The workflow function's signature, set by the engine: ``continue_as_new`` checks its input against it.
+    workflow_signature: Signature | None = None
+
+    def _continue_as_new(self, json_input: Any) -> NoReturn:
+        """End the run with a new one of ``json_input`` (the checked input as JSON): raises, never returns."""
+        raise NotImplementedError
 
     @abstractmethod
     async def _run_activity(self, fn: ActivityFunction, call: ActivityCall) -> Any:

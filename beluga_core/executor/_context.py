@@ -29,7 +29,7 @@ from ..engine._context import WorkflowContextBase
 from ..engine._serde import from_json
 from ..engine._signals import no_signal
 from ._activity_attempts import ActivityAttempts
-from ._journal import Journal, RunStopped
+from ._journal import ContinueAsNew, Journal, RunStopped
 from ._replay_match import Step, describe, find, has_outcome, remaining
 from ._threads import ActivityThreadPool
 from ._updates import RunUpdates
@@ -52,6 +52,8 @@ class DefaultWorkflowContext(WorkflowContextBase):
         self._state: WorkflowState = state
         self._seq = 0
         self._clock = state.created_at
+        #: The id of the last event of a step the workflow saw complete: ``history_length`` (deterministic).
+        self._position = 1
         self._rng: _random.Random | None = None  # made on first use: most workflows never draw
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._refused_after_stop = False
@@ -197,6 +199,25 @@ class DefaultWorkflowContext(WorkflowContextBase):
     def observe(self, event: HistoryEvent) -> None:
         """Advance the workflow's clock to a step outcome it has seen (live or replayed)."""
         self._clock = max(self._clock, event.timestamp)
+        self._position = max(self._position, event.id)
+
+    # -- continue-as-new -----------------------------------------------------------------------------------
+
+    @property
+    def history_length(self) -> int:
+        """Events of this run's history up to the last step outcome the workflow saw (the same on replay)."""
+        return self._position
+
+    def _continue_as_new(self, json_input: Any) -> NoReturn:
+        """Raise :class:`ContinueAsNew`: the run driver replaces the run by a new one of ``json_input``."""
+        self.first_step.set()
+        if self.stopping:
+            self._refuse_after_stop()
+        if self.divergence is not None:
+            raise self.divergence
+        if self.replay_only:
+            self._end_replay()
+        raise ContinueAsNew(json_input)
 
     async def _run_activity(self, fn: ActivityFunction, call: ActivityCall) -> Any:
         await self.updates.before_step()

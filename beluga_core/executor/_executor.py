@@ -46,7 +46,7 @@ from ..stores._memory import InMemoryStore
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
 from ._replay import replay_query_handlers
-from ._run import Suspension, WorkflowRun
+from ._run import RunChain, Suspension, WorkflowRun
 from ._store_writer import StoreWriter
 from ._threads import ActivityThreadPool
 
@@ -237,11 +237,12 @@ class DefaultExecutor:
         """``signal_with_start`` under the id's lock."""
         workflow_id = start.workflow_id
         run = self._runs.get(workflow_id)
-        if run is not None and not run.ended.is_set():
+        while run is not None and not run.ended.is_set():
             if run.accepting:
                 await run.journal.add_signal(signal, payload)
                 return self._handle(workflow_id, run.state.run_id, self._hint_of(run.state))
             await run.ended.wait()  # its outcome is decided: a new run starts below
+            run = self._runs.get(workflow_id)  # unless it continued as new: then its successor is live
         for _ in range(3):  # a run elsewhere may finish between the refused start and the load
             state = _new_state(start, signal=(signal, payload))
             if await self._writer.create_run(state):
@@ -375,11 +376,12 @@ class DefaultExecutor:
         await self.start()
         async with self._lock_for(workflow_id):
             run = self._runs.get(workflow_id)
-            if run is not None and not run.ended.is_set():
+            while run is not None and not run.ended.is_set():
                 if run.accepting:
                     await live(run)
                     return
                 await run.ended.wait()
+                run = self._runs.get(workflow_id)  # the run that continued it as new, if it did
             await stored(await self._running_state(workflow_id, operation))
 
     # -- handles ----------------------------------------------------------------------------------------
@@ -397,13 +399,17 @@ class DefaultExecutor:
         return self._handle(workflow_id, state.run_id, hint)
 
     def _handle(self, workflow_id: str, run_id: str, return_hint: Any) -> DefaultWorkflowHandle:
+        # A handle on the live run follows its continue-as-new chain to the latest run.
+        live = self._runs.get(workflow_id)
+        chain = live.chain if live is not None and live.chain.run_id == run_id else RunChain(run_id)
         return DefaultWorkflowHandle(
             workflow_id,
             run_id,
             return_hint,
-            live_run=lambda: self._live_run(workflow_id, run_id),
+            live_run=lambda: self._live_run(workflow_id, chain.run_id),
             load=lambda: self.store.load(workflow_id),
-            suspension=lambda: self._suspension_of(workflow_id, run_id),
+            suspension=lambda: self._suspension_of(workflow_id, chain.run_id),
+            current_run_id=lambda: chain.run_id,
         )
 
     def _live_run(self, workflow_id: str, run_id: str) -> WorkflowRun | None:
@@ -442,7 +448,13 @@ class DefaultExecutor:
         self._launch(fn, state, args, resumed=True)
 
     def _launch(
-        self, fn: WorkflowFunction, state: WorkflowState, args: tuple[Any, ...], *, resumed: bool
+        self,
+        fn: WorkflowFunction,
+        state: WorkflowState,
+        args: tuple[Any, ...],
+        *,
+        resumed: bool,
+        chain: RunChain | None = None,
     ) -> WorkflowRun:
         run = WorkflowRun(
             fn,
@@ -452,11 +464,29 @@ class DefaultExecutor:
             resumed=resumed,
             grace=self._grace,
             activity_pool=self._activity_pool,
+            chain=chain,
+            continue_run=self._continue_run,
         )
         self._runs[state.workflow_id] = run
         self._suspensions.pop(state.workflow_id, None)  # a new run, or the suspended one resumed
         run.start(on_end=self._forget)
         return run
+
+    async def _continue_run(self, run: WorkflowRun, json_input: Any) -> None:
+        """Continue-as-new: replace ``run`` in the store by a new run of ``json_input`` and launch that.
+
+        One store write (see ``Journal.continue_as_new``): the new run has a new run id, the signals ``run``
+        had not received as its first ``SIGNAL_RECEIVED`` events, and an empty history otherwise. Not under
+        the id's lock: deliveries holding it wait for ``run`` to end, and find the new run live by then
+        (launched before ``run`` ends); ``run`` is the id's one writer until it is replaced.
+        """
+        state = run.state
+        _, args = _encode_workflow_input(state.workflow_type, json_input, workflow_signature(run.fn))
+        new_state = await run.journal.continue_as_new(
+            lambda signals: _continued_state(state, json_input, signals)
+        )
+        run.chain.run_id = new_state.run_id
+        self._launch(run.fn, new_state, args, resumed=False, chain=run.chain)
 
     def _forget(self, run: WorkflowRun) -> None:
         workflow_id = run.workflow_id
@@ -531,6 +561,35 @@ def _check_id(workflow_id: Any, operation: str) -> None:
 
 def _encode_workflow_input(name: str, value: Any, signature: Signature) -> tuple[Any, tuple[Any, ...]]:
     return encode_input(value, signature, what=f"input of workflow {name!r}", takes=f"workflow {name!r}")
+
+
+def _continued_state(old: WorkflowState, json_input: Any, signals: list[HistoryEvent]) -> WorkflowState:
+    """The run that continues ``old`` as new: its input, a new run id, ``signals`` received first, and what is
+    left of ``old``'s timeout."""
+    now = utc_now()
+    history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now)]
+    for event in signals:
+        history.append(
+            HistoryEvent(
+                id=len(history) + 1,
+                type=EventType.SIGNAL_RECEIVED,
+                timestamp=event.timestamp,
+                signal_name=event.signal_name,
+                signal_payload=event.signal_payload,
+            )
+        )
+    return WorkflowState(
+        workflow_id=old.workflow_id,
+        run_id=str(uuid.uuid4()),
+        workflow_type=old.workflow_type,
+        status=WorkflowStatus.RUNNING,
+        input=json_input,
+        history=history,
+        created_at=now,
+        updated_at=now,
+        # The timeout spans the whole chain of runs, as Temporal's execution timeout does.
+        timeout=None if old.deadline is None else max(old.deadline - now, timedelta(0)),
+    )
 
 
 def _new_state(start: StartRequest, signal: tuple[Signal, Any] | None = None) -> WorkflowState:

@@ -50,8 +50,11 @@ class DefaultWorkflowHandle(RunHandleBase):
         live_run: Callable[[], WorkflowRun | None],
         load: Callable[[], Awaitable[WorkflowState | None]],
         suspension: Callable[[], Suspension | None] = lambda: None,
+        current_run_id: Callable[[], str] | None = None,
     ) -> None:
         super().__init__(workflow_id, run_id, return_hint)
+        #: The run id the handle follows: its own, or the latest of its run's continue-as-new chain.
+        self._current_run_id = current_run_id if current_run_id is not None else (lambda: run_id)
         self._live_run = live_run
         self._load = load
         self._suspension = suspension
@@ -76,6 +79,8 @@ class DefaultWorkflowHandle(RunHandleBase):
                     # result() call then waits for it.
                     self._raised = run.suspended
                     raise run.suspended
+                if run.continued:
+                    continue  # continued as new: the next turn finds the new run
                 return run.state
             suspension = self._suspension()
             if suspension is not None and (
@@ -98,8 +103,9 @@ class DefaultWorkflowHandle(RunHandleBase):
 
     async def _stored_state(self) -> WorkflowState:
         state = await self._load()
-        if state is None or state.run_id != self._run_id:
+        run_id = self._current_run_id()
+        if state is None or state.run_id != run_id:
             raise WorkflowNotFoundError(
-                self._id, f"run {self._run_id!r} of workflow {self._id!r} is no longer stored"
+                self._id, f"run {run_id!r} of workflow {self._id!r} is no longer stored"
             )
         return state

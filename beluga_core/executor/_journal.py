@@ -16,7 +16,14 @@ from ..api._types import ErrorInfo, EventType, HistoryEvent, Signal, WorkflowSta
 from ..api.errors import StoreError
 from ._store_writer import StoreWriter
 
-_OUTCOMES = frozenset({EventType.WORKFLOW_COMPLETED, EventType.WORKFLOW_FAILED, EventType.WORKFLOW_CANCELED})
+_OUTCOMES = frozenset(
+    {
+        EventType.WORKFLOW_COMPLETED,
+        EventType.WORKFLOW_FAILED,
+        EventType.WORKFLOW_CANCELED,
+        EventType.WORKFLOW_CONTINUED_AS_NEW,
+    }
+)
 
 
 class RunStopped(BaseException):
@@ -24,6 +31,18 @@ class RunStopped(BaseException):
 
     Not an ``Exception``: ``except Exception`` in workflow code must not keep a stopped run going.
     """
+
+
+class ContinueAsNew(BaseException):
+    """Raised by ``ctx.continue_as_new(input)``: the run driver ends the run and starts the next one.
+
+    Not an ``Exception``: ``except Exception`` in workflow code must not swallow it.
+    """
+
+    def __init__(self, json_input: Any) -> None:
+        super().__init__("continue_as_new")
+        #: The new run's input, as JSON (checked against the workflow's input annotation at the call).
+        self.json_input = json_input
 
 
 _EVENT_DEFAULTS: dict[str, Any] = {
@@ -194,6 +213,47 @@ class Journal:
         self.state.result = result
         self.state.error = error
         return event
+
+    def undelivered_signals(self) -> list[HistoryEvent]:
+        """The ``SIGNAL_RECEIVED`` events of signals not handed to the workflow yet, in arrival order."""
+        delivered: dict[str, int] = defaultdict(int)
+        for event in self.state.history:
+            if event.type == EventType.SIGNAL_DELIVERED and event.signal_name is not None:
+                delivered[event.signal_name] += 1
+        left: list[HistoryEvent] = []
+        for event in self.state.history:
+            if event.type == EventType.SIGNAL_RECEIVED and event.signal_name is not None:
+                if delivered[event.signal_name] > 0:
+                    delivered[event.signal_name] -= 1
+                else:
+                    left.append(event)
+        return left
+
+    async def continue_as_new(
+        self, successor: Callable[[list[HistoryEvent]], WorkflowState]
+    ) -> WorkflowState:
+        """Replace this run in the store by the run ``successor`` builds from the undelivered signals.
+
+        One write (a full save of the new run's state), under the write lock: a signal recorded before it is
+        carried over (and its own pending write then finds nothing left to write), and nothing of this run is
+        written after it. The ``WORKFLOW_CONTINUED_AS_NEW`` outcome ends this run's in-memory history only; the
+        store keeps the new run, not this run's history. A failed write breaks the journal, as any write does.
+        """
+        async with self._write_lock:
+            self._refuse_if_broken()
+            new_state = successor(self.undelivered_signals())
+            self.append(EventType.WORKFLOW_CONTINUED_AS_NEW)
+            self._unsaved = []
+            try:
+                await self.writer.replace_run(new_state)
+            except StoreError as exc:
+                self._break(exc)
+                raise
+            except Exception as exc:  # a store that raised something else: still a failed write
+                error = StoreError(self.writer.provider, "save", f"{exc!r}")
+                self._break(error)
+                raise error from exc
+        return new_state
 
     def _refuse_if_broken(self) -> None:
         if self.broken is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ from ..api.errors import (
 from ..engine._execution import encode_result, workflow_failure
 from ..engine._serde import workflow_signature
 from ._context import DefaultWorkflowContext
-from ._journal import Journal, RunStopped
+from ._journal import ContinueAsNew, Journal, RunStopped
 from ._threads import ActivityThreadPool
 from ._user_code import guard_async
 
@@ -51,6 +51,22 @@ class Suspension:
     resumes_by_itself: bool
 
 
+class RunChain:
+    """The runs of one workflow id linked by continue-as-new: the latest one's run id, for handles to follow.
+
+    Shared by a run and the run that continues it; a handle taken on any of them finds the latest through it.
+    """
+
+    __slots__ = ("run_id",)
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+
+
+#: Starts the run that continues ``run`` with ``json_input``; set by the executor.
+ContinueRun = Callable[["WorkflowRun", Any], Awaitable[None]]
+
+
 class WorkflowRun:
     """Drives one workflow function over its journal until it finishes or is suspended."""
 
@@ -64,6 +80,8 @@ class WorkflowRun:
         resumed: bool,
         grace: float,
         activity_pool: ActivityThreadPool,
+        chain: RunChain | None = None,
+        continue_run: ContinueRun | None = None,
     ) -> None:
         self.fn = fn
         self.journal = journal
@@ -80,6 +98,11 @@ class WorkflowRun:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._timed_out = False
+        self.context.workflow_signature = workflow_signature(fn)
+        self.chain = chain if chain is not None else RunChain(journal.state.run_id)
+        self._continue_run = continue_run
+        #: True once a new run continues this one (continue-as-new): handles follow :attr:`chain` to it.
+        self.continued = False
 
     @property
     def state(self) -> WorkflowState:
@@ -124,6 +147,8 @@ class WorkflowRun:
             return None
         if body.cancelled() or isinstance(body.exception(), asyncio.CancelledError):
             return WorkflowStatus.CANCELED
+        if isinstance(body.exception(), ContinueAsNew):
+            return WorkflowStatus.RUNNING  # decided: the workflow id goes on running in a new run
         return WorkflowStatus.COMPLETED if body.exception() is None else WorkflowStatus.FAILED
 
     def start(self, on_end: Callable[[WorkflowRun], None]) -> None:
@@ -270,6 +295,8 @@ class WorkflowRun:
             self._suspend(exc)
         elif isinstance(exc, asyncio.CancelledError):
             await self._cancel()
+        elif isinstance(exc, ContinueAsNew):
+            await self._continue_as_new(exc)
         elif exc is not None:
             await self._fail(exc)
         else:
@@ -299,6 +326,14 @@ class WorkflowRun:
             EventType.WORKFLOW_COMPLETED, WorkflowStatus.COMPLETED, result=json_result
         )
         await self.context.fire("on_workflow_complete", result)
+
+    async def _continue_as_new(self, request: ContinueAsNew) -> None:
+        """Replace the run by a new one (one store write) and launch it; this run then ends, not suspended."""
+        if self._continue_run is None:
+            await self._fail(RuntimeError("continue_as_new is not supported here"))
+            return
+        await self._continue_run(self, request.json_input)
+        self.continued = True
 
     async def _fail(self, exc: BaseException) -> None:
         error = ErrorInfo.from_exception(exc)

@@ -38,6 +38,13 @@ class StoreWriter:
         """Store a new run unless one with its id is running; False when one is (nothing is written then)."""
         return bool(await self._create_run(state))
 
+    async def replace_run(self, state: WorkflowState) -> None:
+        """Store ``state``, a new run of a running workflow id, in place of the stored run (continue-as-new).
+
+        A full save: one write that replaces the header and the whole history, whatever the run id stored.
+        """
+        await self.store.save(state)
+
     async def _save_step(self, state: WorkflowState, new_events: Sequence[HistoryEvent]) -> None:
         await self.store.save(state)
 

@@ -13,17 +13,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ..api.errors import UserBaseException
-from ._journal import RunStopped
+from ._journal import ContinueAsNew, RunStopped
 
 T = TypeVar("T")
 
 
 async def guard_async(work: Awaitable[T], raised_by: str) -> T:
     """Await user code. ``CancelledError``, ``GeneratorExit`` and :class:`RunStopped` pass through: they are
-    how the executor stops a task, not something the code decided."""
+    how the executor stops a task, not something the code decided; nor does :class:`ContinueAsNew`, which the
+    run driver turns into the next run."""
     try:
         return await work
-    except (asyncio.CancelledError, GeneratorExit, RunStopped, Exception):
+    except (asyncio.CancelledError, GeneratorExit, RunStopped, ContinueAsNew, Exception):
         raise
     except BaseException as exc:
         raise UserBaseException(exc, raised_by) from exc

@@ -464,3 +464,60 @@ WORKFLOWS = [
 
 def _duration(seconds: float | None) -> timedelta | None:
     return None if seconds is None else timedelta(seconds=seconds)
+
+
+# -- continue-as-new -----------------------------------------------------------------------------------
+
+
+class Turns(BaseModel):
+    """Input of :func:`count_in_runs`: the count so far, and what each earlier run saw."""
+
+    value: int = 0
+    continues: int = 3
+    run_ids: list[str] = []
+    start_lengths: list[int] = []
+    later_lengths: list[int] = []
+
+
+async def count_in_runs(ctx: WorkflowContext, turns: Turns) -> Turns:
+    """A counter loop that continues as new until ``continues`` runs are left behind."""
+    start = ctx.history_length
+    value = await ctx.execute_activity(add_one, turns.value)
+    seen = Turns(
+        value=value,
+        continues=turns.continues,
+        run_ids=[*turns.run_ids, ctx.run_id],
+        start_lengths=[*turns.start_lengths, start],
+        later_lengths=[*turns.later_lengths, ctx.history_length],
+    )
+    if turns.continues == 0:
+        return seen
+    try:
+        ctx.continue_as_new(seen.model_copy(update={"continues": turns.continues - 1}))
+    except Exception:  # continue_as_new raises no Exception: this never catches it
+        return seen.model_copy(update={"value": -1})
+
+
+async def relay_signals(ctx: WorkflowContext, turn: int) -> list[Any]:
+    """Run 0 waits for ``go`` and continues as new; run 1 receives three ``item`` and one ``other``."""
+    if turn == 0:
+        await ctx.receive_signal("go").receive()
+        ctx.continue_as_new(1)
+    items = ctx.receive_signal("item")
+    got = [await items.receive() for _ in range(3)]
+    got.append(await ctx.receive_signal("other").receive())
+    return got
+
+
+async def continue_with_bad_input(ctx: WorkflowContext, n: int) -> list[str]:
+    """Calls ``continue_as_new`` with inputs that cannot become the next run's: each is refused at the call."""
+    refused = []
+    for bad in (object(), "not a number"):
+        try:
+            ctx.continue_as_new(bad)
+        except InvalidInputError:
+            refused.append(type(bad).__name__)
+    return refused
+
+
+WORKFLOWS += [count_in_runs, relay_signals, continue_with_bad_input]

@@ -40,6 +40,7 @@ EXPECTED_OUTPUT = [
         "{'tea': 2, 'milk': 1}",
         "{'tea': 2, 'milk': 1}",
     ],
+    ["continues at 6:", "continues at 21:", "total 28", "new run: True"],  # continue-as-new
 ]
 
 
