@@ -9,6 +9,17 @@ class WorkflowError(Exception):
     """Base class of every error this package raises."""
 
 
+class _CarriesCause:
+    """An error that reports another one by its type name and message (the original may be gone: replay)."""
+
+    cause_type: str
+    cause_message: str
+
+    @property
+    def cause(self) -> ErrorInfo:
+        return ErrorInfo(type=self.cause_type, message=self.cause_message)
+
+
 def describe_exception(exc: BaseException) -> str:
     """``str(exc)``, or a description naming its type when that raises: describing never fails."""
     try:
@@ -72,7 +83,7 @@ class WorkflowAlreadyStartedError(WorkflowError):
         super().__init__(f"workflow {workflow_id!r}{kind} is already running")
 
 
-class WorkflowFailedError(WorkflowError):
+class WorkflowFailedError(_CarriesCause, WorkflowError):
     """The workflow ended with an error. Carries the cause's type name and message."""
 
     def __init__(self, workflow_id: str, cause_type: str, cause_message: str) -> None:
@@ -80,10 +91,6 @@ class WorkflowFailedError(WorkflowError):
         self.cause_type = cause_type
         self.cause_message = cause_message
         super().__init__(f"workflow {workflow_id!r} failed: {cause_type}: {cause_message}")
-
-    @property
-    def cause(self) -> ErrorInfo:
-        return ErrorInfo(type=self.cause_type, message=self.cause_message)
 
 
 class WorkflowCanceledError(WorkflowError):
@@ -123,7 +130,7 @@ class ExecutorClosedError(WorkflowError):
         )
 
 
-class ActivityError(WorkflowError):
+class ActivityError(_CarriesCause, WorkflowError):
     """Raised inside the workflow when an activity failed for good (after its last attempt).
 
     ``cause_type`` and ``cause_message`` describe the activity's last error; they are the same on a live run
@@ -139,10 +146,6 @@ class ActivityError(WorkflowError):
         super().__init__(
             f"activity {activity_name!r} failed after {attempts} {plural}: {cause_type}: {cause_message}"
         )
-
-    @property
-    def cause(self) -> ErrorInfo:
-        return ErrorInfo(type=self.cause_type, message=self.cause_message)
 
 
 class ActivityTimeoutError(WorkflowError, TimeoutError):
@@ -169,7 +172,7 @@ class UnknownQueryError(WorkflowError, LookupError):
         )
 
 
-class QueryFailedError(WorkflowError):
+class QueryFailedError(_CarriesCause, WorkflowError):
     """A query handler raised. Carries the handler error's type name and message."""
 
     def __init__(self, workflow_id: str, query_type: str, cause_type: str, cause_message: str) -> None:
@@ -180,10 +183,6 @@ class QueryFailedError(WorkflowError):
         super().__init__(
             f"query {query_type!r} of workflow {workflow_id!r} failed: {cause_type}: {cause_message}"
         )
-
-    @property
-    def cause(self) -> ErrorInfo:
-        return ErrorInfo(type=self.cause_type, message=self.cause_message)
 
 
 class StoreError(WorkflowError):
@@ -223,7 +222,7 @@ class UnknownUpdateError(WorkflowError, LookupError):
         )
 
 
-class UpdateRejectedError(WorkflowError):
+class UpdateRejectedError(_CarriesCause, WorkflowError):
     """The update's validator raised: the update was rejected and nothing is recorded in the history."""
 
     def __init__(self, workflow_id: str, update_name: str, cause_type: str, cause_message: str) -> None:
@@ -235,12 +234,8 @@ class UpdateRejectedError(WorkflowError):
             f"update {update_name!r} of workflow {workflow_id!r} was rejected: {cause_type}: {cause_message}"
         )
 
-    @property
-    def cause(self) -> ErrorInfo:
-        return ErrorInfo(type=self.cause_type, message=self.cause_message)
 
-
-class UpdateFailedError(WorkflowError):
+class UpdateFailedError(_CarriesCause, WorkflowError):
     """The update was accepted, and its handler raised. Carries the handler error's type name and message."""
 
     def __init__(self, workflow_id: str, update_name: str, cause_type: str, cause_message: str) -> None:
@@ -251,10 +246,6 @@ class UpdateFailedError(WorkflowError):
         super().__init__(
             f"update {update_name!r} of workflow {workflow_id!r} failed: {cause_type}: {cause_message}"
         )
-
-    @property
-    def cause(self) -> ErrorInfo:
-        return ErrorInfo(type=self.cause_type, message=self.cause_message)
 
 
 __all__ = [
