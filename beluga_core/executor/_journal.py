@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..api._types import ErrorInfo, EventType, HistoryEvent, Signal, WorkflowState, WorkflowStatus, utc_now
@@ -244,15 +244,7 @@ class Journal:
             new_state = successor(self.undelivered_signals())
             self.append(EventType.WORKFLOW_CONTINUED_AS_NEW)
             self._unsaved = []
-            try:
-                await self.writer.replace_run(new_state)
-            except StoreError as exc:
-                self._break(exc)
-                raise
-            except Exception as exc:  # a store that raised something else: still a failed write
-                error = StoreError(self.writer.provider, "save", f"{exc!r}")
-                self._break(error)
-                raise error from exc
+            await self._guarded("save", self.writer.replace_run(new_state))
         return new_state
 
     def _refuse_if_broken(self) -> None:
@@ -265,13 +257,17 @@ class Journal:
 
     async def _write(self, header: WorkflowState, batch: list[HistoryEvent]) -> None:
         """Write ``batch`` with ``header``'s fields; a failure breaks the journal (call under the write lock)."""
+        await self._guarded("write", self.writer.write_step(header, batch))
+
+    async def _guarded(self, op: str, write: Awaitable[None]) -> None:
+        """Await a store write; any failure breaks the journal and is raised as a :class:`StoreError`."""
         try:
-            await self.writer.write_step(header, batch)
+            await write
         except StoreError as exc:
             self._break(exc)
             raise
         except Exception as exc:  # a store that raised something else: still a failed write
-            error = StoreError(self.writer.provider, "write", f"{exc!r}")
+            error = StoreError(self.writer.provider, op, f"{exc!r}")
             self._break(error)
             raise error from exc
 
