@@ -358,17 +358,12 @@ class KafkaStore(RemoteStore):
 
 
 # the options of one aiokafka connection (aiokafka.conn.create_conn), for diagnosing a failed bootstrap
-_CONNECTION_OPTIONS = (
-    "client_id",
-    "ssl_context",
-    "security_protocol",
-    "sasl_mechanism",
-    "sasl_plain_username",
-    "sasl_plain_password",
-    "sasl_kerberos_service_name",
-    "sasl_kerberos_domain_name",
-    "sasl_oauth_token_provider",
-)
+_CONNECTION_OPTIONS = CLIENT_OPTIONS - {
+    "api_version",
+    "connections_max_idle_ms",
+    "metadata_max_age_ms",
+    "retry_backoff_ms",
+}
 
 
 async def _diagnose(servers: str, options: Mapping[str, Any], timeout: float) -> Exception | None:
