@@ -8,7 +8,15 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn, Protocol, runtime_checkable
 
 from ._retry import RetryPolicy
-from ._types import HistoryEvent, Signal, WorkflowFilter, WorkflowOptions, WorkflowState, WorkflowStatus
+from ._types import (
+    HistoryEvent,
+    ParentClosePolicy,
+    Signal,
+    WorkflowFilter,
+    WorkflowOptions,
+    WorkflowState,
+    WorkflowStatus,
+)
 
 #: A workflow: ``async def wf(ctx: WorkflowContext, input: T) -> R`` (the input parameter is optional).
 WorkflowFunction = Callable[..., Awaitable[Any]]
@@ -39,6 +47,34 @@ class SignalChannel(Protocol):
 
 
 @runtime_checkable
+class ChildWorkflowHandle(Protocol):
+    """A child workflow started by :meth:`WorkflowContext.start_child`: a workflow of its own, run by the same
+    executor, with its own id, status and history."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def run_id(self) -> str:
+        """The run id of the child's first run."""
+        ...
+
+    async def result(self) -> Any:
+        """The child's result, decoded by its workflow function's return annotation; a durable wait.
+
+        Raises :class:`WorkflowFailedError` when the child failed (its error as the cause),
+        :class:`WorkflowCanceledError` when it was canceled, :class:`WorkflowTimeoutError` when it ran past its
+        ``timeout``. Awaiting it again gives the same outcome.
+        """
+        ...
+
+    async def signal(self, signal: Signal) -> None:
+        """Send ``signal`` to the child, durably (a step of the parent). :class:`WorkflowNotRunningError` when
+        the child has already ended."""
+        ...
+
+
+@runtime_checkable
 class WorkflowContext(Protocol):
     """What workflow code uses to act durably. Cancellation reaches workflow code as ``CancelledError``."""
 
@@ -66,6 +102,38 @@ class WorkflowContext(Protocol):
         ``retry`` defaults to :meth:`RetryPolicy.default`; ``timeout`` bounds one attempt, ``total_timeout``
         all attempts and backoff together. Raises :class:`ActivityError` after the last attempt.
         """
+        ...
+
+    async def start_child(
+        self,
+        fn: WorkflowFunction,
+        input: Any = None,
+        *,
+        id: str | None = None,
+        timeout: timedelta | None = None,
+        parent_close: ParentClosePolicy = "cancel",
+    ) -> ChildWorkflowHandle:
+        """Start ``fn(input)`` as a child workflow and return its handle once it is started (a durable step).
+
+        The child is a workflow of its own: its id is ``id``, or one derived from this run and the number of
+        children it started before (the same on replay); ``timeout`` bounds its whole run. When this run ends
+        (or is canceled) while the child runs, ``parent_close="cancel"`` requests the child's cancellation,
+        ``"abandon"`` leaves it running. ``fn`` must be registered with the executor (and the worker).
+        :class:`InvalidInputError` for an input that does not fit ``fn``, an id equal to this workflow's, or
+        an unknown policy; :class:`WorkflowAlreadyStartedError` when a workflow with that id is running.
+        """
+        ...
+
+    async def execute_child(
+        self,
+        fn: WorkflowFunction,
+        input: Any = None,
+        *,
+        id: str | None = None,
+        timeout: timedelta | None = None,
+        parent_close: ParentClosePolicy = "cancel",
+    ) -> Any:
+        """:meth:`start_child`, then the child's result (see :meth:`ChildWorkflowHandle.result`)."""
         ...
 
     def receive_signal(self, name: str, payload_type: Any = None) -> SignalChannel:

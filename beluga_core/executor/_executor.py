@@ -6,15 +6,17 @@ import asyncio
 import logging
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import timedelta
 from typing import Any
 
 from ..api._hooks import Hooks, fire_hook
 from ..api._protocols import QueryHandler, WorkflowFunction, WorkflowStore
 from ..api._types import (
+    ChildRef,
     EventType,
     HistoryEvent,
+    ParentRef,
     Signal,
     WorkflowFilter,
     WorkflowOptions,
@@ -32,6 +34,7 @@ from ..api.errors import (
     WorkflowNotRunningError,
 )
 from ..engine._calls import StartRequest, encode_signal, prepare_signal_with_start, prepare_start
+from ..engine._children import ChildCall
 from ..engine._execution import (
     check_workflow_function,
     decode_result,
@@ -43,6 +46,7 @@ from ..engine._execution import (
 from ..engine._queries import answer_query
 from ..engine._serde import Signature, check_text, from_json, to_json, workflow_signature
 from ..stores._memory import InMemoryStore
+from ._children import ChildRuns
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
 from ._replay import replay_query_handlers
@@ -116,6 +120,8 @@ class DefaultExecutor:
         self._started = False
         self._closing = False
         self._start_lock = asyncio.Lock()
+        self._children = ChildRuns(self)
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -136,9 +142,11 @@ class DefaultExecutor:
         async with self._start_lock:
             if self._started:
                 return
-            for state in await self.store.list(WorkflowFilter(status=WorkflowStatus.RUNNING)):
+            running = await self.store.list(WorkflowFilter(status=WorkflowStatus.RUNNING))
+            for state in running:
                 self._resume(state)
             self._started = True
+            self._in_background(self._children.cancel_orphans(running), "beluga-cancel-orphans")
 
     async def close(self) -> None:
         """Stop the runs in this process; they stay ``running`` in the store and resume on the next start.
@@ -147,7 +155,7 @@ class DefaultExecutor:
         """
         self._closing = True
         try:
-            healing = list(self._healing.values())
+            healing = [*self._healing.values(), *self._background]
             for task in healing:
                 task.cancel()
             await asyncio.gather(*healing, return_exceptions=True)
@@ -158,6 +166,11 @@ class DefaultExecutor:
             self._activity_pool.shutdown()
         finally:
             self._closing = False
+
+    def _in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def register(self, fn: WorkflowFunction) -> str:
         """Make ``fn`` resumable by this executor; returns its workflow name."""
@@ -466,11 +479,24 @@ class DefaultExecutor:
             activity_pool=self._activity_pool,
             chain=chain,
             continue_run=self._continue_run,
+            children=self._children,
         )
         self._runs[state.workflow_id] = run
         self._suspensions.pop(state.workflow_id, None)  # a new run, or the suspended one resumed
         run.start(on_end=self._forget)
         return run
+
+    async def _start_child_run(self, call: ChildCall, child: ChildRef, parent: ParentRef) -> None:
+        """Create the run of ``child`` (call under its id's lock) and launch it."""
+        fn = self._workflows[call.name]
+        _, args = _encode_workflow_input(call.name, call.json_input, call.signature)
+        options = WorkflowOptions(id=child.workflow_id, timeout=call.timeout)
+        start = StartRequest(call.name, options, call.signature, call.json_input, args)
+        parent = parent.model_copy(update={"parent_close": child.parent_close})
+        state = _new_state(start, run_id=child.run_id, parent=parent)
+        if not await self._writer.create_run(state):
+            raise WorkflowAlreadyStartedError(child.workflow_id, call.name)
+        self._launch(fn, state, args, resumed=False)
 
     async def _continue_run(self, run: WorkflowRun, json_input: Any) -> None:
         """Continue-as-new: replace ``run`` in the store by a new run of ``json_input`` and launch that.
@@ -567,7 +593,8 @@ def _continued_state(old: WorkflowState, json_input: Any, signals: list[HistoryE
     """The run that continues ``old`` as new: its input, a new run id, ``signals`` received first, and what is
     left of ``old``'s timeout."""
     now = utc_now()
-    history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now)]
+    # A child that continues as new is still its parent's child.
+    history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now, parent=old.parent)]
     for event in signals:
         history.append(
             HistoryEvent(
@@ -592,10 +619,18 @@ def _continued_state(old: WorkflowState, json_input: Any, signals: list[HistoryE
     )
 
 
-def _new_state(start: StartRequest, signal: tuple[Signal, Any] | None = None) -> WorkflowState:
-    """A new run's state; ``signal`` (with its payload as JSON), when given, received with the start."""
+def _new_state(
+    start: StartRequest,
+    signal: tuple[Signal, Any] | None = None,
+    *,
+    run_id: str | None = None,
+    parent: ParentRef | None = None,
+) -> WorkflowState:
+    """A new run's state; ``signal`` (with its payload as JSON), when given, received with the start; a child
+    run has the ``run_id`` its parent recorded and names its ``parent``."""
     now = utc_now()
-    history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now)]  # the input: in the header
+    # The input is in the header, not in this event.
+    history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now, parent=parent)]
     if signal is not None:
         sent, payload = signal
         history.append(
@@ -609,7 +644,7 @@ def _new_state(start: StartRequest, signal: tuple[Signal, Any] | None = None) ->
         )
     return WorkflowState(
         workflow_id=start.workflow_id,
-        run_id=str(uuid.uuid4()),
+        run_id=run_id or str(uuid.uuid4()),
         workflow_type=start.name,
         status=WorkflowStatus.RUNNING,
         input=start.json_input,
