@@ -63,8 +63,8 @@ class EventType(str, Enum):
     #: DefaultExecutor keeps it only in the ended run's in-memory history (the store holds the new run).
     WORKFLOW_CONTINUED_AS_NEW = "workflow_continued_as_new"
     #: The parent started a child workflow at step ``seq``: ``child`` names the child run (its id, run id,
-    #: type and parent-close policy). Recorded before the child run is created, so the child's run id is fixed
-    #: by the parent's history and a restart never starts a second child.
+    #: type and parent-close policy). Recorded once the child run is created (which names the parent and the
+    #: step), so a parent that replays the step after a crash in between finds that child and starts no other.
     CHILD_STARTED = "child_started"
     #: The child's outcome, recorded under the ``seq`` of its ``CHILD_STARTED`` when the parent awaited it:
     #: ``result`` (completed), ``error`` (failed, timed out, or not started) or neither (canceled).
@@ -115,12 +115,14 @@ class ChildRef(BaseModel):
 
 
 class ParentRef(BaseModel):
-    """The parent run of a child workflow, as the child's ``workflow_started`` event records it."""
+    """The parent run of a child workflow, as the child's ``workflow_started`` event records it: the parent's
+    workflow id and run id, the step of the parent that started the child, and the parent-close policy."""
 
     model_config = ConfigDict(frozen=True)
 
     workflow_id: str
     run_id: str
+    seq: int | None = None
     parent_close: ParentClosePolicy = "cancel"
 
 

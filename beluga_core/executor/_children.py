@@ -1,11 +1,11 @@
 """Child workflows on the DefaultExecutor: started, awaited, signaled and closed durably.
 
-A child start is a step of the parent. Its ``CHILD_STARTED`` event (the child's id, run id, type and policy)
-is recorded *before* the child run is created in the store, so the parent's history fixes the child run: a
-parent that replays the step after a crash finds the child by that run and creates it only if the crash came
-before the creation, never a second time. The child's ``workflow_started`` event names its parent
-(:class:`ParentRef`), which is how a child run is recognised as this parent's (a child that continues as
-new keeps it).
+A child start is a step of the parent. The child run is created first; its ``workflow_started`` event names
+its parent (:class:`ParentRef`: the parent's workflow id, run id and step), which is how a child run is
+recognised as this parent's (a child that continues as new keeps it). Then the parent records
+``CHILD_STARTED`` (the child's id, run id, type and policy). A parent that replays the step after a crash
+between the two finds the child it created by its id and parent reference, and adopts it: no child is
+started twice. A recorded ``CHILD_STARTED`` means the child run exists (or existed): replay creates nothing.
 
 The child's outcome is recorded in the parent under the start's step number when the parent awaits it. When
 the parent run ends, its children with ``parent_close="cancel"`` whose outcome it did not record are asked to
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -61,12 +62,14 @@ def outcome_event(recorded: Iterable[HistoryEvent]) -> HistoryEvent | None:
 
 
 def belongs_to(state: WorkflowState, parent: ParentRef) -> bool:
-    """True when ``state`` is a run of a child that the run ``parent`` started."""
+    """True when ``state`` is a run of a child that the run ``parent`` started (at step ``parent.seq``, when
+    that is given)."""
     recorded = state.parent
     return (
         recorded is not None
         and recorded.workflow_id == parent.workflow_id
         and recorded.run_id == parent.run_id
+        and (parent.seq is None or recorded.seq == parent.seq)
     )
 
 
@@ -104,26 +107,32 @@ class ChildRuns:
         """The child's function must be registered here, so that its run can be resumed after a restart."""
         self._executor._check_registered(call.fn, call.name)
 
-    async def refusal(self, child: ChildRef, parent: ParentRef) -> WorkflowAlreadyStartedError | None:
-        """The error a start of ``child`` gets because another run of its id is running, else None."""
+    async def start(
+        self, call: ChildCall, parent: ParentRef
+    ) -> tuple[ChildRef, WorkflowAlreadyStartedError | None]:
+        """Create and launch the child run of ``call`` for the step ``parent`` names, or adopt the one a
+        crash left unrecorded; the child, and the error when another run of its id is running."""
         executor = self._executor
-        live = executor._runs.get(child.workflow_id)
-        state = live.state if live is not None else await executor.store.load(child.workflow_id)
-        if state is None or state.status.is_terminal or belongs_to(state, parent):
-            return None
-        return WorkflowAlreadyStartedError(child.workflow_id, state.workflow_type)
+        async with executor._lock_for(call.workflow_id):
+            live = executor._runs.get(call.workflow_id)
+            state = live.state if live is not None else await executor.store.load(call.workflow_id)
+            if state is not None and belongs_to(state, parent):
+                return self._ref(call, state.run_id), None  # created before a crash: adopted
+            child = self._ref(call, str(uuid.uuid4()))
+            if state is not None and not state.status.is_terminal:
+                return child, WorkflowAlreadyStartedError(call.workflow_id, state.workflow_type)
+            if not await executor._start_child_run(call, child, parent):
+                return child, WorkflowAlreadyStartedError(call.workflow_id, call.name)
+            return child, None
 
-    async def ensure_started(self, child: ChildRef, parent: ParentRef, call: ChildCall) -> None:
-        """Create and launch the run of ``child`` unless it exists already (a replay of the start step)."""
-        executor = self._executor
-        async with executor._lock_for(child.workflow_id):
-            live = executor._runs.get(child.workflow_id)
-            if live is not None and belongs_to(live.state, parent):
-                return
-            stored = await executor.store.load(child.workflow_id)
-            if stored is not None and belongs_to(stored, parent):
-                return  # created before a restart: resumed by the start, or already finished
-            await executor._start_child_run(call, child, parent)
+    @staticmethod
+    def _ref(call: ChildCall, run_id: str) -> ChildRef:
+        return ChildRef(
+            workflow_id=call.workflow_id,
+            run_id=run_id,
+            workflow_type=call.name,
+            parent_close=call.parent_close,
+        )
 
     async def final_state(self, child: ChildRef, parent: ParentRef) -> WorkflowState:
         """The state the child's run (or the last run it continued as new into) ended with."""
@@ -174,7 +183,7 @@ class ChildRuns:
                 logger.exception("child workflow %s: its parent could not be loaded", state.workflow_id)
                 continue
             if stored is None or stored.run_id != parent.run_id or stored.status.is_terminal:
-                await self._cancel_child(state.workflow_id, parent)
+                await self._cancel_child(state.workflow_id, parent.model_copy(update={"seq": None}))
 
     async def _cancel_child(self, workflow_id: str, parent: ParentRef) -> None:
         executor = self._executor

@@ -359,26 +359,15 @@ class DefaultWorkflowContext(WorkflowContextBase):
         self, call: ChildCall, seq: int, recorded: list[HistoryEvent]
     ) -> HistoryEvent:
         if recorded:
-            first = recorded[0]  # CHILD_STARTED, or CHILD_FAILED for a start refused
-            if first.type == EventType.CHILD_STARTED and first.child is not None and not self.replay_only:
-                await self._live_children().ensure_started(first.child, self._as_parent(), call)
-            return first
+            return recorded[0]  # CHILD_STARTED (the child run exists), or CHILD_FAILED for a start refused
         self._go_live()
         children = self._live_children()
         children.check_startable(call)
-        child = ChildRef(
-            workflow_id=call.workflow_id,
-            run_id=str(uuid.uuid4()),
-            workflow_type=call.name,
-            parent_close=call.parent_close,
-        )
-        refused = await children.refusal(child, self._as_parent())
+        child, refused = await children.start(call, self._as_parent(seq, call.parent_close))
         if refused is not None:
             error = ErrorInfo.from_exception(refused)
             return await self._journal.record(EventType.CHILD_FAILED, seq=seq, child=child, error=error)
-        started = await self._journal.record(EventType.CHILD_STARTED, seq=seq, child=child)
-        await children.ensure_started(child, self._as_parent(), call)
-        return started
+        return await self._journal.record(EventType.CHILD_STARTED, seq=seq, child=child)
 
     async def child_outcome(self, seq: int, child: ChildRef) -> HistoryEvent:
         """The outcome of the child started at step ``seq``: as recorded, else waited for and recorded."""
@@ -389,7 +378,7 @@ class DefaultWorkflowContext(WorkflowContextBase):
                 self._end_replay()
             self._go_live()
             with self._step_in_flight():
-                state = await self._live_children().final_state(child, self._as_parent())
+                state = await self._live_children().final_state(child, self._as_parent(seq))
                 recorded = await self._journal.record(
                     OUTCOME_EVENTS[state.status], seq=seq, child=child, result=state.result, error=state.error
                 )
@@ -424,8 +413,9 @@ class DefaultWorkflowContext(WorkflowContextBase):
             fields.update(signal_payload=payload)
         return await self._journal.record(EventType.CHILD_SIGNALED, **fields)
 
-    def _as_parent(self) -> ParentRef:
-        return ParentRef(workflow_id=self.workflow_id, run_id=self.run_id)
+    def _as_parent(self, seq: int | None = None, parent_close: Any = "cancel") -> ParentRef:
+        """This run as the parent of the child it starts at step ``seq`` (any of its children without one)."""
+        return ParentRef(workflow_id=self.workflow_id, run_id=self.run_id, seq=seq, parent_close=parent_close)
 
     def _live_children(self) -> ChildRuns:
         if self._children is None:  # a replay-only run ends before any live step

@@ -486,17 +486,18 @@ class DefaultExecutor:
         run.start(on_end=self._forget)
         return run
 
-    async def _start_child_run(self, call: ChildCall, child: ChildRef, parent: ParentRef) -> None:
-        """Create the run of ``child`` (call under its id's lock) and launch it."""
+    async def _start_child_run(self, call: ChildCall, child: ChildRef, parent: ParentRef) -> bool:
+        """Create the run of ``child`` (call under its id's lock) and launch it; False when a run of its id is
+        running (nothing is created then)."""
         fn = self._workflows[call.name]
         _, args = _encode_workflow_input(call.name, call.json_input, call.signature)
         options = WorkflowOptions(id=child.workflow_id, timeout=call.timeout)
         start = StartRequest(call.name, options, call.signature, call.json_input, args)
-        parent = parent.model_copy(update={"parent_close": child.parent_close})
         state = _new_state(start, run_id=child.run_id, parent=parent)
         if not await self._writer.create_run(state):
-            raise WorkflowAlreadyStartedError(child.workflow_id, call.name)
+            return False
         self._launch(fn, state, args, resumed=False)
+        return True
 
     async def _continue_run(self, run: WorkflowRun, json_input: Any) -> None:
         """Continue-as-new: replace ``run`` in the store by a new run of ``json_input`` and launch that.
