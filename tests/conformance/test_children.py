@@ -177,3 +177,14 @@ async def test_a_child_id_taken_by_a_running_workflow_is_already_started(executo
     assert seen.error == "WorkflowAlreadyStartedError"
     await executor.cancel(busy.id)
     await eventually(lambda: executor.query(busy.id, "status"), lambda s: s == WorkflowStatus.CANCELED)
+
+
+async def test_a_parent_that_continues_as_new_cancels_the_running_child_of_its_old_run(
+    executor: DurableExecutor,
+) -> None:
+    child_id = unique("child")
+    spec = wf.ChildSpec(child="", id=child_id)
+    handle = await executor.execute(wf.parent_continuing_past_child, input=spec, id=unique("parent"))
+
+    assert await handle.result(timeout=RESULT_WAIT) == "second run"
+    await status_becomes(executor, child_id, WorkflowStatus.CANCELED)

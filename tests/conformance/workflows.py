@@ -654,3 +654,14 @@ WORKFLOWS += [
     signal_finished_child,
     parent_waiting_on_child,
 ]
+
+
+async def parent_continuing_past_child(ctx: WorkflowContext, spec: ChildSpec) -> str:
+    """Run 1 starts a waiting child (``spec.id``, policy) and continues as new; run 2 returns at once."""
+    if spec.detach:
+        return "second run"
+    await ctx.start_child(child_waiting_for_go, id=spec.id, parent_close=cast(Any, spec.parent_close))
+    ctx.continue_as_new(spec.model_copy(update={"detach": True}))
+
+
+WORKFLOWS += [parent_continuing_past_child]

@@ -186,3 +186,51 @@ async def test_an_abandon_policy_child_whose_parent_ended_keeps_running_after_a_
     async with DefaultExecutor(store=store, workflows=[child_waits]) as ex:
         await ex.signal("free", Signal(name="go", payload="alive"))
         assert await (await ex.get_handle("free")).result(timeout=5) == "alive"
+
+
+async def noted_then_child(ctx: WorkflowContext) -> list[Any]:
+    first = await ctx.execute_activity(note, "first")
+    return [first, await ctx.execute_child(child_doubles, 5, id="legacy-child")]
+
+
+#: A running workflow as this package stored it before children, patches and updates existed: its events
+#: have none of the fields added since.
+_LEGACY_STATE = {
+    "workflow_id": "legacy",
+    "run_id": "legacy-run",
+    "workflow_type": "noted_then_child",
+    "status": "running",
+    "input": None,
+    "history": [
+        {"id": 1, "type": "workflow_started", "timestamp": "2026-11-01T10:00:00Z"},
+        {
+            "id": 2,
+            "type": "activity_started",
+            "timestamp": "2026-11-01T10:00:01Z",
+            "seq": 1,
+            "activity_name": "note",
+            "input": "first",
+            "attempt": 1,
+        },
+        {
+            "id": 3,
+            "type": "activity_completed",
+            "timestamp": "2026-11-01T10:00:02Z",
+            "seq": 1,
+            "activity_name": "note",
+            "result": "first",
+            "attempt": 1,
+        },
+    ],
+    "created_at": "2026-11-01T10:00:00Z",
+    "updated_at": "2026-11-01T10:00:02Z",
+}
+
+
+async def test_a_run_recorded_before_children_existed_resumes_and_starts_a_child(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "wf.db")
+    await store.save(WorkflowState.model_validate(_LEGACY_STATE))
+
+    async with DefaultExecutor(store=store, workflows=[noted_then_child, child_doubles]) as ex:
+        assert await (await ex.get_handle("legacy")).result(timeout=5) == ["first", 10]
+    assert steps == ["child 5"]  # the recorded step was replayed, not run again
