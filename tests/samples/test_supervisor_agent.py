@@ -155,15 +155,6 @@ async def ending_executor(workers: Any) -> AsyncIterator[DurableExecutor]:
 async def test_an_update_still_running_when_the_run_ends_fails_saying_so(
     ending_executor: DurableExecutor, workers: Any, request: pytest.FixtureRequest
 ) -> None:
-    if workers is None:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="DefaultExecutor bug: the caller gets UpdateFailedError('CancelledError', '') "
-                "(beluga_core/executor/_updates.py, the CancelledError branch of RunUpdates._handle), "
-                "Temporal says the workflow completed before the update did",
-            )
-        )
     executor = ending_executor
     workflow_id = conversation_id()
     handle = await executor.execute(ending.ends_during_an_update, id=workflow_id)
@@ -175,4 +166,5 @@ async def test_an_update_still_running_when_the_run_ends_fails_saying_so(
     with pytest.raises(UpdateFailedError) as failed:
         await update
     assert await handle.result(timeout=10) == "ended"
+    assert failed.value.cause_type == "AcceptedUpdateCompletedWorkflow"
     assert "completed before" in failed.value.cause_message  # not just "CancelledError" with no message
