@@ -1,9 +1,8 @@
 """No Temporal API key is shown: not in the errors of the executor and the store, their reprs, or the logs.
 
-The dev server does not check API keys (nor speak TLS, so the client is told not to), so a key is planted on a
-client of it: every call goes through with
-the key in its metadata, and what a failing call raises is scanned for it; so is the error of a connection to
-a port where no server listens.
+The dev server does not check API keys (nor speak TLS, so the client is told not to), so a key is planted on
+a client of it: every call goes through with the key in its metadata, and what a failing call raises is
+scanned for it; so is the error of a connection to a port where no server listens.
 """
 
 from __future__ import annotations
