@@ -59,6 +59,9 @@ from ._threads import ActivityThreadPool
 logger = logging.getLogger("beluga_core.executor")
 
 
+#: The executor started on each store object that only one executor may run (by the store's id()).
+_EXCLUSIVE_STORES: weakref.WeakValueDictionary[int, DefaultExecutor] = weakref.WeakValueDictionary()
+
 #: How long a run suspended by a store error waits before the first attempt to resume it, and at most.
 _HEAL_FIRST_DELAY = 0.1
 _HEAL_MAX_DELAY = 30.0
@@ -157,6 +160,7 @@ class DefaultExecutor:
         async with self._start_lock:
             if self._started:
                 return
+            self._take_store()
             running = await self._running_to_resume()
             for state in running:
                 self._resume(state)
@@ -165,6 +169,19 @@ class DefaultExecutor:
                 self._in_background(self._children.cancel_orphans(running), "beluga-cancel-orphans")
             if self._leases is not None:
                 self._leases.start(self._workflows.keys, self._take_over, self._apply_delivery)
+
+    def _take_store(self) -> None:
+        """A store several executors cannot share is refused to a second one started in this process."""
+        if self._leases is not None:
+            return
+        running = _EXCLUSIVE_STORES.get(id(self.store))
+        if running is not None and running is not self:
+            raise InvalidInputError(
+                f"this {type(self.store).__name__} is already run by another DefaultExecutor in this process: "
+                "one executor per store at a time (only SQLiteStore can be shared by several executors, each "
+                "with a SQLiteStore object of its own); close the other executor first"
+            )
+        _EXCLUSIVE_STORES[id(self.store)] = self
 
     async def _running_to_resume(self) -> list[WorkflowState]:
         """The running runs this executor resumes at its start: the ones it could claim on a shared store."""
@@ -188,6 +205,8 @@ class DefaultExecutor:
             self._runs.clear()
             if self._leases is not None:
                 await self._leases.close()
+            if _EXCLUSIVE_STORES.get(id(self.store)) is self:
+                del _EXCLUSIVE_STORES[id(self.store)]
             self._started = False
             self._activity_pool.shutdown()
         finally:
