@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..api._retry import RetryPolicy
-from ..api._types import ErrorInfo, EventType, HistoryEvent, utc_now
+from ..api._types import ErrorInfo, EventType, HistoryEvent
 from ..api.errors import ActivityError, error_type_name
 from ..engine._serde import to_json
 from ._attempt import run_attempt
@@ -112,11 +112,11 @@ class ActivityAttempts:
         """The attempt to run next and when the first attempt started (monotonic clock)."""
         if not self.recorded:
             return 1, time.monotonic()
-        now_wall, now_mono = utc_now(), time.monotonic()
+        now_wall, now_mono = self.journal.clock.now(), time.monotonic()
         first_started = now_mono - (now_wall - self.recorded[0].timestamp).total_seconds()
         last = self.recorded[-1]
         if last.type == EventType.ACTIVITY_ATTEMPT_FAILED:
-            await asyncio.sleep(remaining(last))
+            await asyncio.sleep(remaining(last, now_wall))
         return (last.attempt or 0) + 1, first_started
 
     def _retry_delay(self, exc: Exception, attempt: int, deadline: float | None) -> float | None:

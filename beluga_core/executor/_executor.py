@@ -6,12 +6,12 @@ import asyncio
 import logging
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..api._hooks import Hooks, fire_hook
-from ..api._protocols import QueryHandler, WorkflowFunction, WorkflowStore
+from ..api._protocols import ActivityFunction, QueryHandler, WorkflowFunction, WorkflowStore
 from ..api._types import (
     EventType,
     HistoryEvent,
@@ -20,7 +20,6 @@ from ..api._types import (
     WorkflowOptions,
     WorkflowState,
     WorkflowStatus,
-    utc_now,
 )
 from ..api.errors import (
     InvalidInputError,
@@ -43,6 +42,7 @@ from ..engine._execution import (
 from ..engine._queries import answer_query
 from ..engine._serde import Signature, check_text, from_json, to_json, workflow_signature
 from ..stores._memory import InMemoryStore
+from ._clock import REAL_CLOCK, Clock
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
 from ._replay import replay_query_handlers
@@ -76,6 +76,10 @@ class DefaultExecutor:
             thread until it returns (Python cannot stop a thread); once every thread is busy, sync attempts
             wait for one, and one that times out waiting says so in its ``ActivityTimeoutError``. A positive
             int, else ``InvalidInputError``.
+        clock: the time source of timers, timeouts and history timestamps: real time unless the testing kit
+            (``beluga_core.testing.DefaultTestEnv``) gives its virtual clock.
+        activity_overrides: activities that replace, by Beluga name, the ones workflow code calls (the
+            testing kit's overrides; its ``DefaultTestEnv`` checks the names).
 
     Use it as an async context manager (``async with DefaultExecutor(...) as ex:``), or call :meth:`start`
     and :meth:`close`. Closing stops the runs in this process without ending them: they stay ``running``
@@ -95,7 +99,11 @@ class DefaultExecutor:
         activity_threads: int = 32,
         *,
         graceful_shutdown_timeout: timedelta = timedelta(seconds=10),
+        clock: Clock | None = None,
+        activity_overrides: Mapping[str, ActivityFunction] | None = None,
     ) -> None:
+        self._clock = REAL_CLOCK if clock is None else clock
+        self._activity_overrides = dict(activity_overrides) if activity_overrides else None
         grace = duration_seconds(graceful_shutdown_timeout, what="DefaultExecutor: graceful_shutdown_timeout")
         self._activity_pool = ActivityThreadPool(activity_threads)
         self.store: WorkflowStore = store if store is not None else InMemoryStore()
@@ -187,7 +195,7 @@ class DefaultExecutor:
             live = self._runs.get(workflow_id)
             if live is not None and not live.ended.is_set():
                 raise WorkflowAlreadyStartedError(workflow_id, name)
-            state = _new_state(start)
+            state = _new_state(start, self._clock.now())
             if not await self._writer.create_run(state):
                 raise WorkflowAlreadyStartedError(workflow_id, name)
             self._launch(fn, state, start.args, resumed=False)
@@ -202,7 +210,7 @@ class DefaultExecutor:
 
         async def stored(state: WorkflowState) -> None:
             # Not live here: recorded in the stored history, delivered when the run resumes.
-            await Journal(self._writer, state).add_signal(signal, payload)
+            await Journal(self._writer, state, self._clock).add_signal(signal, payload)
 
         await self._deliver(workflow_id, "signal", live, stored)
         await fire_hook(self.hooks, "on_signal", workflow_id, signal)
@@ -244,7 +252,7 @@ class DefaultExecutor:
             await run.ended.wait()  # its outcome is decided: a new run starts below
             run = self._runs.get(workflow_id)  # unless it continued as new: then its successor is live
         for _ in range(3):  # a run elsewhere may finish between the refused start and the load
-            state = _new_state(start, signal=(signal, payload))
+            state = _new_state(start, self._clock.now(), signal=(signal, payload))
             if await self._writer.create_run(state):
                 self._launch(fn, state, start.args, resumed=False)
                 handle = self._handle(workflow_id, state.run_id, result_hint(fn))
@@ -253,7 +261,7 @@ class DefaultExecutor:
             stored = await self.store.load(workflow_id)
             if stored is not None and not stored.status.is_terminal:
                 # Running in the store but not live here: recorded there, delivered when the run resumes.
-                await Journal(self._writer, stored).add_signal(signal, payload)
+                await Journal(self._writer, stored, self._clock).add_signal(signal, payload)
                 return self._handle(workflow_id, stored.run_id, self._hint_of(stored))
         raise WorkflowAlreadyStartedError(workflow_id, start.name)
 
@@ -357,7 +365,7 @@ class DefaultExecutor:
 
         async def stored(state: WorkflowState) -> None:
             # No live run here to deliver it to: the request waits in the history for the next resume.
-            await Journal(self._writer, state).record(EventType.WORKFLOW_CANCEL_REQUESTED)
+            await Journal(self._writer, state, self._clock).record(EventType.WORKFLOW_CANCEL_REQUESTED)
 
         await self._deliver(workflow_id, "cancel", live, stored)
 
@@ -458,7 +466,7 @@ class DefaultExecutor:
     ) -> WorkflowRun:
         run = WorkflowRun(
             fn,
-            Journal(self._writer, state),
+            Journal(self._writer, state, self._clock),
             self.hooks,
             args,
             resumed=resumed,
@@ -467,6 +475,7 @@ class DefaultExecutor:
             chain=chain,
             continue_run=self._continue_run,
         )
+        run.context.activity_overrides = self._activity_overrides
         self._runs[state.workflow_id] = run
         self._suspensions.pop(state.workflow_id, None)  # a new run, or the suspended one resumed
         run.start(on_end=self._forget)
@@ -483,7 +492,7 @@ class DefaultExecutor:
         state = run.state
         _, args = _encode_workflow_input(state.workflow_type, json_input, workflow_signature(run.fn))
         new_state = await run.journal.continue_as_new(
-            lambda signals: _continued_state(state, json_input, signals)
+            lambda signals: _continued_state(state, json_input, signals, self._clock.now())
         )
         run.chain.run_id = new_state.run_id
         self._launch(run.fn, new_state, args, resumed=False, chain=run.chain)
@@ -563,10 +572,11 @@ def _encode_workflow_input(name: str, value: Any, signature: Signature) -> tuple
     return encode_input(value, signature, what=f"input of workflow {name!r}", takes=f"workflow {name!r}")
 
 
-def _continued_state(old: WorkflowState, json_input: Any, signals: list[HistoryEvent]) -> WorkflowState:
-    """The run that continues ``old`` as new: its input, a new run id, ``signals`` received first, and what is
-    left of ``old``'s timeout."""
-    now = utc_now()
+def _continued_state(
+    old: WorkflowState, json_input: Any, signals: list[HistoryEvent], now: datetime
+) -> WorkflowState:
+    """The run that continues ``old`` as new at ``now``: its input, a new run id, ``signals`` received first,
+    and what is left of ``old``'s timeout."""
     history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now)]
     for event in signals:
         history.append(
@@ -592,9 +602,9 @@ def _continued_state(old: WorkflowState, json_input: Any, signals: list[HistoryE
     )
 
 
-def _new_state(start: StartRequest, signal: tuple[Signal, Any] | None = None) -> WorkflowState:
-    """A new run's state; ``signal`` (with its payload as JSON), when given, received with the start."""
-    now = utc_now()
+def _new_state(start: StartRequest, now: datetime, signal: tuple[Signal, Any] | None = None) -> WorkflowState:
+    """A new run's state, started at ``now``; ``signal`` (with its payload as JSON), when given, received with
+    the start."""
     history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now)]  # the input: in the header
     if signal is not None:
         sent, payload = signal
