@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack
@@ -62,6 +63,8 @@ class TemporalTestEnv:
     ) -> None:
         self.workflows = list(workflows)
         workflow_refs(self.workflows)  # module-level functions only: refused here, not at the first run
+        for fn in self.workflows:
+            _check_not_in_a_test_module(fn)
         self.activities = environment_activities(type(self).__name__, self.workflows, activities)
         self.time_skipping = time_skipping
         if environment is not None and environment.supports_time_skipping != time_skipping:
@@ -174,6 +177,18 @@ class _EnvExecutor(TemporalExecutor):
             with contextlib.suppress(RPCError):  # gone, or it finished between the check and the terminate
                 if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
                     await handle.terminate(reason="TemporalTestEnv closed")
+
+
+def _check_not_in_a_test_module(fn: WorkflowFunction) -> None:
+    """Refuse a workflow of a module pytest rewrites (a test module): the sandbox cannot import it again."""
+    module = sys.modules.get(getattr(fn, "__module__", ""))
+    loader = getattr(getattr(module, "__spec__", None), "loader", None)
+    if type(loader).__module__.startswith("_pytest"):
+        raise InvalidInputError(
+            f"workflow {function_name(fn)!r} is defined in {fn.__module__}, a module pytest rewrites on import "
+            "(a test module or a conftest), which Temporal's workflow sandbox cannot import again: move the "
+            "workflow to a module of its own and import it from the test"
+        )
 
 
 @contextlib.asynccontextmanager

@@ -61,3 +61,13 @@ def test_a_temporal_envs_executor_is_there_inside_async_with_only() -> None:
 
     with pytest.raises(RuntimeError, match="inside `async with TemporalTestEnv"):
         env.executor  # noqa: B018
+
+
+def test_a_temporal_env_refuses_a_workflow_of_a_test_module_saying_to_move_it() -> None:
+    with pytest.raises(
+        InvalidInputError, match=r"workflow 'in_this_module' is defined in tests\.testing\.test_bad_input"
+    ):
+        TemporalTestEnv(workflows=[in_this_module])
+
+
+async def in_this_module(ctx: Any) -> None: ...
