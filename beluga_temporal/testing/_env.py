@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import temporalio.client
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
@@ -26,6 +26,8 @@ from .._executor import TemporalExecutor
 from .._plugin import BelugaPlugin, has_beluga_plugin
 from .._worker import create_worker, workflow_refs
 from ._skipping import UnlockWhileAwaitingResults
+
+T = TypeVar("T")
 
 
 class TemporalTestEnv:
@@ -84,20 +86,12 @@ class TemporalTestEnv:
     @property
     def executor(self) -> TemporalExecutor:
         """The ``TemporalExecutor`` on the environment's task queue (inside ``async with`` only)."""
-        if self._executor is None:
-            raise RuntimeError(
-                "TemporalTestEnv.executor is there inside `async with TemporalTestEnv(...)` only"
-            )
-        return self._executor
+        return _entered(self._executor, "executor")
 
     @property
     def environment(self) -> WorkflowEnvironment:
         """The Temporal ``WorkflowEnvironment`` the environment runs on (inside ``async with`` only)."""
-        if self._environment is None:
-            raise RuntimeError(
-                "TemporalTestEnv.environment is there inside `async with TemporalTestEnv(...)` only"
-            )
-        return self._environment
+        return _entered(self._environment, "environment")
 
     async def __aenter__(self) -> TemporalTestEnv:
         try:
@@ -177,6 +171,14 @@ class _EnvExecutor(TemporalExecutor):
             with contextlib.suppress(RPCError):  # gone, or it finished between the check and the terminate
                 if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
                     await handle.terminate(reason="TemporalTestEnv closed")
+
+
+def _entered(value: T | None, attribute: str) -> T:
+    if value is None:
+        raise RuntimeError(
+            f"TemporalTestEnv.{attribute} is there inside `async with TemporalTestEnv(...)` only"
+        )
+    return value
 
 
 def _check_not_in_a_test_module(fn: WorkflowFunction) -> None:

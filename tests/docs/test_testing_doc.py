@@ -3,13 +3,12 @@ project (the blocks that start with a file name) with pytest, on both executors.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.docs.examples import assert_printed_in_order, run_in, run_python
 
 TESTING_DOC = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
 BLOCKS = re.findall(r"```(python|ini)\n(.*?)```", TESTING_DOC.read_text(), re.S)
@@ -35,11 +34,6 @@ EXPECTED_OUTPUT = [
 ]
 
 
-def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(cwd), *sys.path])}
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-
-
 def test_every_testing_doc_script_has_its_expected_output() -> None:
     assert len(SCRIPTS) == len(EXPECTED_OUTPUT)
 
@@ -50,17 +44,7 @@ def test_every_testing_doc_script_has_its_expected_output() -> None:
     ids=[f"script-{i}" for i in range(len(SCRIPTS))],
 )
 def test_testing_doc_script_prints_what_it_says(source: str, expected: list[str], tmp_path: Path) -> None:
-    script = tmp_path / "example.py"
-    script.write_text(source)
-
-    done = run([sys.executable, str(script)], tmp_path)
-
-    assert done.returncode == 0, done.stderr
-    lines = iter(done.stdout.splitlines())
-    for wanted in expected:
-        assert any(line.startswith(wanted) for line in lines), (
-            f"{wanted!r} not printed in order:\n{done.stdout}"
-        )
+    assert_printed_in_order(run_python(source, tmp_path, timeout=120), expected)
 
 
 def test_the_pytest_example_passes_on_both_executors(tmp_path: Path) -> None:
@@ -68,17 +52,8 @@ def test_the_pytest_example_passes_on_both_executors(tmp_path: Path) -> None:
     for name, source in FILES.items():
         (tmp_path / name).write_text(source)
 
-    done = run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--beluga-executors=default,temporal",
-        ],
-        tmp_path,
+    done = run_in(
+        tmp_path, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--beluga-executors=default,temporal"
     )
 
     assert done.returncode == 0, done.stdout + done.stderr
