@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,9 +36,11 @@ class Clock:
 
     #: The current time, an aware UTC datetime (the timestamp of history events, ``ctx.now()``'s source).
     now: Callable[[], datetime] = staticmethod(utc_now)
+    #: Seconds on a clock that never goes back, for measuring spans (activity attempts, total timeouts).
+    monotonic: Callable[[], float] = staticmethod(time.monotonic)
 
     async def sleep(self, seconds: float, owner: StepOwner) -> None:
-        """A step of ``owner`` waits ``seconds``."""
+        """A step of ``owner`` waits ``seconds`` (a timer, or the backoff before an activity's next attempt)."""
         await asyncio.sleep(seconds)
 
     async def wait(self, event: asyncio.Event, seconds: float | None, owner: StepOwner) -> bool:

@@ -8,9 +8,10 @@ It jumps forward in two cases:
   is due within the duration too), then leaves the clock ``duration`` later;
 - with auto-skipping on, while a caller awaits ``handle.result()`` and every live run is *idle*, it jumps to
   the earliest deadline at once. A run is idle when each of its steps under way waits for time or a signal
-  (a sleep, a receive, or a step marked :meth:`~beluga_core.executor._clock.Clock.parked`); a run running
-  an activity, writing to its store or not at its first step yet is busy, so activities run in real time and
-  time never jumps under them. Deadlines are the runs' timers, receive timeouts and workflow timeouts.
+  (a sleep, a receive, the backoff before an activity's next attempt, or a step marked
+  :meth:`~beluga_core.executor._clock.Clock.parked`); a run running an activity, writing to its store or not
+  at its first step yet is busy, so activities run in real time and time never jumps under them. Deadlines
+  are the runs' timers, receive timeouts, retry backoffs and workflow timeouts.
 
 Temporal's time-skipping test server follows the same rule (it skips while a result is awaited and nothing is
 outstanding), so one test body behaves alike on both.
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -82,6 +84,9 @@ class VirtualClock(Clock):
 
     def now(self) -> datetime:
         return utc_now() + self._offset
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self._offset.total_seconds()
 
     async def sleep(self, seconds: float, owner: StepOwner) -> None:
         if seconds <= 0:
@@ -269,13 +274,13 @@ class VirtualClock(Clock):
             if not watcher.done():
                 watcher.set_result(None)
 
-    async def _changed(self) -> None:
-        """Until a wait starts or ends, a run ends or a result is awaited; or ``_POLL_SECONDS`` pass (a step
-        ending, say an activity, does not notify: the poll sees the run idle then)."""
+    async def _changed(self, *, poll: bool) -> None:
+        """Until a wait starts or ends, a run ends or a result is awaited; with ``poll``, at most
+        ``_POLL_SECONDS`` (a step ending, say an activity, does not notify: the poll sees the run idle then)."""
         watcher: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._watchers.append(watcher)
         try:
-            await asyncio.wait({watcher}, timeout=_POLL_SECONDS)
+            await asyncio.wait({watcher}, timeout=_POLL_SECONDS if poll else None)
         finally:
             watcher.cancel()
 
@@ -299,7 +304,7 @@ class VirtualClock(Clock):
     async def _until_idle(self) -> None:
         while not (self._all_idle() and await self._settled()):
             if not self._all_idle():
-                await self._changed()
+                await self._changed(poll=True)
 
     def _may_skip(self) -> bool:
         return (
@@ -322,4 +327,4 @@ class VirtualClock(Clock):
                 if wait is not None:
                     self._fire(wait)
                 continue
-            await self._changed()
+            await self._changed(poll=self._awaiting > 0)

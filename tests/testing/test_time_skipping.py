@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ BELUGA_WORKFLOWS = [
     wf.nap,
     wf.wait_for_go,
     wf.work_then_nap,
+    wf.retry_in_an_hour,
 ]
 BELUGA_ACTIVITIES = [wf.fake_price]
 pytestmark = pytest.mark.beluga(executors=["default", "temporal"])
@@ -130,3 +132,12 @@ async def test_on_the_test_server_a_run_waiting_for_ever_times_out_after_ten_vir
         await handle.result(timeout=30)
 
     assert await workflow_env.now() - started_at >= timedelta(days=3650)
+
+
+async def test_the_backoff_before_an_activitys_next_attempt_is_skipped(workflow_env: Any) -> None:
+    started_at, started = await workflow_env.now(), time.monotonic()
+    handle = await workflow_env.executor.execute(wf.retry_in_an_hour, input=f"key-{uuid.uuid4()}")
+
+    assert await handle.result(timeout=30) == 2
+    assert time.monotonic() - started < 5
+    assert await workflow_env.now() - started_at >= timedelta(minutes=30)  # an hour, jittered on the default

@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 from datetime import datetime, timedelta
 
-from beluga_core.workflow import WorkflowContext, named
+from beluga_core.workflow import RetryPolicy, WorkflowContext, named
 
 from . import pricing
 
@@ -101,3 +101,21 @@ async def work_then_nap(ctx: WorkflowContext, seconds: float) -> str:
     await ctx.execute_activity(slow_step, seconds)
     await ctx.sleep(timedelta(hours=1))
     return "done"
+
+
+#: Attempts of :func:`fails_once` by key.
+ATTEMPTS: Counter[str] = Counter()
+
+
+async def fails_once(key: str) -> int:
+    ATTEMPTS[key] += 1
+    if ATTEMPTS[key] == 1:
+        raise ConnectionError("rate limited: try again in an hour")
+    return ATTEMPTS[key]
+
+
+async def retry_in_an_hour(ctx: WorkflowContext, key: str) -> int:
+    """An activity that fails once, retried after an hour's backoff."""
+    hour = timedelta(hours=1)
+    retry = RetryPolicy(max_attempts=2, initial_interval=hour, backoff_coefficient=1.0, max_interval=hour)
+    return int(await ctx.execute_activity(fails_once, key, retry=retry))
