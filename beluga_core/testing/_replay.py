@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -69,6 +69,17 @@ class ReplayReport:
     def divergences(self) -> tuple[ReplayedRun, ...]:
         """The runs whose history no longer fits the code."""
         return tuple(run for run in self.runs if not run.ok)
+
+    @property
+    def errors(self) -> dict[str, NonDeterminismError]:
+        """The divergences by workflow id."""
+        return {run.workflow_id: run.error for run in self.runs if run.error is not None}
+
+    def __iter__(self) -> Iterator[ReplayedRun]:
+        return iter(self.runs)
+
+    def __len__(self) -> int:
+        return len(self.runs)
 
     def raise_on_divergence(self) -> None:
         """Raise the first divergence's :class:`NonDeterminismError` (the others are in :attr:`divergences`)."""

@@ -195,6 +195,15 @@ async def test_exported_json_replays_as_the_states_do(tmp_path: Path) -> None:
     assert len(from_file.divergences) == 2
 
 
+async def test_the_report_iterates_over_its_runs_and_maps_divergences_by_workflow_id() -> None:
+    report = await replay(await recorded(), workflows=[charge_first])
+
+    assert [run.workflow_id for run in report] == ["order-0", "order-1"]
+    assert len(report) == 2
+    assert sorted(report.errors) == ["order-0", "order-1"]
+    assert report.errors["order-0"].step == 1
+
+
 async def test_raise_on_divergence_raises_the_first_non_determinism_error() -> None:
     report = await replay(await recorded(), workflows=[charge_first])
 
