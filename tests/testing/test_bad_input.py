@@ -9,7 +9,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from beluga_core.workflow import InvalidInputError
-from beluga_temporal.testing import TemporalTestEnv
+from beluga_temporal.testing import TemporalTestEnv, start_test_server
 
 from . import workflows as wf
 
@@ -71,3 +71,14 @@ def test_a_temporal_env_refuses_a_workflow_of_a_test_module_saying_to_move_it() 
 
 
 async def in_this_module(ctx: Any) -> None: ...
+
+
+async def test_a_temporal_env_refuses_a_shared_test_server_whose_clock_is_spent() -> None:
+    async with start_test_server() as server:
+        await server.sleep(
+            timedelta(days=365 * 7100)
+        )  # past LAST_USABLE_YEAR, as ~700 finished runs may get it
+
+        with pytest.raises(RuntimeError, match="the shared test server's clock is at 9"):
+            async with TemporalTestEnv(workflows=[wf.tell_time], environment=server):
+                pass
