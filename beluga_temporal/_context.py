@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 import temporalio.exceptions
 from temporalio import workflow
 
-from beluga_core.engine import ActivityCall, UpdateRegistration, WorkflowContextBase, no_signal
+from beluga_core.engine import ActivityCall, ChildCall, UpdateRegistration, WorkflowContextBase, no_signal
 from beluga_core.workflow import (
     ActivityFunction,
     QueryHandler,
@@ -22,9 +22,10 @@ from beluga_core.workflow import (
 )
 
 from ._activity_options import start_to_close, temporal_retry_policy
+from ._children import TemporalChildHandle, start_child
 from ._failures import beluga_activity_error
 from ._runtime import current_runtime
-from ._sandbox_serde import decode, sandbox_activity_signature
+from ._sandbox_serde import decode, sandbox_activity_signature, sandbox_workflow_signature
 
 
 class RunState:
@@ -96,7 +97,12 @@ class TemporalWorkflowContext(WorkflowContextBase):
         return workflow.info().workflow_type
 
     _activity_signature = staticmethod(sandbox_activity_signature)
+    _workflow_signature_of = staticmethod(sandbox_workflow_signature)
     _decode = staticmethod(decode)
+
+    async def _start_child(self, call: ChildCall) -> TemporalChildHandle:
+        """A Temporal child workflow: see :mod:`beluga_temporal._children`."""
+        return await start_child(call)
 
     async def _run_activity(self, fn: ActivityFunction, call: ActivityCall) -> Any:
         """Run the call as the Temporal activity named after ``fn``; see ``WorkflowContext``."""

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, Protocol, runtime_checkable
 
 from ._retry import RetryPolicy
-from ._types import HistoryEvent, Signal, WorkflowFilter, WorkflowOptions, WorkflowState, WorkflowStatus
+from ._types import (
+    Delivery,
+    HistoryEvent,
+    ParentClosePolicy,
+    Signal,
+    WorkflowFilter,
+    WorkflowOptions,
+    WorkflowState,
+    WorkflowStatus,
+)
 
 #: A workflow: ``async def wf(ctx: WorkflowContext, input: T) -> R`` (the input parameter is optional).
 WorkflowFunction = Callable[..., Awaitable[Any]]
@@ -39,6 +48,34 @@ class SignalChannel(Protocol):
 
 
 @runtime_checkable
+class ChildWorkflowHandle(Protocol):
+    """A child workflow started by :meth:`WorkflowContext.start_child`: a workflow of its own, run by the same
+    executor, with its own id, status and history."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def run_id(self) -> str:
+        """The run id of the child's first run."""
+        ...
+
+    async def result(self) -> Any:
+        """The child's result, decoded by its workflow function's return annotation; a durable wait.
+
+        Raises :class:`WorkflowFailedError` when the child failed (its error as the cause),
+        :class:`WorkflowCanceledError` when it was canceled, :class:`WorkflowTimeoutError` when it ran past its
+        ``timeout``. Awaiting it again gives the same outcome.
+        """
+        ...
+
+    async def signal(self, signal: Signal) -> None:
+        """Send ``signal`` to the child, durably (a step of the parent). :class:`WorkflowNotRunningError` when
+        the child has already ended."""
+        ...
+
+
+@runtime_checkable
 class WorkflowContext(Protocol):
     """What workflow code uses to act durably. Cancellation reaches workflow code as ``CancelledError``."""
 
@@ -66,6 +103,38 @@ class WorkflowContext(Protocol):
         ``retry`` defaults to :meth:`RetryPolicy.default`; ``timeout`` bounds one attempt, ``total_timeout``
         all attempts and backoff together. Raises :class:`ActivityError` after the last attempt.
         """
+        ...
+
+    async def start_child(
+        self,
+        fn: WorkflowFunction,
+        input: Any = None,
+        *,
+        id: str | None = None,
+        timeout: timedelta | None = None,
+        parent_close: ParentClosePolicy = "cancel",
+    ) -> ChildWorkflowHandle:
+        """Start ``fn(input)`` as a child workflow and return its handle once it is started (a durable step).
+
+        The child is a workflow of its own: its id is ``id``, or one derived from this run and the number of
+        children it started before (the same on replay); ``timeout`` bounds its whole run. When this run ends
+        (or is canceled) while the child runs, ``parent_close="cancel"`` requests the child's cancellation,
+        ``"abandon"`` leaves it running. ``fn`` must be registered with the executor (and the worker).
+        :class:`InvalidInputError` for an input that does not fit ``fn``, an id equal to this workflow's, or
+        an unknown policy; :class:`WorkflowAlreadyStartedError` when a workflow with that id is running.
+        """
+        ...
+
+    async def execute_child(
+        self,
+        fn: WorkflowFunction,
+        input: Any = None,
+        *,
+        id: str | None = None,
+        timeout: timedelta | None = None,
+        parent_close: ParentClosePolicy = "cancel",
+    ) -> Any:
+        """:meth:`start_child`, then the child's result (see :meth:`ChildWorkflowHandle.result`)."""
         ...
 
     def receive_signal(self, name: str, payload_type: Any = None) -> SignalChannel:
@@ -299,4 +368,57 @@ class RunCreatingStore(Protocol):
         A finished workflow of the same id is replaced, history and all. The check and the write must be
         atomic with respect to the store's other writes.
         """
+        ...
+
+
+@runtime_checkable
+class LeasingStore(Protocol):
+    """Capability of a :class:`WorkflowStore`: several DefaultExecutor processes share it (``SQLiteStore``).
+
+    Each running workflow is owned by one executor at a time through a lease in the store (its owner id and
+    an expiry), renewed while the owner lives. Writes are fenced: once this store object is bound to an owner,
+    ``create_run`` records that owner, and an ``append`` or ``save`` of a run another owner holds fails with
+    :class:`StoreError` and writes nothing. Signals and cancel requests for a run owned by another process go
+    through an inbox of :class:`Delivery` rows, which the owner takes and applies.
+    """
+
+    def bind_owner(self, owner: str, lease_timeout: timedelta) -> None:
+        """Fence this store object's writes of runs by ``owner``, whose leases last ``lease_timeout``."""
+        ...
+
+    async def claim_runs(
+        self,
+        workflow_types: Collection[str],
+        workflow_ids: Collection[str] | None = None,
+        dead_owners: Collection[str] = (),
+    ) -> list[WorkflowState]:
+        """Take the lease of the running runs of ``workflow_types`` that no other live lease holds (unowned,
+        expired, or held by one of ``dead_owners``); with ``workflow_ids``, only those, and the bound owner's
+        own among them too. Their states."""
+        ...
+
+    async def lease_owners(self) -> list[str]:
+        """The owners holding a lease that has not expired."""
+        ...
+
+    async def renew_leases(self) -> None:
+        """Extend the leases of every run the bound owner holds by ``lease_timeout`` from now."""
+        ...
+
+    async def release_leases(self, workflow_ids: Collection[str] | None = None) -> None:
+        """Give up the bound owner's leases (of ``workflow_ids``, else all): another process may take them."""
+        ...
+
+    async def post_delivery(self, delivery: Delivery) -> None:
+        """Leave ``delivery`` in the inbox, durably, for the owner of its run."""
+        ...
+
+    async def take_deliveries(self) -> list[Delivery]:
+        """The inbox's deliveries for runs the bound owner holds, oldest first (they stay until deleted)."""
+        ...
+
+    async def delete_deliveries(self, ids: Collection[str]) -> None: ...
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for another process to write to the store; True when one did."""
         ...

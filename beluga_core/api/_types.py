@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,6 +62,18 @@ class EventType(str, Enum):
     #: The run ended with ``ctx.continue_as_new(input)``: a new run of the same workflow id replaced it. The
     #: DefaultExecutor keeps it only in the ended run's in-memory history (the store holds the new run).
     WORKFLOW_CONTINUED_AS_NEW = "workflow_continued_as_new"
+    #: The parent started a child workflow at step ``seq``: ``child`` names the child run (its id, run id,
+    #: type and parent-close policy). Recorded once the child run is created (which names the parent and the
+    #: step), so a parent that replays the step after a crash in between finds that child and starts no other.
+    CHILD_STARTED = "child_started"
+    #: The child's outcome, recorded under the ``seq`` of its ``CHILD_STARTED`` when the parent awaited it:
+    #: ``result`` (completed), ``error`` (failed, timed out, or not started) or neither (canceled).
+    CHILD_COMPLETED = "child_completed"
+    CHILD_FAILED = "child_failed"
+    CHILD_CANCELED = "child_canceled"
+    #: The parent signaled its child at step ``seq``: ``signal_name``, ``signal_payload`` and ``child``; or
+    #: the ``error`` the signal was refused with.
+    CHILD_SIGNALED = "child_signaled"
 
     def __str__(self) -> str:
         return self.value
@@ -84,6 +96,34 @@ class ErrorInfo(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type
+
+
+#: What happens to a running child when its parent run ends (completes, fails, is canceled, times out or
+#: continues as new): ``"cancel"`` requests its cancellation, ``"abandon"`` leaves it running.
+ParentClosePolicy = Literal["cancel", "abandon"]
+
+
+class ChildRef(BaseModel):
+    """A child workflow run, as its parent's history records it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    parent_close: ParentClosePolicy = "cancel"
+
+
+class ParentRef(BaseModel):
+    """The parent run of a child workflow, as the child's ``workflow_started`` event records it: the parent's
+    workflow id and run id, the step of the parent that started the child, and the parent-close policy."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    run_id: str
+    seq: int | None = None
+    parent_close: ParentClosePolicy = "cancel"
 
 
 class HistoryEvent(BaseModel):
@@ -109,6 +149,11 @@ class HistoryEvent(BaseModel):
     update_id: str | None = None
     update_name: str | None = None
     after_seq: int | None = None
+    child: ChildRef | None = None
+    parent: ParentRef | None = None
+    #: The :class:`Delivery` a signal or cancel request came in (sent from a process that does not own the
+    #: run): a delivery applied twice (after a takeover) is recorded once.
+    delivery_id: str | None = None
 
 
 class WorkflowState(BaseModel):
@@ -130,6 +175,12 @@ class WorkflowState(BaseModel):
     def deadline(self) -> datetime | None:
         """When the run times out, or None when it has no timeout."""
         return None if self.timeout is None else self.created_at + self.timeout
+
+    @property
+    def parent(self) -> ParentRef | None:
+        """The parent run of a child workflow (from its ``workflow_started`` event), else None."""
+        history = self.history
+        return history[0].parent if history and history[0].type == EventType.WORKFLOW_STARTED else None
 
 
 def new_workflow_id() -> str:
@@ -176,3 +227,19 @@ class Signal(BaseModel):
     payload: Any = None
     sent_at: datetime = Field(default_factory=utc_now)
     sender_id: str = ""
+
+
+class Delivery(BaseModel):
+    """A signal or a cancel request for a run that another process owns, left in the store's inbox for it.
+
+    ``payload`` is the signal's payload as JSON (checked by the sender). The owner records it in the run's
+    history under :attr:`HistoryEvent.delivery_id`, then removes it from the inbox.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    workflow_id: str = Field(min_length=1)
+    kind: Literal["signal", "cancel"]
+    signal: Signal | None = None
+    payload: Any = None

@@ -3,6 +3,8 @@
 Internal API: these names are for executors (``beluga_core.executor``, ``beluga_temporal``), not for workflow
 code, and may change between minor versions. Everything a user calls is in :mod:`beluga_core.workflow`.
 
+- Children: :func:`prepare_child` (a :class:`ChildCall`, with :func:`default_child_id`), and
+  :class:`ChildHandleBase`, which an engine's child handle subclasses.
 - Starting a workflow: :func:`prepare_start` (a :class:`StartRequest`), :func:`prepare_signal_with_start`;
   a signal: :func:`encode_signal`; built on :func:`resolve_options`, :func:`check_workflow_function`, :func:`check_timeout`,
   :func:`duplicate_name`.
@@ -29,6 +31,7 @@ from ._calls import (
     prepare_signal_with_start,
     prepare_start,
 )
+from ._children import ChildCall, ChildHandleBase, default_child_id, prepare_child
 from ._context import WorkflowContextBase
 from ._execution import (
     BUILTIN_QUERIES,
@@ -75,6 +78,10 @@ from ._updates import (
 
 __all__ = [
     "WorkflowContextBase",
+    "ChildCall",
+    "ChildHandleBase",
+    "default_child_id",
+    "prepare_child",
     "RunHandleBase",
     "ActivityCall",
     "SignalChannel",

@@ -3,7 +3,8 @@
 Every call is checked and its values converted here, then handed to the engine's step: an engine subclasses
 :class:`WorkflowContextBase` and implements :meth:`~WorkflowContextBase._run_activity`,
 :meth:`~WorkflowContextBase._sleep`, :meth:`~WorkflowContextBase._receive`, :meth:`~WorkflowContextBase._patched`,
-:meth:`~WorkflowContextBase._deprecate_patch` and the identity properties.
+:meth:`~WorkflowContextBase._deprecate_patch`, :meth:`~WorkflowContextBase._start_child` and the identity
+properties.
 """
 
 from __future__ import annotations
@@ -13,11 +14,20 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, NoReturn
 
-from ..api._protocols import ActivityFunction, QueryHandler, UpdateHandler, UpdateValidator
+from ..api._protocols import (
+    ActivityFunction,
+    ChildWorkflowHandle,
+    QueryHandler,
+    UpdateHandler,
+    UpdateValidator,
+    WorkflowFunction,
+)
 from ..api._retry import RetryPolicy
+from ..api._types import ParentClosePolicy
 from ._calls import ActivityCall, prepare_activity
+from ._children import ChildCall, prepare_child
 from ._execution import Decode, check_patch_id, check_query_handler, encode_input, sleep_seconds
-from ._serde import Signature, activity_signature, from_json, to_json
+from ._serde import Signature, activity_signature, from_json, to_json, workflow_signature
 from ._signals import SignalChannel
 from ._updates import UpdateRegistration, check_update_handler
 
@@ -31,6 +41,16 @@ class WorkflowContextBase(ABC):
     def __init__(self) -> None:
         self._query_handlers: dict[str, QueryHandler] = {}
         self._update_handlers: dict[str, UpdateRegistration] = {}
+        #: How many children this run has started (or tried to): numbers the default child ids.
+        self._children_started = 0
+
+    @property
+    @abstractmethod
+    def workflow_id(self) -> str: ...
+
+    @property
+    @abstractmethod
+    def run_id(self) -> str: ...
 
     @property
     @abstractmethod
@@ -60,6 +80,44 @@ class WorkflowContextBase(ABC):
             decode=self._decode,
         )
         return await self._run_activity(fn, call)
+
+    async def start_child(
+        self,
+        fn: WorkflowFunction,
+        input: Any = None,
+        *,
+        id: str | None = None,
+        timeout: timedelta | None = None,
+        parent_close: ParentClosePolicy = "cancel",
+    ) -> ChildWorkflowHandle:
+        """Start ``fn(input)`` as a child workflow: see ``WorkflowContext.start_child``."""
+        self._children_started += 1
+        call = prepare_child(
+            self.workflow_id,
+            self.run_id,
+            self._children_started,
+            fn,
+            input,
+            id,
+            timeout,
+            parent_close,
+            signature_of=self._workflow_signature_of,
+            decode=self._decode,
+        )
+        return await self._start_child(call)
+
+    async def execute_child(
+        self,
+        fn: WorkflowFunction,
+        input: Any = None,
+        *,
+        id: str | None = None,
+        timeout: timedelta | None = None,
+        parent_close: ParentClosePolicy = "cancel",
+    ) -> Any:
+        """Start a child workflow and return its result: see ``WorkflowContext.execute_child``."""
+        handle = await self.start_child(fn, input, id=id, timeout=timeout, parent_close=parent_close)
+        return await handle.result()
 
     async def sleep(self, duration: timedelta | float) -> None:
         await self._sleep(sleep_seconds(self.workflow_type, duration))
@@ -123,6 +181,7 @@ class WorkflowContextBase(ABC):
 
     #: How the engine reads an activity's signature and decodes values (Temporal's sandbox does not cache).
     _activity_signature: Callable[[Callable[..., Any]], Signature] = staticmethod(activity_signature)
+    _workflow_signature_of: Callable[[Callable[..., Any]], Signature] = staticmethod(workflow_signature)
     _decode: Decode = staticmethod(from_json)
     #: The workflow function's signature, set by the engine: ``continue_as_new`` checks its input against it.
     workflow_signature: Signature | None = None
@@ -134,6 +193,10 @@ class WorkflowContextBase(ABC):
     @abstractmethod
     async def _run_activity(self, fn: ActivityFunction, call: ActivityCall) -> Any:
         """Run the checked activity call durably; its result decoded by the activity's return annotation."""
+
+    @abstractmethod
+    async def _start_child(self, call: ChildCall) -> ChildWorkflowHandle:
+        """Start the checked child call durably; its handle once the child is started."""
 
     @abstractmethod
     async def _sleep(self, seconds: float) -> None:

@@ -16,8 +16,14 @@ from typing import Any, Protocol, TypeVar
 from ..api._naming import function_name
 from ..api._protocols import QueryHandler, WorkflowFunction
 from ..api._retry import RetryPolicy
-from ..api._types import ErrorInfo, WorkflowOptions
-from ..api.errors import InvalidInputError, WorkflowError, WorkflowFailedError, WorkflowTimeoutError
+from ..api._types import ErrorInfo, WorkflowOptions, WorkflowStatus
+from ..api.errors import (
+    InvalidInputError,
+    WorkflowCanceledError,
+    WorkflowError,
+    WorkflowFailedError,
+    WorkflowTimeoutError,
+)
 from ._serde import Signature, check_text, from_json, is_async, to_json, workflow_signature
 
 T = TypeVar("T")
@@ -245,3 +251,22 @@ def result_hint(fn: WorkflowFunction | None, result_type: Any = None) -> Any:
 def decode_result(data: Any, hint: Any, workflow: str) -> Any:
     """A workflow's JSON result decoded into ``hint`` (see :func:`result_hint`); ``workflow`` names it in errors."""
     return from_json(data, hint, what=f"result of workflow {workflow!r}")
+
+
+def run_outcome(
+    workflow_id: str,
+    workflow_type: str,
+    status: WorkflowStatus,
+    result: Any,
+    error: ErrorInfo | None,
+    return_hint: Any,
+) -> Any:
+    """The result of a run that ended with ``status``, decoded; or the error it ended with, raised."""
+    if status == WorkflowStatus.COMPLETED:
+        return decode_result(result, return_hint, workflow_type)
+    if status == WorkflowStatus.CANCELED:
+        raise WorkflowCanceledError(workflow_id)
+    if error is not None and error.type == WorkflowTimeoutError.__name__:
+        raise WorkflowTimeoutError(workflow_id, error.message)
+    cause_type, cause_message = (error.type, error.message) if error else ("Exception", "")
+    raise WorkflowFailedError(workflow_id, cause_type, cause_message)

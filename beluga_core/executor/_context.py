@@ -19,17 +19,29 @@ from typing import Any, NoReturn
 
 from ..api._hooks import Hooks, fire_hook
 from ..api._protocols import ActivityFunction
-from ..api._types import ErrorInfo, EventType, HistoryEvent, WorkflowState, WorkflowStatus
+from ..api._types import (
+    ChildRef,
+    ErrorInfo,
+    EventType,
+    HistoryEvent,
+    ParentRef,
+    Signal,
+    WorkflowState,
+    WorkflowStatus,
+)
 from ..api.errors import (
     ActivityError,
     NonDeterminismError,
+    WorkflowAlreadyStartedError,
     WorkflowNotRunningError,
 )
 from ..engine._calls import ActivityCall
+from ..engine._children import ChildCall
 from ..engine._context import WorkflowContextBase
 from ..engine._serde import Signature, activity_signature, from_json
 from ..engine._signals import no_signal
 from ._activity_attempts import ActivityAttempts
+from ._children import OUTCOME_EVENTS, ChildRuns, DefaultChildHandle, outcome_event
 from ._journal import ContinueAsNew, Journal, RunStopped
 from ._replay_match import Step, describe, find, has_outcome, remaining
 from ._threads import ActivityThreadPool
@@ -44,9 +56,16 @@ _ACTIVITY_OUTCOMES = frozenset({EventType.ACTIVITY_COMPLETED, EventType.ACTIVITY
 class DefaultWorkflowContext(WorkflowContextBase):
     """What workflow code sees on the DefaultExecutor. One instance per run execution."""
 
-    def __init__(self, journal: Journal, hooks: Hooks | None, activity_pool: ActivityThreadPool) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        hooks: Hooks | None,
+        activity_pool: ActivityThreadPool,
+        children: ChildRuns | None = None,
+    ) -> None:
         super().__init__()
         self._journal = journal
+        self._children = children
         self._hooks = hooks
         self.activity_pool = activity_pool
         state = journal.state
@@ -116,7 +135,20 @@ class DefaultWorkflowContext(WorkflowContextBase):
 
     def _next_step(self, step: Step) -> tuple[int, list[HistoryEvent]]:
         """Take the next step number; the events recorded for it (empty when live), checked against ``step``."""
-        operation = step.operation
+        self._check_can_act(step.operation)
+        self._seq += 1
+        self.updates.took_step()
+        self.updates.reached(self._seq)
+        recorded = self._journal.recorded(self._seq)
+        if recorded and not step.matches(recorded[0]):
+            raise self._diverged(self._seq, recorded[0], step.description)
+        if self.replay_only and not has_outcome(recorded):
+            self.replay_ended_at = step.description
+            self._end_replay()
+        return self._seq, recorded
+
+    def _check_can_act(self, operation: str) -> None:
+        """Refuse a durable call of a run being stopped, diverged, or whose function has already returned."""
         self.first_step.set()
         if self.stopping:
             self._refuse_after_stop()
@@ -132,16 +164,6 @@ class DefaultWorkflowContext(WorkflowContextBase):
                 "and its history ends with its outcome. Await every task that calls the workflow context "
                 "(for example with asyncio.gather) before the workflow returns",
             )
-        self._seq += 1
-        self.updates.took_step()
-        self.updates.reached(self._seq)
-        recorded = self._journal.recorded(self._seq)
-        if recorded and not step.matches(recorded[0]):
-            raise self._diverged(self._seq, recorded[0], step.description)
-        if self.replay_only and not has_outcome(recorded):
-            self.replay_ended_at = step.description
-            self._end_replay()
-        return self._seq, recorded
 
     def _end_replay(self) -> NoReturn:
         """A replay reached a step the history holds no outcome of: deliver a recorded cancel, else stop."""
@@ -347,6 +369,90 @@ class DefaultWorkflowContext(WorkflowContextBase):
         )
         self.observe(event)
         return payload
+
+    # -- children ------------------------------------------------------------------------------------------
+
+    async def _start_child(self, call: ChildCall) -> DefaultChildHandle:
+        """Start the child (a step: ``CHILD_STARTED`` recorded, then the child run created); its handle."""
+        await self.updates.before_step()
+        seq, recorded = self._next_step(Step.child(call.name))
+        with self._step_in_flight():
+            event = await self._child_start_step(call, seq, recorded)
+        self.observe(event)
+        child = event.child
+        assert child is not None  # every child event names its child
+        if event.type != EventType.CHILD_STARTED:
+            raise WorkflowAlreadyStartedError(child.workflow_id, child.workflow_type)
+        return DefaultChildHandle(self, seq, child, call.return_hint)
+
+    async def _child_start_step(
+        self, call: ChildCall, seq: int, recorded: list[HistoryEvent]
+    ) -> HistoryEvent:
+        if recorded:
+            return recorded[0]  # CHILD_STARTED (the child run exists), or CHILD_FAILED for a start refused
+        self._go_live()
+        children = self._live_children()
+        children.check_startable(call)
+        child, refused = await children.start(call, self._as_parent(seq, call.parent_close))
+        if refused is not None:
+            error = ErrorInfo.from_exception(refused)
+            return await self._journal.record(EventType.CHILD_FAILED, seq=seq, child=child, error=error)
+        return await self._journal.record(EventType.CHILD_STARTED, seq=seq, child=child)
+
+    async def child_outcome(self, seq: int, child: ChildRef) -> HistoryEvent:
+        """The outcome of the child started at step ``seq``: as recorded, else waited for and recorded."""
+        recorded = outcome_event(self._journal.recorded(seq))
+        if recorded is None:
+            self._check_can_act(f"await child workflow {child.workflow_id!r}")
+            if self.replay_only:
+                self.replay_ended_at = f"a wait for child workflow {child.workflow_id!r}"
+                self._end_replay()
+            self._go_live()
+            with self._step_in_flight():
+                with self._journal.clock.parked(self):  # the child is what works meanwhile, not this run
+                    state = await self._live_children().final_state(child, self._as_parent(seq))
+                recorded = await self._journal.record(
+                    OUTCOME_EVENTS[state.status], seq=seq, child=child, result=state.result, error=state.error
+                )
+        self.observe(recorded)
+        return recorded
+
+    async def signal_child(self, child: ChildRef, signal: Signal, payload: Any) -> None:
+        """Signal the child (a step: delivered, then ``CHILD_SIGNALED`` recorded, or the refusal recorded)."""
+        await self.updates.before_step()
+        seq, recorded = self._next_step(Step.child_signal(child.workflow_type, signal.name))
+        if recorded:
+            event = recorded[0]
+        else:
+            self._go_live()
+            with self._step_in_flight():
+                event = await self._child_signal_step(seq, child, signal, payload)
+        self.observe(event)
+        if event.error is not None:
+            status = WorkflowStatus(event.result) if event.result else WorkflowStatus.COMPLETED
+            raise WorkflowNotRunningError(child.workflow_id, status, "signal", event.error.message)
+
+    async def _child_signal_step(
+        self, seq: int, child: ChildRef, signal: Signal, payload: Any
+    ) -> HistoryEvent:
+        sent = Signal(name=signal.name, payload=payload, sent_at=signal.sent_at, sender_id=self.workflow_id)
+        fields: dict[str, Any] = {"seq": seq, "child": child, "signal_name": signal.name}
+        try:
+            await self._live_children().signal(child, sent)
+        except WorkflowNotRunningError as exc:
+            fields.update(error=ErrorInfo.from_exception(exc), result=exc.status.value)
+        else:
+            fields.update(signal_payload=payload)
+        return await self._journal.record(EventType.CHILD_SIGNALED, **fields)
+
+    def _as_parent(self, seq: int | None = None, parent_close: Any = "cancel") -> ParentRef:
+        """This run as the parent of the child it starts at step ``seq`` (any of its children without one)."""
+        return ParentRef(workflow_id=self.workflow_id, run_id=self.run_id, seq=seq, parent_close=parent_close)
+
+    def _live_children(self) -> ChildRuns:
+        if self._children is None:  # a replay-only run ends before any live step
+            raise RuntimeError(f"workflow {self.workflow_id!r}: child workflows need a live run")
+        return self._children
 
     # -- versioning ----------------------------------------------------------------------------------------
 

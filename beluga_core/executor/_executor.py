@@ -6,15 +6,18 @@ import asyncio
 import logging
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..api._hooks import Hooks, fire_hook
-from ..api._protocols import ActivityFunction, QueryHandler, WorkflowFunction, WorkflowStore
+from ..api._protocols import ActivityFunction, LeasingStore, QueryHandler, WorkflowFunction, WorkflowStore
 from ..api._types import (
+    ChildRef,
+    Delivery,
     EventType,
     HistoryEvent,
+    ParentRef,
     Signal,
     WorkflowFilter,
     WorkflowOptions,
@@ -31,6 +34,7 @@ from ..api.errors import (
     WorkflowNotRunningError,
 )
 from ..engine._calls import StartRequest, encode_signal, prepare_signal_with_start, prepare_start
+from ..engine._children import ChildCall
 from ..engine._execution import (
     check_workflow_function,
     decode_result,
@@ -42,9 +46,11 @@ from ..engine._execution import (
 from ..engine._queries import answer_query
 from ..engine._serde import Signature, check_text, from_json, to_json, workflow_signature
 from ..stores._memory import InMemoryStore
+from ._children import ChildRuns
 from ._clock import REAL_CLOCK, Clock
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
+from ._leases import Leases
 from ._replay import replay_query_handlers
 from ._run import RunChain, Suspension, WorkflowRun
 from ._store_writer import StoreWriter
@@ -76,14 +82,22 @@ class DefaultExecutor:
             thread until it returns (Python cannot stop a thread); once every thread is busy, sync attempts
             wait for one, and one that times out waiting says so in its ``ActivityTimeoutError``. A positive
             int, else ``InvalidInputError``.
-        clock: the time source of timers, timeouts and history timestamps: real time unless the testing kit
-            (``beluga_core.testing.DefaultTestEnv``) gives its virtual clock.
+        lease_timeout: on a store that several processes may share (``SQLiteStore``), how long a run stays
+            owned by this executor without a renewal: a process that dies loses its runs after this long, and
+            another executor on the store takes them over. Renewed every third of it.
+        worker: False makes this executor a client on a shared store: it starts workflows, signals, cancels,
+            queries and waits for results, and never runs a workflow itself (the executors with
+            ``worker=True`` on the same store run them). Needs a store that several processes may share.
+        clock: the time source of timers, timeouts, retry backoff and history timestamps: real time unless
+            the testing kit (``beluga_core.testing.DefaultTestEnv``) gives its virtual clock.
         activity_overrides: activities that replace, by Beluga name, the ones workflow code calls (the
             testing kit's overrides; its ``DefaultTestEnv`` checks the names).
 
     Use it as an async context manager (``async with DefaultExecutor(...) as ex:``), or call :meth:`start`
     and :meth:`close`. Closing stops the runs in this process without ending them: they stay ``running``
-    in the store and resume on the next start. One executor at a time should run a given store.
+    in the store and resume on the next start (or at once in another executor sharing the store). Several
+    executors may share a ``SQLiteStore`` file, each with its own store object; on other stores run one
+    executor per store at a time.
 
     Each run has one writer: signals and cancellations go through the run's own journal when it is live in
     this process, and wait for a start or a recovery of the same id to finish first. A run suspended by a
@@ -99,12 +113,15 @@ class DefaultExecutor:
         activity_threads: int = 32,
         *,
         graceful_shutdown_timeout: timedelta = timedelta(seconds=10),
+        lease_timeout: timedelta = timedelta(seconds=10),
+        worker: bool = True,
         clock: Clock | None = None,
         activity_overrides: Mapping[str, ActivityFunction] | None = None,
     ) -> None:
         self._clock = REAL_CLOCK if clock is None else clock
         self._activity_overrides = dict(activity_overrides) if activity_overrides else None
         grace = duration_seconds(graceful_shutdown_timeout, what="DefaultExecutor: graceful_shutdown_timeout")
+        lease = duration_seconds(lease_timeout, what="DefaultExecutor: lease_timeout", positive=True)
         self._activity_pool = ActivityThreadPool(activity_threads)
         self.store: WorkflowStore = store if store is not None else InMemoryStore()
         self._writer = StoreWriter(self.store)  # the store's capabilities, looked up once
@@ -124,6 +141,10 @@ class DefaultExecutor:
         self._started = False
         self._closing = False
         self._start_lock = asyncio.Lock()
+        self._children = ChildRuns(self)
+        self._background: set[asyncio.Task[None]] = set()
+        self._leases = _leases_for(self.store, lease or 10.0, worker)
+        self._worker = worker
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -144,9 +165,20 @@ class DefaultExecutor:
         async with self._start_lock:
             if self._started:
                 return
-            for state in await self.store.list(WorkflowFilter(status=WorkflowStatus.RUNNING)):
+            running = await self._running_to_resume()
+            for state in running:
                 self._resume(state)
             self._started = True
+            if self._worker:
+                self._in_background(self._children.cancel_orphans(running), "beluga-cancel-orphans")
+            if self._leases is not None:
+                self._leases.start(self._workflows.keys, self._take_over, self._apply_delivery)
+
+    async def _running_to_resume(self) -> list[WorkflowState]:
+        """The running runs this executor resumes at its start: the ones it could claim on a shared store."""
+        if self._leases is not None:
+            return await self._leases.claim(list(self._workflows))
+        return await self.store.list(WorkflowFilter(status=WorkflowStatus.RUNNING))
 
     async def close(self) -> None:
         """Stop the runs in this process; they stay ``running`` in the store and resume on the next start.
@@ -155,17 +187,24 @@ class DefaultExecutor:
         """
         self._closing = True
         try:
-            healing = list(self._healing.values())
+            healing = [*self._healing.values(), *self._background]
             for task in healing:
                 task.cancel()
             await asyncio.gather(*healing, return_exceptions=True)
             runs = list(self._runs.values())
             await asyncio.gather(*(run.stop() for run in runs))
             self._runs.clear()
+            if self._leases is not None:
+                await self._leases.close()
             self._started = False
             self._activity_pool.shutdown()
         finally:
             self._closing = False
+
+    def _in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def register(self, fn: WorkflowFunction) -> str:
         """Make ``fn`` resumable by this executor; returns its workflow name."""
@@ -198,8 +237,13 @@ class DefaultExecutor:
             state = _new_state(start, self._clock.now())
             if not await self._writer.create_run(state):
                 raise WorkflowAlreadyStartedError(workflow_id, name)
-            self._launch(fn, state, start.args, resumed=False)
+            self._launch_here(fn, state, start.args)
         return self._handle(state.workflow_id, state.run_id, result_hint(fn))
+
+    def _launch_here(self, fn: WorkflowFunction, state: WorkflowState, args: tuple[Any, ...]) -> None:
+        """Run a run this executor just created, unless it is a client (an executor of the store claims it)."""
+        if self._worker:
+            self._launch(fn, state, args, resumed=False)
 
     async def signal(self, workflow_id: str, signal: Signal) -> None:
         """Deliver ``signal``: persisted before this returns, buffered until the workflow reads it."""
@@ -209,8 +253,7 @@ class DefaultExecutor:
             await run.journal.add_signal(signal, payload)
 
         async def stored(state: WorkflowState) -> None:
-            # Not live here: recorded in the stored history, delivered when the run resumes.
-            await Journal(self._writer, state, self._clock).add_signal(signal, payload)
+            await self._store_signal(state, signal, payload)
 
         await self._deliver(workflow_id, "signal", live, stored)
         await fire_hook(self.hooks, "on_signal", workflow_id, signal)
@@ -254,16 +297,24 @@ class DefaultExecutor:
         for _ in range(3):  # a run elsewhere may finish between the refused start and the load
             state = _new_state(start, self._clock.now(), signal=(signal, payload))
             if await self._writer.create_run(state):
-                self._launch(fn, state, start.args, resumed=False)
+                self._launch_here(fn, state, start.args)
                 handle = self._handle(workflow_id, state.run_id, result_hint(fn))
                 handle.started = True
                 return handle
             stored = await self.store.load(workflow_id)
             if stored is not None and not stored.status.is_terminal:
-                # Running in the store but not live here: recorded there, delivered when the run resumes.
-                await Journal(self._writer, stored, self._clock).add_signal(signal, payload)
+                await self._store_signal(stored, signal, payload)
                 return self._handle(workflow_id, stored.run_id, self._hint_of(stored))
         raise WorkflowAlreadyStartedError(workflow_id, start.name)
+
+    async def _store_signal(self, state: WorkflowState, signal: Signal, payload: Any) -> None:
+        """A signal for a run running in the store but not live here: to its owner's inbox on a shared store,
+        else recorded in the stored history (delivered when the run resumes)."""
+        if self._leases is not None:
+            delivery = Delivery(workflow_id=state.workflow_id, kind="signal", signal=signal, payload=payload)
+            await self._leases.post(delivery)
+        else:
+            await Journal(self._writer, state, self._clock).add_signal(signal, payload)
 
     def _hint_of(self, state: WorkflowState) -> Any:
         return result_hint(self._workflows.get(state.workflow_type))
@@ -364,8 +415,12 @@ class DefaultExecutor:
             await run.request_cancel()
 
         async def stored(state: WorkflowState) -> None:
-            # No live run here to deliver it to: the request waits in the history for the next resume.
-            await Journal(self._writer, state, self._clock).record(EventType.WORKFLOW_CANCEL_REQUESTED)
+            # No live run here to deliver it to: to its owner's inbox on a shared store, else the request
+            # waits in the history for the next resume.
+            if self._leases is not None:
+                await self._leases.post(Delivery(workflow_id=workflow_id, kind="cancel"))
+            else:
+                await Journal(self._writer, state, self._clock).record(EventType.WORKFLOW_CANCEL_REQUESTED)
 
         await self._deliver(workflow_id, "cancel", live, stored)
 
@@ -391,6 +446,34 @@ class DefaultExecutor:
                 await run.ended.wait()
                 run = self._runs.get(workflow_id)  # the run that continued it as new, if it did
             await stored(await self._running_state(workflow_id, operation))
+
+    # -- several processes -------------------------------------------------------------------------------
+
+    def _take_over(self, state: WorkflowState) -> None:
+        """Resume a run this executor claimed from another (dead or stopped) one, unless it is live here."""
+        if state.workflow_id not in self._runs:
+            self._resume(state)
+
+    async def _apply_delivery(self, delivery: Delivery) -> bool:
+        """Apply a signal or cancel request another process left for a run owned here; True once it is done
+        with (applied, or its run has ended), False to keep it for later (the run is not live here yet)."""
+        workflow_id = delivery.workflow_id
+        async with self._lock_for(workflow_id):
+            run = self._runs.get(workflow_id)
+            while run is not None and not run.ended.is_set():
+                if run.accepting:
+                    if delivery.kind == "cancel":
+                        await run.request_cancel(delivery.id)
+                    elif delivery.signal is not None:
+                        await run.journal.add_signal(delivery.signal, delivery.payload, delivery.id)
+                    return True
+                await run.ended.wait()
+                run = self._runs.get(workflow_id)
+            state = await self.store.load(workflow_id)
+            if state is None or state.status.is_terminal:
+                logger.info("workflow %s ended before a %s sent to it arrived", workflow_id, delivery.kind)
+                return True
+            return False
 
     # -- handles ----------------------------------------------------------------------------------------
 
@@ -474,12 +557,26 @@ class DefaultExecutor:
             activity_pool=self._activity_pool,
             chain=chain,
             continue_run=self._continue_run,
+            children=self._children,
         )
         run.context.activity_overrides = self._activity_overrides
         self._runs[state.workflow_id] = run
         self._suspensions.pop(state.workflow_id, None)  # a new run, or the suspended one resumed
         run.start(on_end=self._forget)
         return run
+
+    async def _start_child_run(self, call: ChildCall, child: ChildRef, parent: ParentRef) -> bool:
+        """Create the run of ``child`` (call under its id's lock) and launch it; False when a run of its id is
+        running (nothing is created then)."""
+        fn = self._workflows[call.name]
+        _, args = _encode_workflow_input(call.name, call.json_input, call.signature)
+        options = WorkflowOptions(id=child.workflow_id, timeout=call.timeout)
+        start = StartRequest(call.name, options, call.signature, call.json_input, args)
+        state = _new_state(start, self._clock.now(), run_id=child.run_id, parent=parent)
+        if not await self._writer.create_run(state):
+            return False
+        self._launch(fn, state, args, resumed=False)
+        return True
 
     async def _continue_run(self, run: WorkflowRun, json_input: Any) -> None:
         """Continue-as-new: replace ``run`` in the store by a new run of ``json_input`` and launch that.
@@ -540,7 +637,7 @@ class DefaultExecutor:
         async with self._lock_for(workflow_id):
             if workflow_id in self._runs:
                 return False
-            state = await self.store.load(workflow_id)
+            state = await self._reclaimed(workflow_id)
             if state is None or state.status.is_terminal:
                 logger.warning(
                     "workflow %s was suspended by a store error and is now %s in the store; not resumed",
@@ -550,6 +647,16 @@ class DefaultExecutor:
                 return False
             self._resume(state)
             return workflow_id in self._runs
+
+    async def _reclaimed(self, workflow_id: str) -> WorkflowState | None:
+        """The stored state of a run to resume here; on a shared store only if this executor (still) owns it."""
+        if self._leases is None:
+            return await self.store.load(workflow_id)
+        claimed = await self._leases.claim(list(self._workflows), [workflow_id])
+        if not claimed:
+            logger.warning("workflow %s is owned by another executor now; not resumed here", workflow_id)
+            return None
+        return claimed[0]
 
     async def _load_existing(self, workflow_id: str) -> WorkflowState:
         state = await self.store.load(workflow_id)
@@ -562,6 +669,17 @@ class DefaultExecutor:
         if state.status.is_terminal:
             raise WorkflowNotRunningError(workflow_id, state.status, operation)
         return state
+
+
+def _leases_for(store: WorkflowStore, lease_timeout: float, worker: bool) -> Leases | None:
+    if isinstance(store, LeasingStore):
+        return Leases(store, lease_timeout, worker=worker)
+    if not worker:
+        raise InvalidInputError(
+            f"DefaultExecutor(worker=False) needs a store that several processes may share (SQLiteStore); "
+            f"{type(store).__name__} is run by one executor at a time"
+        )
+    return None
 
 
 def _check_id(workflow_id: Any, operation: str) -> None:
@@ -577,7 +695,8 @@ def _continued_state(
 ) -> WorkflowState:
     """The run that continues ``old`` as new at ``now``: its input, a new run id, ``signals`` received first,
     and what is left of ``old``'s timeout."""
-    history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now)]
+    # A child that continues as new is still its parent's child.
+    history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now, parent=old.parent)]
     for event in signals:
         history.append(
             HistoryEvent(
@@ -602,10 +721,18 @@ def _continued_state(
     )
 
 
-def _new_state(start: StartRequest, now: datetime, signal: tuple[Signal, Any] | None = None) -> WorkflowState:
+def _new_state(
+    start: StartRequest,
+    now: datetime,
+    signal: tuple[Signal, Any] | None = None,
+    *,
+    run_id: str | None = None,
+    parent: ParentRef | None = None,
+) -> WorkflowState:
     """A new run's state, started at ``now``; ``signal`` (with its payload as JSON), when given, received with
-    the start."""
-    history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now)]  # the input: in the header
+    the start; a child run has the ``run_id`` its parent recorded and names its ``parent``."""
+    # The input is in the header, not in this event.
+    history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now, parent=parent)]
     if signal is not None:
         sent, payload = signal
         history.append(
@@ -619,7 +746,7 @@ def _new_state(start: StartRequest, now: datetime, signal: tuple[Signal, Any] | 
         )
     return WorkflowState(
         workflow_id=start.workflow_id,
-        run_id=str(uuid.uuid4()),
+        run_id=run_id or str(uuid.uuid4()),
         workflow_type=start.name,
         status=WorkflowStatus.RUNNING,
         input=start.json_input,

@@ -8,13 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from ..api._types import WorkflowState, WorkflowStatus
-from ..api.errors import (
-    WorkflowCanceledError,
-    WorkflowFailedError,
-    WorkflowNotFoundError,
-    WorkflowTimeoutError,
-)
-from ..engine._execution import decode_result, wait_for_result
+from ..api.errors import WorkflowNotFoundError
+from ..engine._execution import run_outcome, wait_for_result
 from ..engine._handles import RunHandleBase
 from ._run import Suspension, WorkflowRun
 
@@ -23,15 +18,9 @@ _POLL_SECONDS = 0.05
 
 def outcome_of(state: WorkflowState, return_hint: Any) -> Any:
     """The result of a finished run, or the error it ended with, raised."""
-    if state.status == WorkflowStatus.COMPLETED:
-        return decode_result(state.result, return_hint, state.workflow_type)
-    if state.status == WorkflowStatus.CANCELED:
-        raise WorkflowCanceledError(state.workflow_id)
-    error = state.error
-    if error is not None and error.type == WorkflowTimeoutError.__name__:
-        raise WorkflowTimeoutError(state.workflow_id, error.message)
-    cause_type, cause_message = (error.type, error.message) if error else ("Exception", "")
-    raise WorkflowFailedError(state.workflow_id, cause_type, cause_message)
+    return run_outcome(
+        state.workflow_id, state.workflow_type, state.status, state.result, state.error, return_hint
+    )
 
 
 class DefaultWorkflowHandle(RunHandleBase):

@@ -23,6 +23,9 @@ _ACTIVITY_EVENTS = frozenset(
 )
 _TIMER = frozenset({EventType.TIMER_STARTED})
 _RECEIVE = frozenset({EventType.SIGNAL_DELIVERED, EventType.TIMER_STARTED})
+# A start refused (a workflow of that id was running) is recorded as CHILD_FAILED without a CHILD_STARTED.
+_CHILD_START = frozenset({EventType.CHILD_STARTED, EventType.CHILD_FAILED})
+_CHILD_SIGNAL = frozenset({EventType.CHILD_SIGNALED})
 
 #: The events that end a step: a replay-only run replays the steps that have one.
 STEP_OUTCOMES = frozenset(
@@ -31,6 +34,9 @@ STEP_OUTCOMES = frozenset(
         EventType.ACTIVITY_FAILED,
         EventType.TIMER_FIRED,
         EventType.SIGNAL_DELIVERED,
+        EventType.CHILD_STARTED,
+        EventType.CHILD_FAILED,
+        EventType.CHILD_SIGNALED,
     }
 )
 
@@ -44,6 +50,7 @@ class Step:
     opening: frozenset[EventType]
     activity_name: str | None = None
     signal_name: str | None = None
+    child_type: str | None = None
 
     @classmethod
     def activity(cls, name: str) -> Step:
@@ -62,12 +69,23 @@ class Step:
     def receive(cls, name: str) -> Step:
         return cls(f"receive signal {name!r}", f"receive of signal {name!r}", _RECEIVE, signal_name=name)
 
+    @classmethod
+    def child(cls, workflow_type: str) -> Step:
+        what = f"child workflow {workflow_type!r}"
+        return cls(f"start {what}", what, _CHILD_START, child_type=workflow_type)
+
+    @classmethod
+    def child_signal(cls, workflow_type: str, name: str) -> Step:
+        what = f"signal {name!r} to child workflow {workflow_type!r}"
+        return cls(f"send {what}", what, _CHILD_SIGNAL, signal_name=name, child_type=workflow_type)
+
     def matches(self, first: HistoryEvent) -> bool:
         """True when ``first``, the first recorded event of the step, is of this kind and these names."""
         return (
             first.type in self.opening
             and first.activity_name == self.activity_name
             and first.signal_name == self.signal_name
+            and (first.child.workflow_type if first.child is not None else None) == self.child_type
         )
 
 
@@ -79,6 +97,9 @@ def describe(event: HistoryEvent) -> str:
     """The step a recorded event belongs to, as a divergence message names it."""
     if event.activity_name:
         return f"activity {event.activity_name!r}"
+    if event.child is not None:
+        what = f"child workflow {event.child.workflow_type!r}"
+        return f"signal {event.signal_name!r} to {what}" if event.signal_name else what
     if event.signal_name:
         return f"receive of signal {event.signal_name!r}"
     return "a sleep" if event.type in (EventType.TIMER_STARTED, EventType.TIMER_FIRED) else event.type.value

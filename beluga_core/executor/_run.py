@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..api._hooks import Hooks
 from ..api._protocols import WorkflowFunction
@@ -33,6 +33,9 @@ from ._context import DefaultWorkflowContext
 from ._journal import ContinueAsNew, Journal, RunStopped
 from ._threads import ActivityThreadPool
 from ._user_code import guard_async
+
+if TYPE_CHECKING:
+    from ._children import ChildRuns
 
 logger = logging.getLogger("beluga_core.executor")
 
@@ -82,10 +85,12 @@ class WorkflowRun:
         activity_pool: ActivityThreadPool,
         chain: RunChain | None = None,
         continue_run: ContinueRun | None = None,
+        children: ChildRuns | None = None,
     ) -> None:
         self.fn = fn
         self.journal = journal
-        self.context = DefaultWorkflowContext(journal, hooks, activity_pool)
+        self._children = children
+        self.context = DefaultWorkflowContext(journal, hooks, activity_pool, children)
         self.context.decided_status = self.decided_status
         journal.on_broken = self._on_journal_broken
         self.args = args
@@ -157,12 +162,12 @@ class WorkflowRun:
         self._task = asyncio.create_task(self._main(), name=f"beluga-workflow:{self.workflow_id}")
         self.journal.clock.track(self.context, self._task)
 
-    async def request_cancel(self) -> None:
+    async def request_cancel(self, delivery_id: str | None = None) -> None:
         """Record the cancellation request, then deliver it to the workflow as ``CancelledError``."""
         if self.cancel_requested or self.ended.is_set():
             return
         self.cancel_requested = True
-        await self.journal.record(EventType.WORKFLOW_CANCEL_REQUESTED)
+        await self.journal.record(EventType.WORKFLOW_CANCEL_REQUESTED, delivery_id=delivery_id)
         if self._body is not None:
             self._body.cancel()
 
@@ -221,9 +226,11 @@ class WorkflowRun:
             await self._abandon_body()
             await self._settle_steps_in_flight()
             await self._fail(WorkflowTimeoutError(self.workflow_id, self._timeout_message()))
-            return
-        await self._settle_steps_in_flight()
-        await self._conclude(self._body)
+        else:
+            await self._settle_steps_in_flight()
+            await self._conclude(self._body)
+        if self.suspended is None and self._children is not None:
+            await self._children.close(self.state)  # it ended: apply its children's parent-close policy
 
     def _time_left(self) -> float | None:
         deadline = self.state.deadline

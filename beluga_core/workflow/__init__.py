@@ -10,6 +10,7 @@ from ..api._hooks import Hooks, compose_hooks
 from ..api._naming import function_name, named
 from ..api._protocols import (
     ActivityFunction,
+    ChildWorkflowHandle,
     DurableExecutor,
     QueryHandler,
     SignalChannel,
@@ -22,9 +23,12 @@ from ..api._protocols import (
 )
 from ..api._retry import RetryPolicy
 from ..api._types import (
+    ChildRef,
     ErrorInfo,
     EventType,
     HistoryEvent,
+    ParentClosePolicy,
+    ParentRef,
     Signal,
     WorkflowFilter,
     WorkflowOptions,
@@ -73,6 +77,8 @@ __all__ = [
     "ActivityError",
     "ActivityFunction",
     "ActivityTimeoutError",
+    "ChildRef",
+    "ChildWorkflowHandle",
     "Config",
     "DurableExecutor",
     "ErrorInfo",
@@ -88,6 +94,8 @@ __all__ = [
     "Middleware",
     "NonDeterminismError",
     "NonRetryableError",
+    "ParentClosePolicy",
+    "ParentRef",
     "QueryHandler",
     "RetryPolicy",
     "Signal",

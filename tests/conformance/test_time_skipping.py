@@ -82,3 +82,13 @@ async def test_a_workflow_timeout_cuts_a_longer_sleep_short(test_env: Any) -> No
         await handle.result(timeout=RESULT_WAIT)
 
     assert await test_env.now() - started_at >= timedelta(days=3)
+
+
+async def test_a_parent_waiting_for_a_child_that_sleeps_30_days_completes_at_once(test_env: Any) -> None:
+    started_at, started = await test_env.now(), time.monotonic()
+
+    handle = await test_env.executor.execute(wf.nap_in_a_child, input=30 * DAY)
+
+    assert await handle.result(timeout=RESULT_WAIT) == "child rested"
+    assert await test_env.now() - started_at >= timedelta(days=30)
+    assert time.monotonic() - started < 5

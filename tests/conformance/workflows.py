@@ -20,7 +20,10 @@ from beluga_core.workflow import (
     InvalidInputError,
     NonRetryableError,
     RetryPolicy,
+    Signal,
     WorkflowContext,
+    WorkflowError,
+    WorkflowNotRunningError,
     heartbeat,
 )
 
@@ -529,3 +532,152 @@ async def continue_with_bad_input(ctx: WorkflowContext, n: int) -> list[str]:
 
 
 WORKFLOWS += [count_in_runs, relay_signals, continue_with_bad_input]
+
+
+# -- child workflows -----------------------------------------------------------------------------------
+
+
+class ChildSpec(BaseModel):
+    """Which child :func:`parent_of` starts (by function name) and how; durations in seconds."""
+
+    child: str
+    input: Any = None
+    id: str | None = None
+    timeout: float | None = None
+    parent_close: str = "cancel"
+    #: Signal the child this payload (signal ``go``) before awaiting it.
+    signal: Any = None
+    #: Return right after the start, without awaiting the child.
+    detach: bool = False
+
+
+class ChildOutcome(BaseModel):
+    """What a parent saw of its child: its id, and its result or the error awaiting it raised."""
+
+    child_id: str = ""
+    result: Any = None
+    result_type: str = ""
+    error: str | None = None
+    cause_type: str | None = None
+
+
+async def receipt_child(ctx: WorkflowContext, order: Order) -> Receipt:
+    """A child that prices an order with an activity."""
+    return await ctx.execute_activity(price, order)
+
+
+async def failing_child(ctx: WorkflowContext, message: str) -> int:
+    raise ValueError(message)
+
+
+async def child_waiting_for_go(ctx: WorkflowContext) -> Any:
+    """A child that returns the payload of signal ``go``."""
+    return await ctx.receive_signal("go").receive()
+
+
+async def not_registered_child(ctx: WorkflowContext) -> str:
+    """A workflow no executor of the suite registers."""
+    return "unreachable"
+
+
+_CHILDREN = {fn.__name__: fn for fn in (receipt_child, failing_child, child_waiting_for_go, nap)}
+_CHILDREN["not_registered_child"] = not_registered_child
+
+
+async def parent_of(ctx: WorkflowContext, spec: ChildSpec) -> ChildOutcome:
+    """Starts the child ``spec`` names; returns its id and what awaiting it gave (or the start's error)."""
+    timeout = _duration(spec.timeout)
+    try:
+        handle = await ctx.start_child(
+            _CHILDREN[spec.child],
+            spec.input,
+            id=spec.id,
+            timeout=timeout,
+            parent_close=cast(Any, spec.parent_close),
+        )
+    except Exception as exc:
+        return ChildOutcome(error=type(exc).__name__, cause_type=str(exc))
+    if spec.detach:
+        return ChildOutcome(child_id=handle.id)
+    seen = ChildOutcome(child_id=handle.id)
+    try:
+        if spec.signal is not None:
+            await handle.signal(Signal(name="go", payload=spec.signal))
+        result = await handle.result()
+    except WorkflowError as exc:
+        seen.error = type(exc).__name__
+        seen.cause_type = getattr(exc, "cause_type", None)
+        return seen
+    seen.result = result.model_dump() if isinstance(result, BaseModel) else result
+    seen.result_type = type(result).__name__
+    return seen
+
+
+async def children_in_turn(ctx: WorkflowContext, count: int) -> list[str]:
+    """Runs ``count`` receipt children one after the other without ids; returns their ids."""
+    ids = []
+    for n in range(count):
+        handle = await ctx.start_child(receipt_child, Order(id=f"o{n}", lines=[Line(sku="a", qty=n + 1)]))
+        await handle.result()
+        ids.append(handle.id)
+    return ids
+
+
+async def child_of_its_own_id(ctx: WorkflowContext) -> str:
+    """Starts a child with the parent's own id: refused at the call."""
+    try:
+        await ctx.start_child(child_waiting_for_go, id=ctx.workflow_id)
+    except InvalidInputError as exc:
+        return str(exc)
+    return "started"
+
+
+async def signal_finished_child(ctx: WorkflowContext) -> str:
+    """Signals a child after it completed: refused as not running."""
+    handle = await ctx.start_child(receipt_child, Order(id="o", lines=[]))
+    await handle.result()
+    try:
+        await handle.signal(Signal(name="go", payload=1))
+    except WorkflowNotRunningError:
+        return "refused"
+    return "delivered"
+
+
+async def parent_waiting_on_child(ctx: WorkflowContext, spec: ChildSpec) -> str:
+    """Starts a waiting child with ``spec.id`` and policy, answers query ``child`` with its id, awaits it."""
+    handle = await ctx.start_child(
+        child_waiting_for_go, id=spec.id, parent_close=cast(Any, spec.parent_close)
+    )
+    ctx.set_query_handler("child", lambda: handle.id)
+    return str(await handle.result())
+
+
+WORKFLOWS += [
+    receipt_child,
+    failing_child,
+    child_waiting_for_go,
+    parent_of,
+    children_in_turn,
+    child_of_its_own_id,
+    signal_finished_child,
+    parent_waiting_on_child,
+]
+
+
+async def parent_continuing_past_child(ctx: WorkflowContext, spec: ChildSpec) -> str:
+    """Run 1 starts a waiting child (``spec.id``, policy) and continues as new; run 2 returns at once."""
+    if spec.detach:
+        return "second run"
+    await ctx.start_child(child_waiting_for_go, id=spec.id, parent_close=cast(Any, spec.parent_close))
+    ctx.continue_as_new(spec.model_copy(update={"detach": True}))
+
+
+WORKFLOWS += [parent_continuing_past_child]
+
+
+async def nap_in_a_child(ctx: WorkflowContext, seconds: float) -> str:
+    """Waits for a child workflow that sleeps ``seconds``."""
+    return f"child {await ctx.execute_child(nap, seconds)}"
+
+
+WORKFLOWS += [nap_in_a_child]

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from beluga_core.stores import SQLiteStore
 from beluga_core.workflow import DefaultExecutor, Signal, WorkflowContext
@@ -66,11 +68,18 @@ async def resume(db: str) -> None:
     print(json.dumps(results))
 
 
-def main() -> None:
+def run_mode(
+    start: Callable[[str], Coroutine[Any, Any, None]], resume: Callable[[str], Coroutine[Any, Any, None]]
+) -> None:
+    """``python -m <module> DB LOG MODE``: activities log to LOG; run ``start`` or ``resume`` on DB."""
     global LOG
     db, log, mode = sys.argv[1:4]
     LOG = Path(log)
     asyncio.run(start(db) if mode == "start" else resume(db))
+
+
+def main() -> None:
+    run_mode(start, resume)
 
 
 if __name__ == "__main__":
