@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 
 import temporalio.client
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -219,7 +221,9 @@ async def start_test_server(time_skipping: bool = True) -> AsyncIterator[Workflo
     """
     if time_skipping:
         environment = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(test_server_path()), plugins=[BelugaPlugin()]
+            test_server_existing_path=str(test_server_path()),
+            plugins=[BelugaPlugin()],
+            runtime=_quiet_runtime(),
         )
         try:
             yield environment
@@ -228,6 +232,14 @@ async def start_test_server(time_skipping: bool = True) -> AsyncIterator[Workflo
     else:
         async with start_dev_server(plugins=[BelugaPlugin()]) as environment:
             yield environment
+
+
+@functools.lru_cache(maxsize=1)
+def _quiet_runtime() -> Runtime:
+    """A Temporal runtime whose core logs errors only: a worker on the test server warns, each time it starts,
+    that the server does not advertise a capability (heartbeat details on failure) of newer servers."""
+    quiet = TelemetryFilter(core_level="ERROR", other_level="ERROR")
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=quiet)))
 
 
 def _client_of(environment: WorkflowEnvironment, *, unlock_while_awaiting: bool) -> temporalio.client.Client:

@@ -1,5 +1,5 @@
-"""The pytest plugin, run as a user runs it: a ``conftest.py`` opting in, then ``pytest`` (in this process, but
-for the run that starts a Temporal server: that one in a subprocess of its own)."""
+"""The pytest plugin, run as a user runs it: a ``conftest.py`` opting in, then ``pytest`` (with pytest-asyncio's
+defaults, in a session of its own)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_a_test_taking_workflow_env_runs_on_the_default_executor_unless_told_oth
 def test_beluga_executors_runs_each_test_once_per_executor(project: pytest.Pytester) -> None:
     project.makepyfile(test_naps=TESTS)
 
-    result = project.runpytest_subprocess("-s", "-v", "--beluga-executors=default,temporal")
+    result = project.runpytest("-s", "-v", "--beluga-executors=default,temporal")
 
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
