@@ -6,6 +6,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 
 def run_python(source: str, cwd: Path, *, timeout: float = 60) -> str:
@@ -32,3 +35,14 @@ def assert_printed_in_order(output: str, expected: list[str]) -> None:
     lines = iter(output.splitlines())
     for wanted in expected:
         assert any(line.startswith(wanted) for line in lines), f"{wanted!r} not printed in order:\n{output}"
+
+
+def each_example(sources: list[str], expected: list[list[str]], kind: str) -> Any:
+    """``pytest.mark.parametrize`` over (``source``, ``expected``) pairs, ids ``<kind>-<n>``; one expected
+    output per example, else the module fails to collect, saying so."""
+    assert len(sources) == len(expected), f"{len(sources)} {kind}s, but {len(expected)} expected outputs"
+    return pytest.mark.parametrize(
+        ("source", "expected"),
+        list(zip(sources, expected, strict=True)),
+        ids=[f"{kind}-{i}" for i in range(len(sources))],
+    )

@@ -6,9 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
-from tests.docs.examples import assert_printed_in_order, run_in, run_python
+from tests.docs.examples import assert_printed_in_order, each_example, run_in, run_python
 
 TESTING_DOC = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
 BLOCKS = re.findall(r"```(python|ini)\n(.*?)```", TESTING_DOC.read_text(), re.S)
@@ -34,15 +32,7 @@ EXPECTED_OUTPUT = [
 ]
 
 
-def test_every_testing_doc_script_has_its_expected_output() -> None:
-    assert len(SCRIPTS) == len(EXPECTED_OUTPUT)
-
-
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    list(zip(SCRIPTS, EXPECTED_OUTPUT, strict=False)),  # the count is checked above
-    ids=[f"script-{i}" for i in range(len(SCRIPTS))],
-)
+@each_example(SCRIPTS, EXPECTED_OUTPUT, "script")
 def test_testing_doc_script_prints_what_it_says(source: str, expected: list[str], tmp_path: Path) -> None:
     assert_printed_in_order(run_python(source, tmp_path, timeout=120), expected)
 
