@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
+from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
 
@@ -111,10 +112,16 @@ def _compiled(module: ModuleType) -> tuple[ModuleSpec | None, CodeType | None]:
     times per worker, a tenth of a second).
     """
     spec = getattr(module, "__spec__", None)
-    get_code = getattr(getattr(spec, "loader", None), "get_code", None)
-    if spec is None or get_code is None or module.__name__ == "__main__":
+    if spec is None or module.__name__ == "__main__":
         return None, None
-    code = get_code(module.__name__)
+    get_code = getattr(spec.loader, "get_code", None)
+    if get_code is not None:
+        code = get_code(module.__name__)
+    elif isinstance(spec.origin, str) and spec.origin.endswith(".py"):
+        # A loader that only executes modules (pytest's, which rewrites asserts in test modules): the source.
+        code = compile(Path(spec.origin).read_bytes(), spec.origin, "exec", dont_inherit=True)
+    else:
+        return None, None
     return (spec, code) if isinstance(code, CodeType) else (None, None)
 
 

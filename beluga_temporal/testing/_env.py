@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack
@@ -18,6 +17,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from beluga_core.engine import StartRequest, duplicate_name, duration_seconds
 from beluga_core.testing import environment_activities
@@ -30,6 +30,14 @@ from .._worker import create_worker, workflow_refs
 from ._skipping import UnlockWhileAwaitingResults
 
 T = TypeVar("T")
+
+#: A workflow defined in a test module runs that module in the sandbox, which imports pytest: passed through,
+#: not imported again for every run (a fifth of a second each).
+_TEST_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "pytest", "_pytest", "pluggy", "iniconfig", "pytest_asyncio"
+    )
+)
 
 #: The last year of a shared test server's clock an environment starts on. The test server can skip ten years
 #: each time a run ends (to the timers finished runs leave behind), and Python's datetime ends in year 9999.
@@ -71,8 +79,6 @@ class TemporalTestEnv:
     ) -> None:
         self.workflows = list(workflows)
         workflow_refs(self.workflows)  # module-level functions only: refused here, not at the first run
-        for fn in self.workflows:
-            _check_not_in_a_test_module(fn)
         self.activities = environment_activities(type(self).__name__, self.workflows, activities)
         self.time_skipping = time_skipping
         if environment is not None and environment.supports_time_skipping != time_skipping:
@@ -112,7 +118,7 @@ class TemporalTestEnv:
                 task_queue=self.task_queue,
                 workflows=self.workflows,
                 activities=list(self.activities.by_name.values()),
-                **self._worker_kwargs,
+                **{"workflow_runner": _TEST_RUNNER, **self._worker_kwargs},
             )
             executor = _EnvExecutor(client, self.task_queue, self.workflows)
             self._stack.push_async_callback(executor.terminate_running)
@@ -197,18 +203,6 @@ def _entered(value: T | None, attribute: str) -> T:
             f"TemporalTestEnv.{attribute} is there inside `async with TemporalTestEnv(...)` only"
         )
     return value
-
-
-def _check_not_in_a_test_module(fn: WorkflowFunction) -> None:
-    """Refuse a workflow of a module pytest rewrites (a test module): the sandbox cannot import it again."""
-    module = sys.modules.get(getattr(fn, "__module__", ""))
-    loader = getattr(getattr(module, "__spec__", None), "loader", None)
-    if type(loader).__module__.startswith("_pytest"):
-        raise InvalidInputError(
-            f"workflow {function_name(fn)!r} is defined in {fn.__module__}, a module pytest rewrites on import "
-            "(a test module or a conftest), which Temporal's workflow sandbox cannot import again: move the "
-            "workflow to a module of its own and import it from the test"
-        )
 
 
 @contextlib.asynccontextmanager

@@ -63,21 +63,9 @@ def test_a_temporal_envs_executor_is_there_inside_async_with_only() -> None:
         env.executor  # noqa: B018
 
 
-def test_a_temporal_env_refuses_a_workflow_of_a_test_module_saying_to_move_it() -> None:
-    with pytest.raises(
-        InvalidInputError, match=r"workflow 'in_this_module' is defined in tests\.testing\.test_bad_input"
-    ):
-        TemporalTestEnv(workflows=[in_this_module])
-
-
-async def in_this_module(ctx: Any) -> None: ...
-
-
 async def test_a_temporal_env_refuses_a_shared_test_server_whose_clock_is_spent() -> None:
     async with start_test_server() as server:
-        await server.sleep(
-            timedelta(days=365 * 7100)
-        )  # past LAST_USABLE_YEAR, as ~700 finished runs may get it
+        await server.sleep(timedelta(days=365 * 7100))  # past LAST_USABLE_YEAR, as ~700 finished runs get it
 
         with pytest.raises(RuntimeError, match="the shared test server's clock is at 9"):
             async with TemporalTestEnv(workflows=[wf.tell_time], environment=server):

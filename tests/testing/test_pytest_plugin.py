@@ -34,7 +34,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     """A project that opts into the plugin from its conftest.py."""
     pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makeconftest('pytest_plugins = ["beluga_core.testing.pytest_plugin"]\n')
-    pytester.makepyfile(naps=WORKFLOWS)  # workflows in a module of their own: pytest rewrites test modules
+    pytester.makepyfile(naps=WORKFLOWS)  # the workflows, as a project keeps them: in a module of their own
     pytester.syspathinsert()
     return pytester
 
