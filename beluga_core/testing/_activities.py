@@ -5,8 +5,9 @@ identify the activity by its Beluga name. So an environment can know the activit
 without running them: the functions their code refers to. They are found in each workflow's code (and the
 code nested in it), resolved in its module's globals and closure: names it uses, attributes of the modules and
 classes it uses (``tools.fetch_price``), functions held in the dicts, lists, tuples and sets it uses, and,
-recursively, the same in the plain functions it calls from its own module. Functions of the standard library
-and of the infrastructure (``beluga_core``, ``temporalio``, ``pydantic``) are not activities.
+recursively, the same in the plain functions it calls from its own module and the project's other modules
+(those not installed under ``site-packages``). Functions of the standard library and of the infrastructure
+(``beluga_core``, ``temporalio``, ``pydantic``) are not activities.
 
 The rule for ``activities=``: each entry must bear the name of one of these (else
 :class:`~beluga_core.workflow.errors.InvalidInputError` naming it and listing the known names). An entry that
@@ -120,8 +121,17 @@ def _referenced(fn: Callable[..., Any], home: str | None, seen: set[int], depth:
             if not _is_candidate(candidate):
                 continue
             yield candidate
-            if depth > 0 and isinstance(candidate, types.FunctionType) and candidate.__module__ == home:
+            if depth > 0 and isinstance(candidate, types.FunctionType) and _followed(candidate, home):
                 yield from _referenced(candidate, home, seen, depth - 1)
+
+
+def _followed(fn: types.FunctionType, home: str | None) -> bool:
+    """True for a helper whose code is searched too: one of the workflow's module, or of the project (a module
+    not installed as a package: not under ``site-packages``)."""
+    if fn.__module__ == home:
+        return True
+    path = getattr(sys.modules.get(fn.__module__), "__file__", None) or ""
+    return bool(path) and "site-packages" not in path and "dist-packages" not in path
 
 
 def _names(code: types.CodeType) -> set[str]:

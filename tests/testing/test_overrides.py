@@ -14,7 +14,7 @@ from beluga_temporal.testing import TemporalTestEnv
 from . import pricing
 from . import workflows as wf
 
-BELUGA_WORKFLOWS = [wf.price_then_wait, wf.priced_by_module]
+BELUGA_WORKFLOWS = [wf.price_then_wait, wf.priced_by_module, wf.priced_by_helper]
 pytestmark = pytest.mark.beluga(executors=["default", "temporal"])
 
 
@@ -41,6 +41,13 @@ async def test_an_override_runs_where_the_workflow_calls_the_activity_of_its_nam
 @pytest.mark.beluga(activities=[discounted_price])
 async def test_an_activity_called_through_its_module_can_be_overridden(workflow_env: Any) -> None:
     handle = await workflow_env.executor.execute(wf.priced_by_module, input="kayak")
+
+    assert await handle.result(timeout=30) == 80.0
+
+
+@pytest.mark.beluga(activities=[discounted_price])
+async def test_an_activity_called_by_a_helper_of_another_module_can_be_overridden(workflow_env: Any) -> None:
+    handle = await workflow_env.executor.execute(wf.priced_by_helper, input="kayak")
 
     assert await handle.result(timeout=30) == 80.0
 

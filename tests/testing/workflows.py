@@ -83,6 +83,11 @@ async def priced_by_module(ctx: WorkflowContext, sku: str) -> float:
     return float(await ctx.execute_activity(pricing.list_price, sku))
 
 
+async def priced_by_helper(ctx: WorkflowContext, sku: str) -> float:
+    """Calls an activity through a helper of another module: ``pricing.price_of``."""
+    return await pricing.price_of(ctx, sku)
+
+
 async def not_registered(ctx: WorkflowContext) -> str:
     return "never runs"
 
