@@ -391,10 +391,11 @@ class LeasingStore(Protocol):
         workflow_types: Collection[str],
         workflow_ids: Collection[str] | None = None,
         dead_owners: Collection[str] = (),
+        limit: int | None = None,
     ) -> list[WorkflowState]:
         """Take the lease of the running runs of ``workflow_types`` that no other live lease holds (unowned,
         expired, or held by one of ``dead_owners``); with ``workflow_ids``, only those, and the bound owner's
-        own among them too. Their states."""
+        own among them too; at most ``limit`` of them, oldest first. Their states."""
         ...
 
     async def lease_owners(self) -> list[str]:

@@ -392,12 +392,17 @@ class DefaultExecutor:
                 if run is not None:
                     await run.ended.wait()
                 state = await self._running_state(workflow_id, "update")
+                where = (
+                    "another executor process runs it (updates reach only the executor that runs the workflow)"
+                    if self._leases is not None
+                    else "is its workflow type registered here?"
+                )
                 raise WorkflowNotRunningError(
                     workflow_id,
                     state.status,
                     "update",
                     f"cannot update workflow {workflow_id!r}: it is running in the store but not live in this "
-                    "executor (is its workflow type registered here?)",
+                    f"executor ({where})",
                 )
             waiter = await run.context.updates.accept(name, json_arg)
         json_result = await waiter

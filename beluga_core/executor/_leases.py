@@ -28,6 +28,8 @@ logger = logging.getLogger("beluga_core.executor")
 #: The longest the loop waits without looking at the store (for expired leases of other processes).
 _MAX_IDLE = 1.0
 _RETRY_AFTER_ERROR = 1.0
+#: How many runs the loop claims at a time, so executors sharing a store share new runs too.
+_CLAIM_BATCH = 16
 
 
 _HOST = socket.gethostname()
@@ -63,13 +65,16 @@ class Leases:
             store.bind_owner(self.owner, timedelta(seconds=lease_timeout))
 
     async def claim(
-        self, workflow_types: Collection[str], workflow_ids: Collection[str] | None = None
+        self,
+        workflow_types: Collection[str],
+        workflow_ids: Collection[str] | None = None,
+        limit: int | None = None,
     ) -> list[WorkflowState]:
         """Take the lease of the running runs of ``workflow_types`` that no other live executor holds."""
         if not self.worker:
             return []
         dead = [owner for owner in await self._store.lease_owners() if _is_dead(owner)]
-        return await self._store.claim_runs(workflow_types, workflow_ids, dead)
+        return await self._store.claim_runs(workflow_types, workflow_ids, dead, limit)
 
     async def post(self, delivery: Delivery) -> None:
         await self._store.post_delivery(delivery)
@@ -118,10 +123,12 @@ class Leases:
                     await self._store.renew_leases()
                     next_renew = now + renew_every
                 if changed or now >= next_claim:
-                    for state in await self.claim(workflow_types()):
-                        logger.info("executor %s took over workflow %s", self.owner, state.workflow_id)
+                    claimed = await self.claim(workflow_types(), limit=_CLAIM_BATCH)
+                    for state in claimed:
+                        logger.debug("executor %s took workflow %s", self.owner, state.workflow_id)
                         resume(state)
-                    next_claim = now + claim_every
+                    # A full batch: more may be waiting, for this executor or another one (they share them).
+                    next_claim = now if len(claimed) == _CLAIM_BATCH else now + claim_every
                     await self._deliver_all(deliver)
                 wait = min(next_renew, next_claim) - loop.time()
                 changed = await self._store.wait_for_change(max(0.0, min(wait, _MAX_IDLE)))

@@ -42,28 +42,29 @@ from ._base import require_workflow_id, run_not_stored, running_not_deleted, sto
 PROVIDER = "sqlite"
 
 T = TypeVar("T")
-_COLUMNS = (
-    "workflow_id, run_id, workflow_type, status, input, result, error, created_us, updated_us, timeout_us, "
-    "owner, lease_until_us"
-)
+_COLUMNS = "workflow_id, run_id, workflow_type, status, input, result, error, created_us, updated_us, timeout_us, owner"
 _UPSERT = (
-    f"INSERT INTO workflows ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"INSERT INTO workflows ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (workflow_id) DO UPDATE SET "
     "run_id = excluded.run_id, workflow_type = excluded.workflow_type, status = excluded.status, "
     "input = excluded.input, result = excluded.result, error = excluded.error, created_us = excluded.created_us, "
-    "updated_us = excluded.updated_us, timeout_us = excluded.timeout_us, owner = excluded.owner, "
-    "lease_until_us = excluded.lease_until_us WHERE "
+    "updated_us = excluded.updated_us, timeout_us = excluded.timeout_us, owner = excluded.owner WHERE "
 )
-# A save replaces a run unless another owner's live lease holds it (?: now, in microseconds).
-_REPLACE_HEADER = (
-    _UPSERT + "workflows.owner IS NULL OR workflows.owner IS excluded.owner OR workflows.lease_until_us < ?"
+#: The condition under which the run of a ``workflows`` row may be written by the owner ``excluded.owner`` or
+#: taken over: no owner, that owner, or an owner whose lease has expired (?: now, in microseconds).
+_NOT_HELD_BY_ANOTHER = (
+    "(workflows.owner IS NULL OR workflows.owner IS excluded.owner OR COALESCE((SELECT lease_until_us FROM "
+    "executors WHERE executors.owner = workflows.owner), 0) < ?)"
 )
+# A save replaces a run unless another owner's live lease holds it.
+_REPLACE_HEADER = _UPSERT + _NOT_HELD_BY_ANOTHER
 _CREATE_UNLESS_RUNNING = _UPSERT + "workflows.status != 'running'"
 _UPDATE_STATUS = (
     "UPDATE workflows SET status = ?, result = ?, error = ?, updated_us = ? "
     "WHERE workflow_id = ? AND run_id = ? AND owner IS ?"
 )
 _INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?)"
+_RENEW = "INSERT INTO executors VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET lease_until_us = excluded.lease_until_us"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS workflows (
@@ -77,10 +78,13 @@ CREATE TABLE IF NOT EXISTS workflows (
     created_us    INTEGER NOT NULL,
     updated_us    INTEGER NOT NULL,
     timeout_us    INTEGER,
-    owner         TEXT,
-    lease_until_us INTEGER
+    owner         TEXT
 );
 CREATE INDEX IF NOT EXISTS workflows_by_status ON workflows (status, created_us);
+CREATE TABLE IF NOT EXISTS executors (
+    owner          TEXT PRIMARY KEY,
+    lease_until_us INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS deliveries (
     id          TEXT PRIMARY KEY,
     workflow_id TEXT NOT NULL,
@@ -119,9 +123,8 @@ def _data_version(conn: sqlite3.Connection) -> int:
 def _add_lease_columns(conn: sqlite3.Connection) -> None:
     """Bring a file made before leases existed up to date (its runs start unowned)."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(workflows)")}
-    for column in ("owner TEXT", "lease_until_us INTEGER"):
-        if column.split()[0] not in columns:
-            conn.execute(f"ALTER TABLE workflows ADD COLUMN {column}")
+    if "owner" not in columns:
+        conn.execute("ALTER TABLE workflows ADD COLUMN owner TEXT")
 
 
 def _json(value: Any) -> str:
@@ -368,33 +371,43 @@ class SQLiteStore:
         workflow_types: Collection[str],
         workflow_ids: Collection[str] | None = None,
         dead_owners: Collection[str] = (),
+        limit: int | None = None,
     ) -> builtins.list[WorkflowState]:
         owner = self._require_owner("claim_runs")
         types = builtins.list(workflow_types)
         if not types or (workflow_ids is not None and not workflow_ids):
             return []
-        takeable = ["owner IS NULL", "lease_until_us < ?"]
-        params: builtins.list[Any] = [owner, self._lease_until(), *types, _to_us(utc_now())]
+        takeable = ["w.owner IS NULL", "COALESCE(e.lease_until_us, 0) < ?"]
+        params: builtins.list[Any] = [owner, *types, _to_us(utc_now())]
         if workflow_ids is not None:
-            takeable.append("owner = ?")  # a run of its own it names, to resume it
+            takeable.append("w.owner = ?")  # a run of its own it names, to resume it
             params.append(owner)
         dead = builtins.list(dead_owners)
         if dead:
-            takeable.append(f"owner IN ({', '.join('?' * len(dead))})")
+            takeable.append(f"w.owner IN ({', '.join('?' * len(dead))})")
             params += dead
-        sql = (
-            "UPDATE workflows SET owner = ?, lease_until_us = ? WHERE status = 'running' "
-            f"AND workflow_type IN ({', '.join('?' * len(types))}) AND ({' OR '.join(takeable)})"
+        which = (
+            "SELECT w.workflow_id FROM workflows w LEFT JOIN executors e ON e.owner = w.owner "
+            f"WHERE w.status = 'running' AND w.workflow_type IN ({', '.join('?' * len(types))}) "
+            f"AND ({' OR '.join(takeable)})"
         )
         if workflow_ids is not None:
             ids = builtins.list(workflow_ids)
-            sql += f" AND workflow_id IN ({', '.join('?' * len(ids))})"
+            which += f" AND w.workflow_id IN ({', '.join('?' * len(ids))})"
             params += ids
-        sql += " RETURNING workflow_id"
+        if limit is not None:
+            which += f" ORDER BY w.created_us LIMIT {int(limit)}"
+        sql = f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({which}) RETURNING workflow_id"
+        renew = (owner, self._lease_until())
 
         def claim(conn: sqlite3.Connection) -> builtins.list[WorkflowState]:
             claimed: builtins.list[str] = []
-            _in_transaction(conn, lambda: claimed.extend(r[0] for r in conn.execute(sql, params).fetchall()))
+
+            def take() -> None:
+                conn.execute(_RENEW, renew)  # its own lease is live from its first claim on
+                claimed.extend(r[0] for r in conn.execute(sql, params).fetchall())
+
+            _in_transaction(conn, take)
             states = []
             for workflow_id in claimed:
                 row = conn.execute("SELECT * FROM workflows WHERE workflow_id = ?", (workflow_id,)).fetchone()
@@ -408,23 +421,23 @@ class SQLiteStore:
         now = _to_us(utc_now())
 
         def read(conn: sqlite3.Connection) -> builtins.list[str]:
-            sql = "SELECT DISTINCT owner FROM workflows WHERE owner IS NOT NULL AND lease_until_us >= ?"
+            sql = "SELECT owner FROM executors WHERE lease_until_us >= ?"
             return [r[0] for r in conn.execute(sql, (now,)).fetchall()]
 
         return await self._read("lease_owners", read)
 
     async def renew_leases(self) -> None:
-        owner = self._require_owner("renew_leases")
-        params = (self._lease_until(), owner)
+        """One write whatever the number of runs: the runs name their owner, the owner's row has the expiry."""
+        params = (self._require_owner("renew_leases"), self._lease_until())
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE workflows SET lease_until_us = ? WHERE owner = ?", params)
+            conn.execute(_RENEW, params)
 
         await self._write("renew_leases", _Write(write))
 
     async def release_leases(self, workflow_ids: Collection[str] | None = None) -> None:
         owner = self._require_owner("release_leases")
-        sql = "UPDATE workflows SET owner = NULL, lease_until_us = NULL WHERE owner = ?"
+        sql = "UPDATE workflows SET owner = NULL WHERE owner = ?"
         params: builtins.list[Any] = [owner]
         if workflow_ids is not None:
             ids = builtins.list(workflow_ids)
@@ -433,6 +446,8 @@ class SQLiteStore:
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(sql, params)
+            if workflow_ids is None:
+                conn.execute("DELETE FROM executors WHERE owner = ?", (owner,))
 
         await self._write("release_leases", _Write(write))
 
@@ -522,7 +537,6 @@ class SQLiteStore:
             _to_us(state.updated_at),
             None if state.timeout is None else state.timeout // timedelta(microseconds=1),
             self._owner if owned else None,
-            self._lease_until() if owned else None,
         )
 
     @classmethod
