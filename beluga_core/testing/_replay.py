@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -81,6 +82,10 @@ class ReplayReport:
     def __len__(self) -> int:
         return len(self.runs)
 
+    def __await__(self) -> Generator[Any, None, ReplayReport]:
+        """``await replay(...)`` gives the report too (it is computed by the time :func:`replay` returns)."""
+        return _itself(self).__await__()
+
     def raise_on_divergence(self) -> None:
         """Raise the first divergence's :class:`NonDeterminismError` (the others are in :attr:`divergences`)."""
         for run in self.runs:
@@ -93,7 +98,7 @@ class ReplayReport:
         return "\n".join([head, *(f"- {run.error}" for run in diverged)])
 
 
-async def replay(
+def replay(
     states: RecordedRun | Iterable[RecordedRun], workflows: Iterable[WorkflowFunction]
 ) -> ReplayReport:
     """Replay recorded DefaultExecutor runs against ``workflows`` (the current code); see the module.
@@ -102,7 +107,27 @@ async def replay(
     (``state.model_dump_json()``, parsed or not, one object or an array), or paths of JSON files. Every run's
     workflow type must be among ``workflows``, else :class:`InvalidInputError` names the types missing and
     nothing is replayed.
+
+    Call it plainly (``report = replay(...)``, from a script or a sync test) or await it (``report = await
+    replay(...)``): inside a running event loop the replays run on a loop of their own, in a worker thread,
+    so the workflow code never shares the caller's loop.
     """
+    work = _replay(states, workflows)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="beluga-replay") as thread:
+        return thread.submit(asyncio.run, work).result()
+
+
+async def _itself(report: ReplayReport) -> ReplayReport:
+    return report
+
+
+async def _replay(
+    states: RecordedRun | Iterable[RecordedRun], workflows: Iterable[WorkflowFunction]
+) -> ReplayReport:
     registered: dict[str, WorkflowFunction] = {}
     for fn in workflows:
         name = check_workflow_function(fn)

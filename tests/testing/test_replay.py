@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -223,3 +224,20 @@ async def test_a_history_of_a_workflow_type_not_given_is_refused_naming_the_type
 async def test_text_that_is_no_workflow_state_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="replay: a recorded run is not a WorkflowState"):
         await replay(['{"workflow_id": "x"}'], workflows=[approval])
+
+
+def test_replay_called_without_await_outside_an_event_loop_reports_each_run() -> None:
+    states = asyncio.run(recorded(1))
+
+    report = replay(states, workflows=[charge_first])
+
+    assert [(run.workflow_id, run.ok) for run in report] == [("order-0", False)]
+
+
+async def test_replay_called_without_await_inside_an_event_loop_reports_each_run() -> None:
+    states = await recorded(1)
+
+    report = replay(states, workflows=[order_v1])
+
+    assert [(run.workflow_id, run.ok) for run in report] == [("order-0", True)]
+    assert (await report) is report  # awaiting it gives the same report
