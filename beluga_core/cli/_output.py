@@ -1,0 +1,266 @@
+"""What the ``beluga`` command prints: Rich tables for people, JSON for machines.
+
+People get aligned tables, colour when the terminal supports it (Rich decides; ``NO_COLOR`` turns it off),
+durations and relative times, and long values cut with ``…``. Machines get the JSON shapes of
+:mod:`beluga_core.ui._shapes`, printed as plain text (never through Rich, which would wrap or colour it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..api._types import EventType, HistoryEvent, WorkflowState, WorkflowStatus, utc_now
+from ..ui._shapes import compact, detail, summary
+
+STATUS_STYLES = {
+    WorkflowStatus.RUNNING: "bold cyan",
+    WorkflowStatus.COMPLETED: "bold green",
+    WorkflowStatus.FAILED: "bold red",
+    WorkflowStatus.CANCELED: "bold yellow",
+}
+_VALUE_WIDTH = 120
+
+
+def console(stderr: bool = False) -> Console:
+    """A Rich console on stdout (or stderr); not a terminal: no colour, and wide enough not to wrap ids."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+def print_json(data: Any) -> None:
+    """``data`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def print_value(value: Any) -> None:
+    """A result or a query answer: its JSON, on one line."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+
+
+def list_json(states: Iterable[WorkflowState]) -> list[dict[str, Any]]:
+    return [summary(state) for state in states]
+
+
+def show_json(state: WorkflowState) -> dict[str, Any]:
+    return detail(state)
+
+
+# -- durations and times --------------------------------------------------------------------------------
+
+
+def human_duration(seconds: float) -> str:
+    """``0.42`` -> ``420ms``, ``75`` -> ``1m 15s``, ``7300`` -> ``2h 01m``, ``200000`` -> ``2d 07h``."""
+    if seconds < 0:
+        seconds = 0.0
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours:02d}h"
+
+
+def relative_time(when: datetime, now: datetime | None = None) -> str:
+    """``when`` relative to ``now``: ``just now``, ``42s ago``, ``3m ago``, ``5h ago``, ``2d ago``."""
+    seconds = ((now or utc_now()) - when).total_seconds()
+    if seconds < 1:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds:.0f}s ago"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m ago"
+    if seconds < 86400:
+        return f"{seconds // 3600:.0f}h ago"
+    return f"{seconds // 86400:.0f}d ago"
+
+
+def absolute_time(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def run_duration(state: WorkflowState, now: datetime | None = None) -> float:
+    """How long the run took, or has been running."""
+    end = state.updated_at if state.status.is_terminal else (now or utc_now())
+    return (end - state.created_at).total_seconds()
+
+
+def status_text(status: WorkflowStatus) -> Text:
+    return Text(status.value, style=STATUS_STYLES.get(status, ""))
+
+
+def outcome_text(state: WorkflowState, limit: int | None = _VALUE_WIDTH) -> Text:
+    """The result of a completed run, the error of a failed one, else nothing."""
+    if state.error is not None:
+        return Text(compact(str(state.error), limit), style="red")
+    if state.status == WorkflowStatus.COMPLETED:
+        return Text(compact(state.result, limit))
+    return Text("")
+
+
+# -- list -------------------------------------------------------------------------------------------------
+
+
+def list_table(states: list[WorkflowState], source: str) -> Table:
+    now = utc_now()
+    table = Table(
+        title=f"{len(states)} workflow{'' if len(states) == 1 else 's'} in {source}",
+        title_justify="left",
+        title_style="bold",
+        header_style="bold",
+        box=None,
+        pad_edge=False,
+    )
+    table.add_column("WORKFLOW ID", no_wrap=True, overflow="fold")
+    table.add_column("TYPE", no_wrap=True)
+    table.add_column("STATUS", no_wrap=True)
+    table.add_column("STARTED", no_wrap=True)
+    table.add_column("DURATION", no_wrap=True, justify="right")
+    table.add_column("RESULT / ERROR", overflow="ellipsis", no_wrap=True)
+    for state in states:
+        duration = Text(human_duration(run_duration(state, now)))
+        if not state.status.is_terminal:
+            duration.stylize("italic dim")
+        table.add_row(
+            state.workflow_id,
+            state.workflow_type,
+            status_text(state.status),
+            relative_time(state.created_at, now),
+            duration,
+            outcome_text(state),
+        )
+    return table
+
+
+# -- show -------------------------------------------------------------------------------------------------
+
+
+def show_header(state: WorkflowState) -> Table:
+    now = utc_now()
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row("workflow", Text(state.workflow_id, style="bold"))
+    grid.add_row("type", state.workflow_type)
+    grid.add_row("status", status_text(state.status))
+    grid.add_row("run", state.run_id)
+    parent = state.parent
+    if parent is not None:
+        step = f" (step {parent.seq})" if parent.seq else ""
+        grid.add_row("parent", f"{parent.workflow_id}{step}, parent close: {parent.parent_close}")
+    grid.add_row("started", f"{absolute_time(state.created_at)} ({relative_time(state.created_at, now)})")
+    took = human_duration(run_duration(state, now))
+    if state.status.is_terminal:
+        grid.add_row("ended", f"{absolute_time(state.updated_at)} (took {took})")
+    else:
+        grid.add_row("running for", took)
+    if state.timeout is not None:
+        grid.add_row("timeout", human_duration(state.timeout.total_seconds()))
+    grid.add_row("input", compact(state.input, 400))
+    if state.error is not None:
+        grid.add_row("error", Text(str(state.error), style="red"))
+    elif state.status == WorkflowStatus.COMPLETED:
+        grid.add_row("result", compact(state.result, 400))
+    return grid
+
+
+_EVENT_STYLES = {
+    EventType.WORKFLOW_STARTED: "bold",
+    EventType.WORKFLOW_COMPLETED: "bold green",
+    EventType.WORKFLOW_FAILED: "bold red",
+    EventType.WORKFLOW_CANCELED: "bold yellow",
+    EventType.WORKFLOW_CANCEL_REQUESTED: "yellow",
+    EventType.ACTIVITY_COMPLETED: "green",
+    EventType.ACTIVITY_FAILED: "red",
+    EventType.ACTIVITY_ATTEMPT_FAILED: "red",
+    EventType.CHILD_COMPLETED: "green",
+    EventType.CHILD_FAILED: "red",
+    EventType.CHILD_CANCELED: "yellow",
+    EventType.SIGNAL_RECEIVED: "magenta",
+    EventType.SIGNAL_DELIVERED: "magenta",
+}
+
+
+def history_table(state: WorkflowState) -> Table:
+    history = state.history
+    table = Table(
+        title=f"history ({len(history)} event{'' if len(history) == 1 else 's'})",
+        title_justify="left",
+        title_style="bold",
+        header_style="bold",
+        box=None,
+        pad_edge=False,
+    )
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("TIME", justify="right", no_wrap=True)
+    table.add_column("EVENT", no_wrap=True)
+    table.add_column("STEP", justify="right", no_wrap=True)
+    table.add_column("NAME", no_wrap=True, overflow="fold")
+    table.add_column("ATTEMPT", justify="right", no_wrap=True)
+    table.add_column("DURATION", justify="right", no_wrap=True)
+    table.add_column("DETAIL", overflow="ellipsis", no_wrap=True)
+    t0 = history[0].timestamp if history else state.created_at
+    for event in history:
+        offset = (event.timestamp - t0).total_seconds()
+        table.add_row(
+            str(event.id),
+            f"+{human_duration(offset)}" if event.id > 1 else absolute_time(event.timestamp),
+            Text(event.type.value, style=_EVENT_STYLES.get(event.type, "")),
+            str(event.seq) if event.seq is not None else "",
+            _event_name(event),
+            str(event.attempt) if event.attempt is not None else "",
+            _event_duration(event),
+            _event_detail(event),
+        )
+    return table
+
+
+def _event_name(event: HistoryEvent) -> str:
+    if event.child is not None:
+        return f"{event.child.workflow_type} {event.child.workflow_id}"
+    if event.update_name:
+        return event.update_name
+    return event.activity_name or event.signal_name or event.patch_id or ""
+
+
+def _event_duration(event: HistoryEvent) -> str:
+    if event.duration is None:
+        return ""
+    shown = human_duration(event.duration.total_seconds())
+    if event.type == EventType.ACTIVITY_ATTEMPT_FAILED:
+        return f"retry in {shown}"
+    if event.type == EventType.TIMER_STARTED:
+        return f"timeout {shown}" if event.signal_name else shown
+    return shown
+
+
+def _event_detail(event: HistoryEvent) -> Text:
+    if event.error is not None:
+        return Text(compact(str(event.error), _VALUE_WIDTH), style="red")
+    if event.type in (EventType.SIGNAL_RECEIVED, EventType.SIGNAL_DELIVERED, EventType.CHILD_SIGNALED):
+        return Text(compact(event.signal_payload, _VALUE_WIDTH))
+    if event.result is not None:
+        return Text("→ " + compact(event.result, _VALUE_WIDTH))
+    if event.input is not None:
+        return Text(compact(event.input, _VALUE_WIDTH), style="dim")
+    return Text("")
+
+
+def waited(seconds: float | timedelta) -> str:
+    value = seconds.total_seconds() if isinstance(seconds, timedelta) else seconds
+    return human_duration(value)

@@ -1,0 +1,133 @@
+"""``beluga replay``: re-run stored histories against the current workflow code (the pre-deploy check).
+
+- DefaultExecutor stores (SQLite, NATS): the testing kit's ``beluga_core.testing.replay(states,
+  workflows=...)``, which reports every run whose history no longer fits the code (a step of another kind or
+  name, a run that now ends earlier, later or otherwise). Until the kit is installed, a stand-in replays each
+  history the way the executor does to answer a query of a run not live in it (that catches a step that
+  changed, not a changed ending).
+- Temporal: each run's history through ``temporalio.worker.Replayer`` with the Beluga plugin
+  (:func:`beluga_temporal.create_replayer`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..api._naming import function_name
+from ..api._protocols import WorkflowFunction
+from ..api._types import WorkflowState
+from ..api.errors import NonDeterminismError, QueryFailedError, UnknownQueryError
+from ._errors import OperatorError
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """How one stored run replayed: ``divergence`` is None when the code fits its history."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    status: str
+    divergence: str | None = None
+    step: int | None = None
+
+
+def check_types(states: Sequence[WorkflowState], workflows: Sequence[WorkflowFunction]) -> None:
+    """:class:`OperatorError` when a run's workflow type has no function among ``workflows``."""
+    given = {function_name(fn) for fn in workflows}
+    missing = sorted({state.workflow_type for state in states} - given)
+    if missing:
+        raise OperatorError(
+            f"replay: --workflows gives no function for workflow type {', '.join(map(repr, missing))} "
+            f"(it gives {', '.join(sorted(given))})"
+        )
+
+
+async def replay_stored(
+    states: Sequence[WorkflowState], workflows: Sequence[WorkflowFunction]
+) -> list[Replayed]:
+    """Replay DefaultExecutor histories (every run's type must be among ``workflows``)."""
+    check_types(states, workflows)
+    kit_replay = _testing_kit_replay()
+    if kit_replay is not None:
+        report = await kit_replay(list(states), workflows=list(workflows))
+        return [
+            Replayed(
+                run.workflow_id,
+                run.run_id,
+                run.workflow_type,
+                str(run.status),
+                None if run.error is None else str(run.error),
+                None if run.error is None else run.error.step,
+            )
+            for run in report.runs
+        ]
+    return [await _replay_as_query(state, workflows) for state in states]
+
+
+def _testing_kit_replay() -> Any:
+    """``beluga_core.testing.replay`` when the testing kit is there, else None."""
+    try:
+        testing = importlib.import_module("beluga_core.testing")
+    except ImportError:
+        return None
+    return getattr(testing, "replay", None)
+
+
+_PROBE = "__beluga_replay_check__"
+
+
+async def _replay_as_query(state: WorkflowState, workflows: Sequence[WorkflowFunction]) -> Replayed:
+    """The stand-in: a query of a handler no workflow has, on an executor over a copy of the run, replays
+    its history (writing nothing) and fails with the divergence when the code does not fit."""
+    from ..executor import DefaultExecutor
+    from ..stores import InMemoryStore
+
+    store = InMemoryStore()
+    await store.save(state.model_copy(deep=True))
+    executor = DefaultExecutor(store=store, workflows=workflows)  # never started: it resumes nothing
+    replayed = Replayed(state.workflow_id, state.run_id, state.workflow_type, state.status.value)
+    try:
+        await executor.query(state.workflow_id, _PROBE)
+    except UnknownQueryError:
+        return replayed
+    except QueryFailedError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, NonDeterminismError):
+            return _diverged(replayed, str(cause), cause.step)
+        return _diverged(replayed, f"{exc.cause_type}: {exc.cause_message}", None)
+    finally:
+        await executor.close()
+        await store.close()
+    return replayed
+
+
+def _diverged(replayed: Replayed, message: str, step: int | None) -> Replayed:
+    return Replayed(
+        replayed.workflow_id, replayed.run_id, replayed.workflow_type, replayed.status, message, step
+    )
+
+
+async def replay_temporal(
+    client: Any, states: Sequence[WorkflowState], workflows: Sequence[WorkflowFunction]
+) -> list[Replayed]:
+    """Replay the Temporal histories of ``states`` (their latest runs) with Temporal's replayer."""
+    from beluga_temporal import create_replayer
+
+    check_types(states, workflows)
+    replayer = create_replayer(workflows)
+    results = []
+    for state in states:
+        handle = client.get_workflow_handle(state.workflow_id, run_id=state.run_id)
+        history = await handle.fetch_history()
+        outcome = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        failure = outcome.replay_failure
+        replayed = Replayed(state.workflow_id, state.run_id, state.workflow_type, state.status.value)
+        if failure is not None:
+            message = " ".join(str(failure).split()) or type(failure).__name__
+            replayed = _diverged(replayed, f"workflow {state.workflow_id!r}: {message}", None)
+        results.append(replayed)
+    return results
