@@ -367,7 +367,7 @@ def replay_command(spec: str | None, workflow_ids: tuple[str, ...]) -> None:
         code = _workflow_code("replay", spec)
         states = await _replay_selection(backend, workflow_ids, code)
         if backend.target.kind == "temporal":
-            runs = await replay_temporal(backend.temporal_client, states, code)
+            runs = await replay_temporal(backend.temporal_client, states, code, quiet=not _settings().debug)
         else:
             runs = await replay_stored(states, code)
         return _report_replay(runs, backend.label)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -112,13 +113,23 @@ def _diverged(replayed: Replayed, message: str, step: int | None) -> Replayed:
 
 
 async def replay_temporal(
-    client: Any, states: Sequence[WorkflowState], workflows: Sequence[WorkflowFunction]
+    client: Any, states: Sequence[WorkflowState], workflows: Sequence[WorkflowFunction], *, quiet: bool = True
 ) -> list[Replayed]:
-    """Replay the Temporal histories of ``states`` (their latest runs) with Temporal's replayer."""
+    """Replay the Temporal histories of ``states`` (their latest runs) with Temporal's replayer.
+
+    ``quiet``: the replayer's core does not log the workflow tasks it fails (each divergence is reported
+    here instead).
+    """
+    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+
     from beluga_temporal import create_replayer
 
     check_types(states, workflows)
-    replayer = create_replayer(workflows)
+    options: dict[str, Any] = {}
+    if quiet:
+        quiet_logs = LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+        options["runtime"] = Runtime(telemetry=TelemetryConfig(logging=quiet_logs))
+    replayer = create_replayer(workflows, **options)
     results = []
     for state in states:
         handle = client.get_workflow_handle(state.workflow_id, run_id=state.run_id)
@@ -127,7 +138,13 @@ async def replay_temporal(
         failure = outcome.replay_failure
         replayed = Replayed(state.workflow_id, state.run_id, state.workflow_type, state.status.value)
         if failure is not None:
-            message = " ".join(str(failure).split()) or type(failure).__name__
-            replayed = _diverged(replayed, f"workflow {state.workflow_id!r}: {message}", None)
+            replayed = _diverged(replayed, f"workflow {state.workflow_id!r}: {_failure_message(failure)}", None)
         results.append(replayed)
     return results
+
+
+def _failure_message(failure: Exception) -> str:
+    """The core's own message in a replay failure (``[TMPRL1100] Nondeterminism error: ...``), else its text."""
+    text = str(failure)
+    found = re.search(r'message: "((?:[^"\\]|\\.)*)"', text)
+    return found[1] if found else " ".join(text.split()) or type(failure).__name__

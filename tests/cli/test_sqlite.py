@@ -15,7 +15,7 @@ import pytest
 from beluga_core.stores import SQLiteStore
 from beluga_core.workflow import DefaultExecutor, WorkflowState
 
-from .conftest import beluga, cli_env, finished, resume_until_done, start_beluga
+from .conftest import beluga, cli_env, finished, invoke, resume_until_done, start_beluga
 from .workflows import WORKFLOWS
 
 SUMMARY_KEYS = {
@@ -47,11 +47,11 @@ async def test_list_and_show_print_tables_and_the_documented_json(parked_db: Pat
     assert failed["error"]["type"] == "ActivityError" and "not allowed" in failed["error"]["message"]
     assert all(WorkflowState.model_validate(row) for row in rows)
 
-    only_failed = json.loads((await beluga("--db", db, "list", "--status", "failed", "--json")).out)
+    only_failed = json.loads((await invoke("--db", db, "list", "--status", "failed", "--json")).out)
     assert [row["workflow_id"] for row in only_failed] == ["doomed-1"]
-    of_type = json.loads((await beluga("--db", db, "list", "--type", "waiter", "--json")).out)
+    of_type = json.loads((await invoke("--db", db, "list", "--type", "waiter", "--json")).out)
     assert [row["workflow_id"] for row in of_type] == ["waiter-1"]
-    assert len(json.loads((await beluga("--db", db, "list", "--limit", "1", "--json")).out)) == 1
+    assert len(json.loads((await invoke("--db", db, "list", "--limit", "1", "--json")).out)) == 1
 
     shown = await beluga("--db", db, "show", "approval-1", "--json")
     assert shown.code == 0, shown
@@ -154,3 +154,27 @@ async def test_signal_reaches_a_run_owned_by_another_live_process(tmp_path: Path
                 await waiter_run.result(timeout=10)
     finally:
         await store.close()
+
+
+async def test_replay_passes_on_the_current_code_and_names_the_step_that_diverges(parked_db: Path) -> None:
+    db = str(parked_db)
+    fits = await beluga("--db", db, "replay", "--workflows", "tests.cli.workflows")
+    assert fits.code == 0, fits
+    assert "3 runs replayed" in fits.out and "all fit the code" in fits.out
+
+    changed = await beluga("--db", db, "--workflows", "tests.cli.workflows_v2", "replay")
+    assert changed.code == 1, changed
+    diverged = [line for line in changed.out.splitlines() if line.startswith("diverged")]
+    assert len(diverged) == 1 and "approval-1 (approval, running)" in diverged[0]
+    assert "workflow 'approval-1' step 1" in diverged[0] and "charge" in diverged[0]
+    assert "1 diverged" in changed.out
+
+    one = await beluga("--db", db, "replay", "--workflows", "tests.cli.workflows_v2:approval", "approval-1")
+    assert one.code == 1 and "1 run replayed" in one.out, one
+    wrong_type = await beluga(
+        "--db", db, "replay", "--workflows", "tests.cli.workflows_v2:approval", "doomed-1"
+    )
+    assert wrong_type.code == 1
+    assert wrong_type.err.strip() == (
+        "beluga: replay: --workflows gives no function for workflow type 'doomed' (it gives approval)"
+    )

@@ -14,6 +14,11 @@ from beluga_core.workflow import NonRetryableError, RetryPolicy, WorkflowContext
 _FAILED: dict[str, int] = {}
 
 
+def reset_flaky(order_id: str) -> None:
+    """Make ``flaky_reserve`` fail its first two attempts for ``order_id`` again."""
+    _FAILED.pop(order_id, None)
+
+
 async def reserve(order_id: str) -> str:
     return f"reservation-{order_id}"
 
