@@ -1,8 +1,9 @@
 """The package layout is the architecture: each layer imports only the layers below it, so nothing cycles.
 
 ``api`` (types, protocols, errors) <- ``engine`` (the engine-neutral core) <- ``stores`` <- ``executor`` <-
-``workflow`` (the public facade). ``beluga_temporal`` uses the public packages and the documented internal API
-``beluga_core.engine``, never a private module of ``beluga_core``.
+``workflow`` (the public facade); the operator tools sit on top: ``ui`` (the web UI, over ``api`` only) <-
+``cli`` (which imports ``beluga_temporal`` only for ``--temporal``). ``beluga_temporal`` uses the public
+packages and the documented internal API ``beluga_core.engine``, never a private module of ``beluga_core``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ ALLOWED = {
     "stores": {"api", "engine"},
     "executor": {"api", "engine", "stores"},
     "workflow": {"api", "engine", "stores", "executor"},
+    # the operator tools: the web UI reads states and talks to an executor it is given; the CLI opens them
+    "ui": {"api"},
+    "cli": {"api", "stores", "executor", "workflow", "ui"},
 }
 
 #: The beluga_core modules beluga_temporal may import from.
