@@ -231,7 +231,8 @@ def list_command(status: str | None, workflow_type: str | None, limit: int | Non
         if as_json:
             out.print_json(out.list_json(states))
         else:
-            out.console().print(out.list_table(states, backend.label))
+            console = out.console()
+            console.print(out.list_table(states, backend.label, console.width))
 
     _run(work)
 
@@ -250,7 +251,7 @@ def show_command(workflow_id: str, as_json: bool) -> None:
         console = out.console()
         console.print(out.show_header(state))
         console.print()
-        console.print(out.history_table(state))
+        console.print(out.history_table(state, console.width))
 
     _run(work)
 

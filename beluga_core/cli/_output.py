@@ -11,8 +11,8 @@ import json
 import os
 import sys
 from collections.abc import Iterable
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.table import Table
@@ -62,6 +62,8 @@ def human_duration(seconds: float) -> str:
     """``0.42`` -> ``420ms``, ``75`` -> ``1m 15s``, ``7300`` -> ``2h 01m``, ``200000`` -> ``2d 07h``."""
     if seconds < 0:
         seconds = 0.0
+    if seconds < 0.001:
+        return "<1ms"
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
@@ -116,34 +118,49 @@ def outcome_text(state: WorkflowState, limit: int | None = _VALUE_WIDTH) -> Text
 # -- list -------------------------------------------------------------------------------------------------
 
 
-def list_table(states: list[WorkflowState], source: str) -> Table:
+def list_table(states: list[WorkflowState], source: str, width: int) -> Table:
     now = utc_now()
-    table = Table(
-        title=f"{len(states)} workflow{'' if len(states) == 1 else 's'} in {source}",
-        title_justify="left",
-        title_style="bold",
-        header_style="bold",
-        box=None,
-        pad_edge=False,
-    )
-    table.add_column("WORKFLOW ID", no_wrap=True, overflow="fold")
-    table.add_column("TYPE", no_wrap=True)
-    table.add_column("STATUS", no_wrap=True)
-    table.add_column("STARTED", no_wrap=True)
-    table.add_column("DURATION", no_wrap=True, justify="right")
-    table.add_column("RESULT / ERROR", overflow="ellipsis", no_wrap=True)
+    rows = []
     for state in states:
-        duration = Text(human_duration(run_duration(state, now)))
-        if not state.status.is_terminal:
-            duration.stylize("italic dim")
-        table.add_row(
-            state.workflow_id,
-            state.workflow_type,
-            status_text(state.status),
-            relative_time(state.created_at, now),
-            duration,
-            outcome_text(state),
+        duration = Text(
+            human_duration(run_duration(state, now)), style="" if state.status.is_terminal else "italic dim"
         )
+        rows.append(
+            [
+                Text(state.workflow_id),
+                Text(state.workflow_type),
+                status_text(state.status),
+                Text(relative_time(state.created_at, now)),
+                duration,
+                outcome_text(state),
+            ]
+        )
+    plural = "" if len(states) == 1 else "s"
+    return _table(
+        f"{len(states)} workflow{plural} in {source}",
+        ["WORKFLOW ID", "TYPE", "STATUS", "STARTED", "DURATION>", "RESULT / ERROR"],
+        rows,
+        width,
+    )
+
+
+def _table(title: str, headers: list[str], rows: list[list[Text]], width: int) -> Table:
+    """A borderless table ``width`` wide at most, whose last column alone gives way (cut with ``…``): every
+    other column keeps the width of its widest cell. A header ending in ``>`` is right-aligned."""
+    table = Table(
+        title=title, title_justify="left", title_style="bold", header_style="bold", box=None, pad_edge=False
+    )
+    widths = [max([len(h.rstrip(">")), *(row[i].cell_len for row in rows)]) for i, h in enumerate(headers)]
+    room = max(width - sum(widths[:-1]) - 2 * (len(headers) - 1), 12)
+    for index, (header, widest) in enumerate(zip(headers, widths, strict=True)):
+        justify: Literal["left", "right"] = "right" if header.endswith(">") else "left"
+        last = index == len(headers) - 1
+        table.add_column(
+            header.rstrip(">"), justify=justify, no_wrap=True, width=min(widest, room) if last else widest
+        )
+    for row in rows:
+        row[-1].truncate(room, overflow="ellipsis")
+        table.add_row(*row)
     return table
 
 
@@ -196,71 +213,63 @@ _EVENT_STYLES = {
 }
 
 
-def history_table(state: WorkflowState) -> Table:
+def history_table(state: WorkflowState, width: int) -> Table:
+    """The events, one a line: when (from the run's start), what, its step, its name, and what it carried."""
     history = state.history
-    table = Table(
-        title=f"history ({len(history)} event{'' if len(history) == 1 else 's'})",
-        title_justify="left",
-        title_style="bold",
-        header_style="bold",
-        box=None,
-        pad_edge=False,
-    )
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("TIME", justify="right", no_wrap=True)
-    table.add_column("EVENT", no_wrap=True)
-    table.add_column("STEP", justify="right", no_wrap=True)
-    table.add_column("NAME", no_wrap=True, overflow="fold")
-    table.add_column("ATTEMPT", justify="right", no_wrap=True)
-    table.add_column("DURATION", justify="right", no_wrap=True)
-    table.add_column("DETAIL", overflow="ellipsis", no_wrap=True)
     t0 = history[0].timestamp if history else state.created_at
-    for event in history:
-        offset = (event.timestamp - t0).total_seconds()
-        table.add_row(
-            str(event.id),
-            f"+{human_duration(offset)}" if event.id > 1 else absolute_time(event.timestamp),
+    rows = [
+        [
+            Text(str(event.id)),
+            Text(f"+{human_duration((event.timestamp - t0).total_seconds())}" if event.id > 1 else "0"),
             Text(event.type.value, style=_EVENT_STYLES.get(event.type, "")),
-            str(event.seq) if event.seq is not None else "",
-            _event_name(event),
-            str(event.attempt) if event.attempt is not None else "",
-            _event_duration(event),
+            Text(str(event.seq) if event.seq is not None else ""),
+            Text(_event_name(event)),
             _event_detail(event),
-        )
-    return table
+        ]
+        for event in history
+    ]
+    plural = "" if len(history) == 1 else "s"
+    return _table(
+        f"history ({len(history)} event{plural})",
+        ["#>", "TIME>", "EVENT", "STEP>", "NAME", "DETAIL"],
+        rows,
+        width,
+    )
 
 
 def _event_name(event: HistoryEvent) -> str:
     if event.child is not None:
-        return f"{event.child.workflow_type} {event.child.workflow_id}"
+        return event.child.workflow_id
     if event.update_name:
         return event.update_name
     return event.activity_name or event.signal_name or event.patch_id or ""
 
 
 def _event_duration(event: HistoryEvent) -> str:
-    if event.duration is None:
-        return ""
+    assert event.duration is not None
     shown = human_duration(event.duration.total_seconds())
     if event.type == EventType.ACTIVITY_ATTEMPT_FAILED:
         return f"retry in {shown}"
     if event.type == EventType.TIMER_STARTED:
-        return f"timeout {shown}" if event.signal_name else shown
-    return shown
+        return f"timeout {shown}" if event.signal_name else f"sleep {shown}"
+    return f"took {shown}"
 
 
 def _event_detail(event: HistoryEvent) -> Text:
+    """The attempt, the duration and the value (error, payload, result or input) an event carries."""
+    detail = Text()
+    if event.attempt is not None and event.activity_name:
+        detail.append(f"attempt {event.attempt}  ", style="dim")
+    if event.duration is not None:
+        detail.append(f"{_event_duration(event)}  ", style="dim")
     if event.error is not None:
-        return Text(compact(str(event.error), _VALUE_WIDTH), style="red")
-    if event.type in (EventType.SIGNAL_RECEIVED, EventType.SIGNAL_DELIVERED, EventType.CHILD_SIGNALED):
-        return Text(compact(event.signal_payload, _VALUE_WIDTH))
-    if event.result is not None:
-        return Text("→ " + compact(event.result, _VALUE_WIDTH))
-    if event.input is not None:
-        return Text(compact(event.input, _VALUE_WIDTH), style="dim")
-    return Text("")
-
-
-def waited(seconds: float | timedelta) -> str:
-    value = seconds.total_seconds() if isinstance(seconds, timedelta) else seconds
-    return human_duration(value)
+        detail.append(compact(str(event.error), _VALUE_WIDTH), style="red")
+    elif event.type in (EventType.SIGNAL_RECEIVED, EventType.SIGNAL_DELIVERED, EventType.CHILD_SIGNALED):
+        detail.append(compact(event.signal_payload, _VALUE_WIDTH))
+    elif event.result is not None:
+        detail.append("→ " + compact(event.result, _VALUE_WIDTH))
+    elif event.input is not None:
+        detail.append(compact(event.input, _VALUE_WIDTH), style="dim")
+    elif event.child is not None:
+        detail.append(event.child.workflow_type, style="dim")
+    return detail

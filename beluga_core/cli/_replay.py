@@ -138,7 +138,9 @@ async def replay_temporal(
         failure = outcome.replay_failure
         replayed = Replayed(state.workflow_id, state.run_id, state.workflow_type, state.status.value)
         if failure is not None:
-            replayed = _diverged(replayed, f"workflow {state.workflow_id!r}: {_failure_message(failure)}", None)
+            replayed = _diverged(
+                replayed, f"workflow {state.workflow_id!r}: {_failure_message(failure)}", None
+            )
         results.append(replayed)
     return results
 
