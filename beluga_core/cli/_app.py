@@ -28,6 +28,7 @@ from pydantic_core import to_jsonable_python
 
 from ..api._types import Signal, WorkflowFilter, WorkflowState, WorkflowStatus
 from ..api.errors import QueryFailedError, WorkflowError, WorkflowNotFoundError
+from ..ui._shapes import newest_first
 from . import _output as out
 from ._errors import STILL_RUNNING, OperatorError
 from ._replay import Replayed, replay_stored, replay_temporal
@@ -225,7 +226,7 @@ def list_command(status: str | None, workflow_type: str | None, limit: int | Non
         wanted = WorkflowFilter(
             status=WorkflowStatus(status) if status else None, workflow_type=workflow_type, limit=limit
         )
-        states = _newest_first(await backend.store.list(wanted))
+        states = newest_first(await backend.store.list(wanted))
         if wanted.max_results is not None:
             states = states[: wanted.max_results]
         if as_json:
@@ -385,7 +386,7 @@ async def _replay_selection(
 
     names = {function_name(fn) for fn in code}
     listed = await backend.store.list(WorkflowFilter())
-    selected = [state for state in _newest_first(listed) if state.workflow_type in names]
+    selected = [state for state in newest_first(listed) if state.workflow_type in names]
     if backend.target.kind == "temporal":
         return selected  # the replayer fetches each history itself
     return [
@@ -494,7 +495,3 @@ async def _load(backend: Backend, workflow_id: str) -> WorkflowState:
     if state is None:
         raise WorkflowNotFoundError(workflow_id)
     return state
-
-
-def _newest_first(states: list[WorkflowState]) -> list[WorkflowState]:
-    return sorted(states, key=lambda state: state.created_at, reverse=True)

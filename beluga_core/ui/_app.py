@@ -1,6 +1,7 @@
 """The local web UI: a Starlette app over a workflow store (and an executor for signal and cancel).
 
-Pages (plain HTML, CSS and JS shipped in ``static/``; nothing is loaded from the network):
+Pages (plain HTML in ``templates/``, CSS and JS in ``static/``, all shipped with the package; nothing is
+loaded from the network):
 
 - ``/``: the workflow list, with status and type filters, refreshed every few seconds;
 - ``/runs/{id}``: one run, its input, result or error, the history drawn as a timeline, and signal and
@@ -40,13 +41,14 @@ from ..api.errors import (
     WorkflowNotRunningError,
 )
 from ._security import Guard, new_token, refuse_unsafe
-from ._shapes import detail, summary
+from ._shapes import detail, newest_first, summary
 from ._timeline import build_timeline
 
 logger = logging.getLogger("beluga_core.ui")
 
 STATIC = Path(__file__).with_name("static")
-_PAGES = {"list": STATIC / "list.html", "run": STATIC / "run.html"}
+TEMPLATES = Path(__file__).with_name("templates")
+_TITLES = {"list": "Workflows", "run": "Run"}
 
 
 def create_app(
@@ -102,8 +104,12 @@ class _UI:
     # -- pages -----------------------------------------------------------------------------------------
 
     def _page(self, name: str) -> HTMLResponse:
-        text = _PAGES[name].read_text(encoding="utf-8")
+        """``templates/page.html`` (the head and the top bar) around ``templates/{name}.html``."""
+        text = (TEMPLATES / "page.html").read_text(encoding="utf-8")
+        text = text.replace("__BELUGA_BODY__", (TEMPLATES / f"{name}.html").read_text(encoding="utf-8"))
         for placeholder, value in (
+            ("__BELUGA_PAGE__", name),
+            ("__BELUGA_TITLE__", _TITLES[name]),
             ("__BELUGA_TOKEN__", self.token),
             ("__BELUGA_READ_ONLY__", "true" if self.read_only else "false"),
             ("__BELUGA_SOURCE__", html.escape(self.source)),
@@ -139,7 +145,7 @@ class _UI:
                 "source": self.source,
                 "read_only": self.read_only,
                 "now": utc_now().isoformat(),
-                "workflows": [_listed(state) for state in _newest_first(states)],
+                "workflows": [_listed(state) for state in newest_first(states)],
             }
         )
 
@@ -214,10 +220,6 @@ def _listed(state: WorkflowState) -> dict[str, Any]:
     """A summary, and the parent's id for a child run (when the listing has its history)."""
     parent = state.parent
     return {**summary(state), "parent_id": parent.workflow_id if parent is not None else None}
-
-
-def _newest_first(states: list[WorkflowState]) -> list[WorkflowState]:
-    return sorted(states, key=lambda state: state.created_at, reverse=True)
 
 
 async def _json_body(request: Request) -> Any:

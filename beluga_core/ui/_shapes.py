@@ -49,3 +49,8 @@ def compact(value: Any, limit: int | None = None) -> str:
     """``value`` as one line of JSON (a string as itself), cut to ``limit`` characters with ``…``."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return text if limit is None or len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def newest_first(states: list[WorkflowState]) -> list[WorkflowState]:
+    """``states`` by ``created_at``, newest first (the order every store's ``list`` promises)."""
+    return sorted(states, key=lambda state: state.created_at, reverse=True)
