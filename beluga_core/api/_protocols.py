@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, Protocol, runtime_checkable
 
 from ._retry import RetryPolicy
 from ._types import (
+    Delivery,
     HistoryEvent,
     ParentClosePolicy,
     Signal,
@@ -367,4 +368,58 @@ class RunCreatingStore(Protocol):
         A finished workflow of the same id is replaced, history and all. The check and the write must be
         atomic with respect to the store's other writes.
         """
+        ...
+
+
+@runtime_checkable
+class LeasingStore(Protocol):
+    """Capability of a :class:`WorkflowStore`: several DefaultExecutor processes share it (``SQLiteStore``).
+
+    Each running workflow is owned by one executor at a time through a lease in the store (its owner id and
+    an expiry), renewed while the owner lives. Writes are fenced: once this store object is bound to an owner,
+    ``create_run`` records that owner, and an ``append`` or ``save`` of a run another owner holds fails with
+    :class:`StoreError` and writes nothing. Signals and cancel requests for a run owned by another process go
+    through an inbox of :class:`Delivery` rows, which the owner takes and applies.
+    """
+
+    def bind_owner(self, owner: str, lease_timeout: timedelta) -> None:
+        """Fence this store object's writes of runs by ``owner``, whose leases last ``lease_timeout``."""
+        ...
+
+    async def claim_runs(
+        self,
+        workflow_types: Collection[str],
+        workflow_ids: Collection[str] | None = None,
+        dead_owners: Collection[str] = (),
+        limit: int | None = None,
+    ) -> list[WorkflowState]:
+        """Take the lease of the running runs of ``workflow_types`` that no other live lease holds (unowned,
+        expired, or held by one of ``dead_owners``); with ``workflow_ids``, only those, and the bound owner's
+        own among them too; at most ``limit`` of them, oldest first. Their states."""
+        ...
+
+    async def lease_owners(self) -> list[str]:
+        """The owners holding a lease that has not expired."""
+        ...
+
+    async def renew_leases(self) -> None:
+        """Extend the leases of every run the bound owner holds by ``lease_timeout`` from now."""
+        ...
+
+    async def release_leases(self, workflow_ids: Collection[str] | None = None) -> None:
+        """Give up the bound owner's leases (of ``workflow_ids``, else all): another process may take them."""
+        ...
+
+    async def post_delivery(self, delivery: Delivery) -> None:
+        """Leave ``delivery`` in the inbox, durably, for the owner of its run."""
+        ...
+
+    async def take_deliveries(self) -> list[Delivery]:
+        """The inbox's deliveries for runs the bound owner holds, oldest first (they stay until deleted)."""
+        ...
+
+    async def delete_deliveries(self, ids: Collection[str]) -> None: ...
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for another process to write to the store; True when one did."""
         ...

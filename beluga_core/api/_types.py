@@ -151,6 +151,9 @@ class HistoryEvent(BaseModel):
     after_seq: int | None = None
     child: ChildRef | None = None
     parent: ParentRef | None = None
+    #: The :class:`Delivery` a signal or cancel request came in (sent from a process that does not own the
+    #: run): a delivery applied twice (after a takeover) is recorded once.
+    delivery_id: str | None = None
 
 
 class WorkflowState(BaseModel):
@@ -224,3 +227,19 @@ class Signal(BaseModel):
     payload: Any = None
     sent_at: datetime = Field(default_factory=utc_now)
     sender_id: str = ""
+
+
+class Delivery(BaseModel):
+    """A signal or a cancel request for a run that another process owns, left in the store's inbox for it.
+
+    ``payload`` is the signal's payload as JSON (checked by the sender). The owner records it in the run's
+    history under :attr:`HistoryEvent.delivery_id`, then removes it from the inbox.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    workflow_id: str = Field(min_length=1)
+    kind: Literal["signal", "cancel"]
+    signal: Signal | None = None
+    payload: Any = None

@@ -11,9 +11,10 @@ from datetime import timedelta
 from typing import Any
 
 from ..api._hooks import Hooks, fire_hook
-from ..api._protocols import QueryHandler, WorkflowFunction, WorkflowStore
+from ..api._protocols import LeasingStore, QueryHandler, WorkflowFunction, WorkflowStore
 from ..api._types import (
     ChildRef,
+    Delivery,
     EventType,
     HistoryEvent,
     ParentRef,
@@ -49,6 +50,7 @@ from ..stores._memory import InMemoryStore
 from ._children import ChildRuns
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
+from ._leases import Leases
 from ._replay import replay_query_handlers
 from ._run import RunChain, Suspension, WorkflowRun
 from ._store_writer import StoreWriter
@@ -80,10 +82,18 @@ class DefaultExecutor:
             thread until it returns (Python cannot stop a thread); once every thread is busy, sync attempts
             wait for one, and one that times out waiting says so in its ``ActivityTimeoutError``. A positive
             int, else ``InvalidInputError``.
+        lease_timeout: on a store that several processes may share (``SQLiteStore``), how long a run stays
+            owned by this executor without a renewal: a process that dies loses its runs after this long, and
+            another executor on the store takes them over. Renewed every third of it.
+        worker: False makes this executor a client on a shared store: it starts workflows, signals, cancels,
+            queries and waits for results, and never runs a workflow itself (the executors with
+            ``worker=True`` on the same store run them). Needs a store that several processes may share.
 
     Use it as an async context manager (``async with DefaultExecutor(...) as ex:``), or call :meth:`start`
     and :meth:`close`. Closing stops the runs in this process without ending them: they stay ``running``
-    in the store and resume on the next start. One executor at a time should run a given store.
+    in the store and resume on the next start (or at once in another executor sharing the store). Several
+    executors may share a ``SQLiteStore`` file, each with its own store object; on other stores run one
+    executor per store at a time.
 
     Each run has one writer: signals and cancellations go through the run's own journal when it is live in
     this process, and wait for a start or a recovery of the same id to finish first. A run suspended by a
@@ -99,8 +109,11 @@ class DefaultExecutor:
         activity_threads: int = 32,
         *,
         graceful_shutdown_timeout: timedelta = timedelta(seconds=10),
+        lease_timeout: timedelta = timedelta(seconds=10),
+        worker: bool = True,
     ) -> None:
         grace = duration_seconds(graceful_shutdown_timeout, what="DefaultExecutor: graceful_shutdown_timeout")
+        lease = duration_seconds(lease_timeout, what="DefaultExecutor: lease_timeout", positive=True)
         self._activity_pool = ActivityThreadPool(activity_threads)
         self.store: WorkflowStore = store if store is not None else InMemoryStore()
         self._writer = StoreWriter(self.store)  # the store's capabilities, looked up once
@@ -122,6 +135,8 @@ class DefaultExecutor:
         self._start_lock = asyncio.Lock()
         self._children = ChildRuns(self)
         self._background: set[asyncio.Task[None]] = set()
+        self._leases = _leases_for(self.store, lease or 10.0, worker)
+        self._worker = worker
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -142,11 +157,20 @@ class DefaultExecutor:
         async with self._start_lock:
             if self._started:
                 return
-            running = await self.store.list(WorkflowFilter(status=WorkflowStatus.RUNNING))
+            running = await self._running_to_resume()
             for state in running:
                 self._resume(state)
             self._started = True
-            self._in_background(self._children.cancel_orphans(running), "beluga-cancel-orphans")
+            if self._worker:
+                self._in_background(self._children.cancel_orphans(running), "beluga-cancel-orphans")
+            if self._leases is not None:
+                self._leases.start(self._workflows.keys, self._take_over, self._apply_delivery)
+
+    async def _running_to_resume(self) -> list[WorkflowState]:
+        """The running runs this executor resumes at its start: the ones it could claim on a shared store."""
+        if self._leases is not None:
+            return await self._leases.claim(list(self._workflows))
+        return await self.store.list(WorkflowFilter(status=WorkflowStatus.RUNNING))
 
     async def close(self) -> None:
         """Stop the runs in this process; they stay ``running`` in the store and resume on the next start.
@@ -162,6 +186,8 @@ class DefaultExecutor:
             runs = list(self._runs.values())
             await asyncio.gather(*(run.stop() for run in runs))
             self._runs.clear()
+            if self._leases is not None:
+                await self._leases.close()
             self._started = False
             self._activity_pool.shutdown()
         finally:
@@ -203,8 +229,13 @@ class DefaultExecutor:
             state = _new_state(start)
             if not await self._writer.create_run(state):
                 raise WorkflowAlreadyStartedError(workflow_id, name)
-            self._launch(fn, state, start.args, resumed=False)
+            self._launch_here(fn, state, start.args)
         return self._handle(state.workflow_id, state.run_id, result_hint(fn))
+
+    def _launch_here(self, fn: WorkflowFunction, state: WorkflowState, args: tuple[Any, ...]) -> None:
+        """Run a run this executor just created, unless it is a client (an executor of the store claims it)."""
+        if self._worker:
+            self._launch(fn, state, args, resumed=False)
 
     async def signal(self, workflow_id: str, signal: Signal) -> None:
         """Deliver ``signal``: persisted before this returns, buffered until the workflow reads it."""
@@ -214,8 +245,7 @@ class DefaultExecutor:
             await run.journal.add_signal(signal, payload)
 
         async def stored(state: WorkflowState) -> None:
-            # Not live here: recorded in the stored history, delivered when the run resumes.
-            await Journal(self._writer, state).add_signal(signal, payload)
+            await self._store_signal(state, signal, payload)
 
         await self._deliver(workflow_id, "signal", live, stored)
         await fire_hook(self.hooks, "on_signal", workflow_id, signal)
@@ -259,16 +289,24 @@ class DefaultExecutor:
         for _ in range(3):  # a run elsewhere may finish between the refused start and the load
             state = _new_state(start, signal=(signal, payload))
             if await self._writer.create_run(state):
-                self._launch(fn, state, start.args, resumed=False)
+                self._launch_here(fn, state, start.args)
                 handle = self._handle(workflow_id, state.run_id, result_hint(fn))
                 handle.started = True
                 return handle
             stored = await self.store.load(workflow_id)
             if stored is not None and not stored.status.is_terminal:
-                # Running in the store but not live here: recorded there, delivered when the run resumes.
-                await Journal(self._writer, stored).add_signal(signal, payload)
+                await self._store_signal(stored, signal, payload)
                 return self._handle(workflow_id, stored.run_id, self._hint_of(stored))
         raise WorkflowAlreadyStartedError(workflow_id, start.name)
+
+    async def _store_signal(self, state: WorkflowState, signal: Signal, payload: Any) -> None:
+        """A signal for a run running in the store but not live here: to its owner's inbox on a shared store,
+        else recorded in the stored history (delivered when the run resumes)."""
+        if self._leases is not None:
+            delivery = Delivery(workflow_id=state.workflow_id, kind="signal", signal=signal, payload=payload)
+            await self._leases.post(delivery)
+        else:
+            await Journal(self._writer, state).add_signal(signal, payload)
 
     def _hint_of(self, state: WorkflowState) -> Any:
         return result_hint(self._workflows.get(state.workflow_type))
@@ -346,12 +384,17 @@ class DefaultExecutor:
                 if run is not None:
                     await run.ended.wait()
                 state = await self._running_state(workflow_id, "update")
+                where = (
+                    "another executor process runs it (updates reach only the executor that runs the workflow)"
+                    if self._leases is not None
+                    else "is its workflow type registered here?"
+                )
                 raise WorkflowNotRunningError(
                     workflow_id,
                     state.status,
                     "update",
                     f"cannot update workflow {workflow_id!r}: it is running in the store but not live in this "
-                    "executor (is its workflow type registered here?)",
+                    f"executor ({where})",
                 )
             waiter = await run.context.updates.accept(name, json_arg)
         json_result = await waiter
@@ -369,8 +412,12 @@ class DefaultExecutor:
             await run.request_cancel()
 
         async def stored(state: WorkflowState) -> None:
-            # No live run here to deliver it to: the request waits in the history for the next resume.
-            await Journal(self._writer, state).record(EventType.WORKFLOW_CANCEL_REQUESTED)
+            # No live run here to deliver it to: to its owner's inbox on a shared store, else the request
+            # waits in the history for the next resume.
+            if self._leases is not None:
+                await self._leases.post(Delivery(workflow_id=workflow_id, kind="cancel"))
+            else:
+                await Journal(self._writer, state).record(EventType.WORKFLOW_CANCEL_REQUESTED)
 
         await self._deliver(workflow_id, "cancel", live, stored)
 
@@ -396,6 +443,34 @@ class DefaultExecutor:
                 await run.ended.wait()
                 run = self._runs.get(workflow_id)  # the run that continued it as new, if it did
             await stored(await self._running_state(workflow_id, operation))
+
+    # -- several processes -------------------------------------------------------------------------------
+
+    def _take_over(self, state: WorkflowState) -> None:
+        """Resume a run this executor claimed from another (dead or stopped) one, unless it is live here."""
+        if state.workflow_id not in self._runs:
+            self._resume(state)
+
+    async def _apply_delivery(self, delivery: Delivery) -> bool:
+        """Apply a signal or cancel request another process left for a run owned here; True once it is done
+        with (applied, or its run has ended), False to keep it for later (the run is not live here yet)."""
+        workflow_id = delivery.workflow_id
+        async with self._lock_for(workflow_id):
+            run = self._runs.get(workflow_id)
+            while run is not None and not run.ended.is_set():
+                if run.accepting:
+                    if delivery.kind == "cancel":
+                        await run.request_cancel(delivery.id)
+                    elif delivery.signal is not None:
+                        await run.journal.add_signal(delivery.signal, delivery.payload, delivery.id)
+                    return True
+                await run.ended.wait()
+                run = self._runs.get(workflow_id)
+            state = await self.store.load(workflow_id)
+            if state is None or state.status.is_terminal:
+                logger.info("workflow %s ended before a %s sent to it arrived", workflow_id, delivery.kind)
+                return True
+            return False
 
     # -- handles ----------------------------------------------------------------------------------------
 
@@ -558,7 +633,7 @@ class DefaultExecutor:
         async with self._lock_for(workflow_id):
             if workflow_id in self._runs:
                 return False
-            state = await self.store.load(workflow_id)
+            state = await self._reclaimed(workflow_id)
             if state is None or state.status.is_terminal:
                 logger.warning(
                     "workflow %s was suspended by a store error and is now %s in the store; not resumed",
@@ -568,6 +643,16 @@ class DefaultExecutor:
                 return False
             self._resume(state)
             return workflow_id in self._runs
+
+    async def _reclaimed(self, workflow_id: str) -> WorkflowState | None:
+        """The stored state of a run to resume here; on a shared store only if this executor (still) owns it."""
+        if self._leases is None:
+            return await self.store.load(workflow_id)
+        claimed = await self._leases.claim(list(self._workflows), [workflow_id])
+        if not claimed:
+            logger.warning("workflow %s is owned by another executor now; not resumed here", workflow_id)
+            return None
+        return claimed[0]
 
     async def _load_existing(self, workflow_id: str) -> WorkflowState:
         state = await self.store.load(workflow_id)
@@ -580,6 +665,17 @@ class DefaultExecutor:
         if state.status.is_terminal:
             raise WorkflowNotRunningError(workflow_id, state.status, operation)
         return state
+
+
+def _leases_for(store: WorkflowStore, lease_timeout: float, worker: bool) -> Leases | None:
+    if isinstance(store, LeasingStore):
+        return Leases(store, lease_timeout, worker=worker)
+    if not worker:
+        raise InvalidInputError(
+            f"DefaultExecutor(worker=False) needs a store that several processes may share (SQLiteStore); "
+            f"{type(store).__name__} is run by one executor at a time"
+        )
+    return None
 
 
 def _check_id(workflow_id: Any, operation: str) -> None:

@@ -68,6 +68,8 @@ class Journal:
         #: completed (kept up to date live): a replay re-applies each accepted update where it was accepted.
         self.accepted_updates: list[HistoryEvent] = []
         self.completed_updates: set[str] = set()
+        #: The ids of the deliveries (from other processes) the history records: none is recorded twice.
+        self.deliveries: set[str] = set()
         self._write_lock = asyncio.Lock()
         #: The error of a write that failed. The in-memory history is then ahead of the store, so the
         #: journal takes no more events: the run is suspended and resumed from what the store holds.
@@ -91,6 +93,8 @@ class Journal:
     def _index(self, events: list[HistoryEvent]) -> None:
         delivered: dict[str, int] = defaultdict(int)
         for event in events:
+            if event.delivery_id is not None:
+                self.deliveries.add(event.delivery_id)
             if event.seq is not None:
                 self._by_seq[event.seq].append(event)
             if event.type == EventType.PATCH_APPLIED and event.patch_id is not None:
@@ -131,13 +135,18 @@ class Journal:
             return self.has_signal(name)
         return True
 
-    async def add_signal(self, signal: Signal, payload: Any) -> None:
-        """Persist a signal's arrival, then buffer it for the workflow."""
+    async def add_signal(self, signal: Signal, payload: Any, delivery_id: str | None = None) -> None:
+        """Persist a signal's arrival, then buffer it for the workflow (once per ``delivery_id``)."""
+        if delivery_id is not None:
+            if delivery_id in self.deliveries:
+                return
+            self.deliveries.add(delivery_id)
         await self.record(
             EventType.SIGNAL_RECEIVED,
             signal_name=signal.name,
             signal_payload=payload,
             timestamp=signal.sent_at,
+            delivery_id=delivery_id,
         )
         self._arrived[signal.name].append(payload)
         self._signal_waiters[signal.name].set()

@@ -161,12 +161,12 @@ class WorkflowRun:
         self._on_end = on_end
         self._task = asyncio.create_task(self._main(), name=f"beluga-workflow:{self.workflow_id}")
 
-    async def request_cancel(self) -> None:
+    async def request_cancel(self, delivery_id: str | None = None) -> None:
         """Record the cancellation request, then deliver it to the workflow as ``CancelledError``."""
         if self.cancel_requested or self.ended.is_set():
             return
         self.cancel_requested = True
-        await self.journal.record(EventType.WORKFLOW_CANCEL_REQUESTED)
+        await self.journal.record(EventType.WORKFLOW_CANCEL_REQUESTED, delivery_id=delivery_id)
         if self._body is not None:
             self._body.cancel()
 

@@ -21,7 +21,7 @@ import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ..api._types import ErrorInfo, EventType, HistoryEvent
+from ..api._types import ErrorInfo, EventType, HistoryEvent, WorkflowStatus
 from ..api.errors import ExecutorClosedError, NonDeterminismError, UpdateFailedError
 from ..engine._updates import (
     UpdateRegistration,
@@ -39,6 +39,13 @@ if TYPE_CHECKING:
     from ._context import DefaultWorkflowContext
 
 logger = logging.getLogger("beluga_core.executor")
+
+_HOW_IT_ENDED = {
+    WorkflowStatus.COMPLETED: "completed",
+    WorkflowStatus.FAILED: "failed",
+    WorkflowStatus.CANCELED: "was canceled",
+    WorkflowStatus.RUNNING: "continued as new",
+}
 
 
 class RunUpdates:
@@ -143,7 +150,17 @@ class RunUpdates:
             if context.stopping:
                 self._fail_waiter(update_id, ExecutorClosedError(workflow_id))
                 return
-            error = failed(workflow_id, name, exc)
+            ended = context.decided_status()
+            if ended is not None:  # the run ended under the handler: say so, as Temporal does
+                how = _HOW_IT_ENDED[ended]
+                error = UpdateFailedError(
+                    workflow_id,
+                    name,
+                    "AcceptedUpdateCompletedWorkflow",
+                    f"the workflow {how} before update {name!r} completed (its handler was canceled)",
+                )
+            else:
+                error = failed(workflow_id, name, exc)
         except Exception as exc:
             error = failed(workflow_id, name, exc)
         await self._complete(update_id, result, error)

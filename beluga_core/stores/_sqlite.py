@@ -19,7 +19,7 @@ import builtins
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -27,22 +27,44 @@ from typing import Any, Literal, TypeVar
 
 from pydantic_core import to_json
 
-from ..api._types import ErrorInfo, HistoryEvent, WorkflowFilter, WorkflowState, WorkflowStatus
+from ..api._types import (
+    Delivery,
+    ErrorInfo,
+    HistoryEvent,
+    WorkflowFilter,
+    WorkflowState,
+    WorkflowStatus,
+    utc_now,
+)
 from ..api.errors import StoreError
 from ._base import require_workflow_id, run_not_stored, running_not_deleted, store_errors
 
 PROVIDER = "sqlite"
 
 T = TypeVar("T")
-_REPLACE_HEADER = "INSERT OR REPLACE INTO workflows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_UPDATE_STATUS = "UPDATE workflows SET status = ?, result = ?, error = ?, updated_us = ? WHERE workflow_id = ? AND run_id = ?"
-_INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?)"
-_CREATE_UNLESS_RUNNING = (
-    "INSERT INTO workflows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workflow_id) DO UPDATE SET "
+_COLUMNS = "workflow_id, run_id, workflow_type, status, input, result, error, created_us, updated_us, timeout_us, owner"
+_UPSERT = (
+    f"INSERT INTO workflows ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (workflow_id) DO UPDATE SET "
     "run_id = excluded.run_id, workflow_type = excluded.workflow_type, status = excluded.status, "
     "input = excluded.input, result = excluded.result, error = excluded.error, created_us = excluded.created_us, "
-    "updated_us = excluded.updated_us, timeout_us = excluded.timeout_us WHERE workflows.status != 'running'"
+    "updated_us = excluded.updated_us, timeout_us = excluded.timeout_us, owner = excluded.owner WHERE "
 )
+#: The condition under which the run of a ``workflows`` row may be written by the owner ``excluded.owner`` or
+#: taken over: no owner, that owner, or an owner whose lease has expired (?: now, in microseconds).
+_NOT_HELD_BY_ANOTHER = (
+    "(workflows.owner IS NULL OR workflows.owner IS excluded.owner OR COALESCE((SELECT lease_until_us FROM "
+    "executors WHERE executors.owner = workflows.owner), 0) < ?)"
+)
+# A save replaces a run unless another owner's live lease holds it.
+_REPLACE_HEADER = _UPSERT + _NOT_HELD_BY_ANOTHER
+_CREATE_UNLESS_RUNNING = _UPSERT + "workflows.status != 'running'"
+_UPDATE_STATUS = (
+    "UPDATE workflows SET status = ?, result = ?, error = ?, updated_us = ? "
+    "WHERE workflow_id = ? AND run_id = ? AND owner IS ?"
+)
+_INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?)"
+_RENEW = "INSERT INTO executors VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET lease_until_us = excluded.lease_until_us"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS workflows (
@@ -55,9 +77,19 @@ CREATE TABLE IF NOT EXISTS workflows (
     error         TEXT,
     created_us    INTEGER NOT NULL,
     updated_us    INTEGER NOT NULL,
-    timeout_us    INTEGER
+    timeout_us    INTEGER,
+    owner         TEXT
 );
 CREATE INDEX IF NOT EXISTS workflows_by_status ON workflows (status, created_us);
+CREATE TABLE IF NOT EXISTS executors (
+    owner          TEXT PRIMARY KEY,
+    lease_until_us INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id          TEXT PRIMARY KEY,
+    workflow_id TEXT NOT NULL,
+    body        TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS workflows_by_created ON workflows (created_us);
 CREATE TABLE IF NOT EXISTS events (
     workflow_id TEXT NOT NULL,
@@ -78,6 +110,21 @@ def _to_us(moment: datetime) -> int:
 
 def _from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
+
+
+#: How often :meth:`SQLiteStore.wait_for_change` looks at ``data_version``.
+_CHANGE_POLL_SECONDS = 0.1
+
+
+def _data_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+def _add_lease_columns(conn: sqlite3.Connection) -> None:
+    """Bring a file made before leases existed up to date (its runs start unowned)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(workflows)")}
+    if "owner" not in columns:
+        conn.execute("ALTER TABLE workflows ADD COLUMN owner TEXT")
 
 
 def _json(value: Any) -> str:
@@ -173,6 +220,10 @@ class SQLiteStore:
         self._pending: builtins.list[tuple[_Write, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
+        #: The executor whose writes this store object fences (see :meth:`bind_owner`), and its lease length.
+        self._owner: str | None = None
+        self._lease_us = 0
+        self._data_version: int | None = None
 
     # -- public API ---------------------------------------------------------------------------------------
 
@@ -182,7 +233,8 @@ class SQLiteStore:
         events = [(state.workflow_id, e.id, e.model_dump_json()) for e in state.history]
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(_REPLACE_HEADER, header)
+            if not conn.execute(_REPLACE_HEADER, (*header, _to_us(utc_now()))).rowcount:
+                raise self._owned_elsewhere(conn, "save", state.workflow_id)
             conn.execute("DELETE FROM events WHERE workflow_id = ?", (state.workflow_id,))
             conn.executemany(_INSERT_EVENT, events)
 
@@ -222,11 +274,17 @@ class SQLiteStore:
             _to_us(state.updated_at),
             state.workflow_id,
             state.run_id,
+            self._owner,
         )
         events = [(state.workflow_id, e.id, e.model_dump_json()) for e in new_events]
 
         def write(conn: sqlite3.Connection) -> None:
             if not conn.execute(_UPDATE_STATUS, update).rowcount:
+                row = conn.execute(
+                    "SELECT run_id FROM workflows WHERE workflow_id = ?", (state.workflow_id,)
+                ).fetchone()
+                if row is not None and row["run_id"] == state.run_id:
+                    raise self._owned_elsewhere(conn, "append", state.workflow_id)
                 raise run_not_stored(PROVIDER, state)
             conn.executemany(_INSERT_EVENT, events)
 
@@ -291,6 +349,171 @@ class SQLiteStore:
             self._conn = None
         self._thread.shutdown(wait=True)
 
+    # -- several processes (LeasingStore) ------------------------------------------------------------------
+
+    def bind_owner(self, owner: str, lease_timeout: timedelta) -> None:
+        """Fence this object's writes of runs by ``owner`` (see :class:`~beluga_core.api._protocols.LeasingStore`).
+
+        One owner per store object: give each DefaultExecutor its own ``SQLiteStore`` (on the same file).
+        """
+        if self._owner is not None and self._owner != owner:
+            raise StoreError(
+                PROVIDER,
+                "bind_owner",
+                f"this SQLiteStore object ({self.path!r}) already serves executor {self._owner!r}: give each "
+                "DefaultExecutor a SQLiteStore of its own (on the same file, if they share the workflows)",
+            )
+        self._owner = owner
+        self._lease_us = lease_timeout // timedelta(microseconds=1)
+
+    async def claim_runs(
+        self,
+        workflow_types: Collection[str],
+        workflow_ids: Collection[str] | None = None,
+        dead_owners: Collection[str] = (),
+        limit: int | None = None,
+    ) -> builtins.list[WorkflowState]:
+        owner = self._require_owner("claim_runs")
+        types = builtins.list(workflow_types)
+        if not types or (workflow_ids is not None and not workflow_ids):
+            return []
+        takeable = ["w.owner IS NULL", "COALESCE(e.lease_until_us, 0) < ?"]
+        params: builtins.list[Any] = [owner, *types, _to_us(utc_now())]
+        if workflow_ids is not None:
+            takeable.append("w.owner = ?")  # a run of its own it names, to resume it
+            params.append(owner)
+        dead = builtins.list(dead_owners)
+        if dead:
+            takeable.append(f"w.owner IN ({', '.join('?' * len(dead))})")
+            params += dead
+        which = (
+            "SELECT w.workflow_id FROM workflows w LEFT JOIN executors e ON e.owner = w.owner "
+            f"WHERE w.status = 'running' AND w.workflow_type IN ({', '.join('?' * len(types))}) "
+            f"AND ({' OR '.join(takeable)})"
+        )
+        if workflow_ids is not None:
+            ids = builtins.list(workflow_ids)
+            which += f" AND w.workflow_id IN ({', '.join('?' * len(ids))})"
+            params += ids
+        if limit is not None:
+            which += f" ORDER BY w.created_us LIMIT {int(limit)}"
+        sql = f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({which}) RETURNING workflow_id"
+        renew = (owner, self._lease_until())
+
+        def claim(conn: sqlite3.Connection) -> builtins.list[WorkflowState]:
+            claimed: builtins.list[str] = []
+
+            def take() -> None:
+                conn.execute(_RENEW, renew)  # its own lease is live from its first claim on
+                claimed.extend(r[0] for r in conn.execute(sql, params).fetchall())
+
+            _in_transaction(conn, take)
+            states = []
+            for workflow_id in claimed:
+                row = conn.execute("SELECT * FROM workflows WHERE workflow_id = ?", (workflow_id,)).fetchone()
+                states.append(self._state_from_row(conn, row, "claim_runs"))
+            return states
+
+        return await self._read("claim_runs", claim)
+
+    async def lease_owners(self) -> builtins.list[str]:
+        """The owners holding a lease that has not expired."""
+        now = _to_us(utc_now())
+
+        def read(conn: sqlite3.Connection) -> builtins.list[str]:
+            sql = "SELECT owner FROM executors WHERE lease_until_us >= ?"
+            return [r[0] for r in conn.execute(sql, (now,)).fetchall()]
+
+        return await self._read("lease_owners", read)
+
+    async def renew_leases(self) -> None:
+        """One write whatever the number of runs: the runs name their owner, the owner's row has the expiry."""
+        params = (self._require_owner("renew_leases"), self._lease_until())
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(_RENEW, params)
+
+        await self._write("renew_leases", _Write(write))
+
+    async def release_leases(self, workflow_ids: Collection[str] | None = None) -> None:
+        owner = self._require_owner("release_leases")
+        sql = "UPDATE workflows SET owner = NULL WHERE owner = ?"
+        params: builtins.list[Any] = [owner]
+        if workflow_ids is not None:
+            ids = builtins.list(workflow_ids)
+            sql += f" AND workflow_id IN ({', '.join('?' * len(ids))})"
+            params += ids
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(sql, params)
+            if workflow_ids is None:
+                conn.execute("DELETE FROM executors WHERE owner = ?", (owner,))
+
+        await self._write("release_leases", _Write(write))
+
+    async def post_delivery(self, delivery: Delivery) -> None:
+        row = (delivery.id, delivery.workflow_id, delivery.model_dump_json())
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?)", row)
+
+        await self._write("post_delivery", _Write(write))
+
+    async def take_deliveries(self) -> builtins.list[Delivery]:
+        owner = self._require_owner("take_deliveries")
+        sql = (
+            "SELECT d.body FROM deliveries d JOIN workflows w ON w.workflow_id = d.workflow_id "
+            "WHERE w.owner = ? ORDER BY d.rowid"
+        )
+
+        def read(conn: sqlite3.Connection) -> builtins.list[Delivery]:
+            return [Delivery.model_validate_json(r[0]) for r in conn.execute(sql, (owner,)).fetchall()]
+
+        return await self._read("take_deliveries", read)
+
+    async def delete_deliveries(self, ids: Collection[str]) -> None:
+        rows = [(i,) for i in ids]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany("DELETE FROM deliveries WHERE id = ?", rows)
+
+        if rows:
+            await self._write("delete_deliveries", _Write(write))
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        """Poll SQLite's ``data_version`` (it changes when another connection commits) for up to ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            version = await self._read("wait_for_change", _data_version)
+            changed = self._data_version is not None and version != self._data_version
+            self._data_version = version
+            if changed:
+                return True
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(_CHANGE_POLL_SECONDS, left))
+
+    def _require_owner(self, op: str) -> str:
+        if self._owner is None:
+            raise StoreError(PROVIDER, op, "no owner bound: call bind_owner(owner, lease_timeout) first")
+        return self._owner
+
+    def _lease_until(self) -> int:
+        return _to_us(utc_now()) + self._lease_us
+
+    @staticmethod
+    def _owned_elsewhere(conn: sqlite3.Connection, op: str, workflow_id: str) -> StoreError:
+        row = conn.execute("SELECT owner FROM workflows WHERE workflow_id = ?", (workflow_id,)).fetchone()
+        owner = None if row is None else row["owner"]
+        return StoreError(
+            PROVIDER,
+            op,
+            f"workflow {workflow_id!r} is owned by executor {owner!r} (this one lost or never held its "
+            "lease): nothing was written",
+        )
+
     async def __aenter__(self) -> SQLiteStore:
         return self
 
@@ -299,8 +522,9 @@ class SQLiteStore:
 
     # -- rows -----------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _header_row(state: WorkflowState) -> tuple[Any, ...]:
+    def _header_row(self, state: WorkflowState) -> tuple[Any, ...]:
+        """The row of ``state``'s header; owned by the bound owner (with a fresh lease) while it is running."""
+        owned = self._owner is not None and not state.status.is_terminal
         return (
             state.workflow_id,
             state.run_id,
@@ -312,6 +536,7 @@ class SQLiteStore:
             _to_us(state.created_at),
             _to_us(state.updated_at),
             None if state.timeout is None else state.timeout // timedelta(microseconds=1),
+            self._owner if owned else None,
         )
 
     @classmethod
@@ -351,6 +576,7 @@ class SQLiteStore:
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=10000")
             conn.executescript(_SCHEMA)
+            _add_lease_columns(conn)
             self._conn = conn
         return self._conn
 

@@ -41,6 +41,12 @@ EXPECTED_OUTPUT = [
         "{'tea': 2, 'milk': 1}",
     ],
     ["continues at 6:", "continues at 21:", "total 28", "new run: True"],  # continue-as-new
+    [  # child workflows
+        "coffee: ValueError no price for 'coffee'",
+        "['order-1/child-1-",
+        "5.75 packed in a small box",
+        "completed",
+    ],
 ]
 
 

@@ -28,6 +28,17 @@ EXPECTED = {
         'tool: calculator {"expression": "18 * 9 / 5 + 32"} -> 64.4',
         "answer after 3 turns: It is 64.4 degrees Fahrenheit there.",
     ],
+    "supervisor_agent": [
+        "user: 'Research flights to Lima' (started the workflow)",
+        "user: 'Please email the plan to ada@example.com' (sent to the running workflow)",
+        "awaiting approval: ['call-3']",
+        "approve call-9: rejected (no tool call 'call-9' is waiting for approval)",
+        "approve call-3: send_email approved by ada, conversation-1/call-3 emailed ada@example.com ('Your trip')",
+        "found 3 good options for flights to Lima",
+        "found 3 good options for food in Lima",
+        "turn 4: goodbye",
+        "4 turns in 2 runs",
+    ],
     "human_approval": ["E-1: approved by policy", "E-2: approved by reviewer", "E-3: rejected by reviewer"],
 }
 

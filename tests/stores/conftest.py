@@ -96,7 +96,8 @@ async def _sqlite_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Sto
         """A workflow row whose one history event holds ``value`` (the file is written by plain sqlite3)."""
         with contextlib.closing(sqlite3.connect(path)) as conn, conn:
             conn.execute(
-                "INSERT INTO workflows VALUES (?, 'r', 't', 'running', 'null', 'null', NULL, 0, 0, NULL)",
+                "INSERT INTO workflows (workflow_id, run_id, workflow_type, status, input, result, error, "
+                "created_us, updated_us, timeout_us) VALUES (?, 'r', 't', 'running', 'null', 'null', NULL, 0, 0, NULL)",
                 (workflow_id,),
             )
             conn.execute("INSERT INTO events VALUES (?, 1, ?)", (workflow_id, value.decode()))

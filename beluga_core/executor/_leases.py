@@ -1,0 +1,145 @@
+"""Several DefaultExecutor processes on one store: leases, takeover, and deliveries from other processes.
+
+On a :class:`~beluga_core.api._protocols.LeasingStore` every running workflow is owned by one executor at a time
+through a lease in the store. An executor claims the runs no live lease holds when it starts and then
+periodically (so a dead process's runs are taken over once its leases expire), renews its own leases while it
+lives, and releases them when it closes. Writes are fenced by the store: an executor that lost a lease can no
+longer append to that run. Signals and cancel requests from processes that do not own a run reach its owner
+through the store's inbox (:class:`Delivery`); the owner looks for them whenever another process writes to the
+store (``wait_for_change``), so they arrive within a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Collection
+from datetime import timedelta
+
+from ..api._protocols import LeasingStore
+from ..api._types import Delivery, WorkflowState
+from ..api.errors import WorkflowError
+
+logger = logging.getLogger("beluga_core.executor")
+
+#: The longest the loop waits without looking at the store (for expired leases of other processes).
+_MAX_IDLE = 1.0
+_RETRY_AFTER_ERROR = 1.0
+#: How many runs the loop claims at a time, so executors sharing a store share new runs too.
+_CLAIM_BATCH = 16
+
+
+_HOST = socket.gethostname()
+
+
+def _is_dead(owner: str) -> bool:
+    """True for the owner id of an executor in a process of this host that no longer exists (it crashed): its
+    runs are taken over at once instead of when its leases expire. Owners elsewhere wait for the expiry."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != _HOST or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, under another user
+        return False
+    return False
+
+
+class Leases:
+    """The leases of one executor on a leasing store, and the loop that keeps, takes over and delivers."""
+
+    def __init__(self, store: LeasingStore, lease_timeout: float, *, worker: bool) -> None:
+        #: This executor's owner id: host, process id and a random part (two executors in one process differ).
+        self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.worker = worker
+        self._store = store
+        self._lease = lease_timeout
+        self._task: asyncio.Task[None] | None = None
+        if worker:
+            store.bind_owner(self.owner, timedelta(seconds=lease_timeout))
+
+    async def claim(
+        self,
+        workflow_types: Collection[str],
+        workflow_ids: Collection[str] | None = None,
+        limit: int | None = None,
+    ) -> list[WorkflowState]:
+        """Take the lease of the running runs of ``workflow_types`` that no other live executor holds."""
+        if not self.worker:
+            return []
+        dead = [owner for owner in await self._store.lease_owners() if _is_dead(owner)]
+        return await self._store.claim_runs(workflow_types, workflow_ids, dead, limit)
+
+    async def post(self, delivery: Delivery) -> None:
+        await self._store.post_delivery(delivery)
+
+    def start(
+        self,
+        workflow_types: Callable[[], Collection[str]],
+        resume: Callable[[WorkflowState], None],
+        deliver: Callable[[Delivery], Awaitable[bool]],
+    ) -> None:
+        """Run the loop: renew, take over expired runs (``resume`` each), apply deliveries (``deliver``: True
+        once the delivery is done with, to be removed from the inbox)."""
+        if self.worker and self._task is None:
+            self._task = asyncio.create_task(
+                self._loop(workflow_types, resume, deliver), name=f"beluga-leases:{self.owner}"
+            )
+
+    async def close(self) -> None:
+        """Stop the loop and release every lease (call once the runs here are stopped)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self.worker:
+            try:
+                await self._store.release_leases()
+            except WorkflowError as exc:  # they expire by themselves
+                logger.warning(
+                    "executor %s: leases not released (%s); they expire by themselves", self.owner, exc
+                )
+
+    async def _loop(
+        self,
+        workflow_types: Callable[[], Collection[str]],
+        resume: Callable[[WorkflowState], None],
+        deliver: Callable[[Delivery], Awaitable[bool]],
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        renew_every, claim_every = self._lease / 3, self._lease / 2
+        next_renew = next_claim = loop.time()
+        changed = True
+        while True:
+            try:
+                now = loop.time()
+                if now >= next_renew:
+                    await self._store.renew_leases()
+                    next_renew = now + renew_every
+                if changed or now >= next_claim:
+                    claimed = await self.claim(workflow_types(), limit=_CLAIM_BATCH)
+                    for state in claimed:
+                        logger.debug("executor %s took workflow %s", self.owner, state.workflow_id)
+                        resume(state)
+                    # A full batch: more may be waiting, for this executor or another one (they share them).
+                    next_claim = now if len(claimed) == _CLAIM_BATCH else now + claim_every
+                    await self._deliver_all(deliver)
+                wait = min(next_renew, next_claim) - loop.time()
+                changed = await self._store.wait_for_change(max(0.0, min(wait, _MAX_IDLE)))
+            except WorkflowError as exc:
+                logger.warning("executor %s: the store failed (%s); trying again", self.owner, exc)
+                changed = True
+                await asyncio.sleep(_RETRY_AFTER_ERROR)
+
+    async def _deliver_all(self, deliver: Callable[[Delivery], Awaitable[bool]]) -> None:
+        done = []
+        for delivery in await self._store.take_deliveries():
+            if await deliver(delivery):
+                done.append(delivery.id)
+        await self._store.delete_deliveries(done)

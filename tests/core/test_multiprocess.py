@@ -1,0 +1,140 @@
+"""Several DefaultExecutor processes on one SQLite file: each run is owned by one process at a time, a killed
+process's runs are taken over, and a client process starts and signals workflows the executors run."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from beluga_core.stores import SQLiteStore
+from beluga_core.workflow import EventType
+
+from . import multiprocess_workflows as mp
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _spawn(role: str, db: Path, log: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.core.multiprocess_workflows", role, str(db), str(log)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _ready(process: subprocess.Popen[str]) -> None:
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.strip() == "ready", process.stderr.read() if process.stderr else ""
+
+
+def _executions(log: Path) -> list[tuple[str, int]]:
+    """Each activity execution as (workflow id|step, pid), in order."""
+    rows = []
+    for line in log.read_text().splitlines():
+        workflow_id, step, pid = line.split("|")
+        rows.append((f"{workflow_id}|{step}", int(pid)))
+    return rows
+
+
+async def test_two_executors_and_a_client_finish_every_workflow_when_one_executor_is_killed(
+    tmp_path: Path,
+) -> None:
+    db, log = tmp_path / "shared.db", tmp_path / "activity.log"
+    executors = [_spawn("executor", db, log) for _ in range(2)]
+    client = None
+    try:
+        for process in executors:
+            _ready(process)
+        client = _spawn("client", db, log)
+        deadline = time.monotonic() + 30
+        while not (log.exists() and len(log.read_text().splitlines()) >= mp.COUNT):
+            if time.monotonic() > deadline:
+                pytest.fail("the executors made no progress")
+            await asyncio.sleep(0.01)
+        busiest = collections.Counter(pid for _, pid in _executions(log)).most_common(1)[0][0]
+        victim = next(p for p in executors if p.pid == busiest)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
+
+        out, err = client.communicate(timeout=90)
+        assert client.returncode == 0, err
+    finally:
+        for process in [*executors, *([client] if client else [])]:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+
+    assert json.loads(out) == {f"job-{n}": 2 * n + 1 for n in range(mp.COUNT)}
+    executions = _executions(log)
+    by_step = collections.defaultdict(list)
+    for key, pid in executions:
+        by_step[key].append(pid)
+    assert set(by_step) == {f"job-{n}|{step}" for n in range(mp.COUNT) for step in (1, 2, 3)}
+    pids = {pid for _, pid in executions}
+    assert victim.pid in pids and len(pids) == 2, "both executors ran steps"
+    taken_over = [
+        n for n in range(mp.COUNT) if by_step[f"job-{n}|1"][0] == victim.pid != by_step[f"job-{n}|3"][-1]
+    ]
+    assert taken_over, "no run of the killed executor was taken over"
+    for key, ran_by in by_step.items():
+        # Run again only when the kill cut it short: its first execution was in the killed process.
+        assert len(ran_by) == 1 or (len(ran_by) == 2 and ran_by[0] == victim.pid), f"{key} ran in {ran_by}"
+
+
+async def test_an_executor_paused_past_its_lease_loses_its_runs_and_can_write_nothing_to_them(
+    tmp_path: Path,
+) -> None:
+    db, log = tmp_path / "shared.db", tmp_path / "activity.log"
+    paused = _spawn("executor", db, log)
+    processes = [paused]
+    try:
+        _ready(paused)
+        starter = _spawn("start", db, log)
+        processes.append(starter)
+        assert starter.wait(timeout=60) == 0
+        parked_at = time.monotonic()
+        while len(log.read_text().splitlines()) < mp.COUNT:  # every job is past its first step
+            assert time.monotonic() - parked_at < 30, "the executor made no progress"
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # and parked, waiting for "go": the process holds no SQLite lock
+        os.kill(paused.pid, signal.SIGSTOP)  # alive, but silent: its lease expires
+        other = _spawn("executor", db, log)
+        processes.append(other)
+        _ready(other)
+
+        finisher = _spawn("finish", db, log)
+        processes.append(finisher)
+        out, err = finisher.communicate(timeout=90)
+        assert finisher.returncode == 0, err
+        os.kill(paused.pid, signal.SIGCONT)
+        # Its "go" timeouts fire now (it never got the signals), and it tries to record them.
+        await asyncio.sleep(max(0.0, mp.GO_TIMEOUT.total_seconds() + 0.7 - (time.monotonic() - parked_at)))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+    paused_log = paused.stderr.read() if paused.stderr else ""
+
+    assert json.loads(out) == {f"job-{n}": 2 * n + 1 for n in range(mp.COUNT)}
+    assert "is owned by executor" in paused_log, paused_log[-2000:]
+    store = SQLiteStore(db)
+    try:
+        for state in await store.list():
+            completed = [e.seq for e in state.history if e.type == EventType.ACTIVITY_COMPLETED]
+            assert completed == [1, 4, 6], f"{state.workflow_id}: {completed}"  # each step recorded once
+            assert [e.id for e in state.history] == list(range(1, len(state.history) + 1))
+    finally:
+        await store.close()
