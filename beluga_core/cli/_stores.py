@@ -4,10 +4,13 @@
 redaction); :func:`open_backend` opens it as a :class:`Backend`: its store, and an executor for the calls that
 talk to runs (signal, cancel, query, result), made with the library's own classes:
 
-- SQLite and NATS: ``DefaultExecutor(store=store)``, started with no workflow registered, so it resumes no
-  run: a signal or a cancellation of a run not live in it is written to the store and reaches the run where it
-  is owned (delivered when the owning process resumes it). Workflow functions given with ``--workflows`` are
-  registered after the start, only to answer user queries (by replaying the history) and decode results.
+- SQLite: a client, ``DefaultExecutor(store=store, worker=False)``: it never runs a workflow; a signal or a
+  cancellation of a run another executor process owns goes through the store's inbox and reaches it within
+  a second; one of a run no process owns is delivered when an executor next resumes it. Workflow functions
+  given with ``--workflows`` answer user queries (by replaying the history) and decode results.
+- NATS (a store one executor runs at a time): ``DefaultExecutor(store=store)`` started with no workflow
+  registered, so it resumes no run; a signal or a cancellation is written to the stored history and reaches
+  the run when an executor resumes it. ``--workflows`` functions are registered after the start.
 - Temporal: ``TemporalStore`` and ``TemporalExecutor`` over a client connected with ``BelugaPlugin``.
 """
 
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..api._protocols import DurableExecutor, WorkflowFunction, WorkflowStore
+from ..api._protocols import DurableExecutor, LeasingStore, WorkflowFunction, WorkflowStore
 from ..stores._secrets import Secrets, redact_url, url_secrets
 from ._errors import OperatorError
 
@@ -147,7 +150,13 @@ class Backend:
 
     @asynccontextmanager
     async def executor(self, workflows: Sequence[WorkflowFunction] = ()) -> AsyncIterator[DurableExecutor]:
-        """An executor over this backend; ``workflows`` give the code for user queries and result types."""
+        """An executor over this backend; ``workflows`` give the code for user queries and result types.
+
+        On a store several processes share (SQLite) it is a client, ``DefaultExecutor(worker=False)``: it runs
+        no workflow, and its signals and cancels of a run another process owns go through the store's inbox
+        to that process. On another store (NATS, run by one executor at a time) it is started with no workflow
+        registered, so it resumes none; ``workflows`` are registered after the start.
+        """
         if self.target.kind == "temporal":
             from beluga_temporal import TemporalExecutor
 
@@ -155,6 +164,10 @@ class Backend:
             return
         from ..executor import DefaultExecutor
 
+        if isinstance(self.store, LeasingStore):
+            async with DefaultExecutor(store=self.store, workflows=workflows, worker=False) as client:
+                yield client
+            return
         executor = DefaultExecutor(store=self.store)
         with quiet_resume_warnings():
             async with executor:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from beluga_core.stores import SQLiteStore
-from beluga_core.workflow import DefaultExecutor, WorkflowState
+from beluga_core.workflow import DefaultExecutor, WorkflowCanceledError, WorkflowState
 
 from .conftest import beluga, cli_env, finished, invoke, resume_until_done, start_beluga
-from .workflows import WORKFLOWS
+from .workflows import WORKFLOWS, approval, reset_flaky, waiter
 
 SUMMARY_KEYS = {
     "workflow_id",
@@ -128,30 +128,45 @@ async def test_the_default_store_is_beluga_db_env_else_beluga_db_here(parked_db:
     assert len(json.loads(here.out)) == 3
 
 
-@pytest.mark.skipif(
-    "lease_timeout" not in DefaultExecutor.__init__.__code__.co_varnames,
-    reason="waits for issue 11 (several executor processes on one store): signals from another process",
-)
-async def test_signal_reaches_a_run_owned_by_another_live_process(tmp_path: Path) -> None:
-    """With issue 11, a signal the CLI writes reaches the live owner within a second."""
-    from .workflows import approval
-
-    store = SQLiteStore(tmp_path / "owned.db")
+async def test_signal_cancel_query_result_reach_a_run_owned_by_another_live_process(tmp_path: Path) -> None:
+    """The CLI is a client on the shared SQLite file: what it sends reaches the executor process that owns
+    the run (through the store's inbox) within a second, and it reads what the owner writes."""
+    reset_flaky("O-1")
+    path = tmp_path / "owned.db"
+    db = str(path)
+    store = SQLiteStore(path)
     try:
         async with DefaultExecutor(store=store, workflows=WORKFLOWS) as owner:
             handle = await owner.execute(approval, id="owned-1", input="O-1")
+            held = await owner.execute(waiter, id="owned-2", input="w")
             for _ in range(200):
                 if await owner.query("owned-1", "stage") == "awaiting approval":
                     break
                 await asyncio.sleep(0.02)
-            db = str(tmp_path / "owned.db")
+            staged = await beluga(
+                "--db", db, "--workflows", "tests.cli.workflows", "query", "owned-1", "stage"
+            )
+            assert json.loads(staged.out) == "awaiting approval", staged
+            waiting = await start_beluga("--db", db, "result", "owned-1", "--wait", "30")
+
             sent = await beluga("--db", db, "signal", "owned-1", "approve", '"yes"')
             assert sent.code == 0, sent
+            signaled_at = asyncio.get_running_loop().time()
             assert await handle.result(timeout=10) == "charged reservation-O-1"
-            waiter_run = await owner.execute(WORKFLOWS[3], id="owned-2", input="w")
+            assert (
+                asyncio.get_running_loop().time() - signaled_at < 2.0
+            )  # the inbox reached the owner at once
+            waited = await finished(waiting)
+            assert waited.code == 0 and json.loads(waited.out) == "charged reservation-O-1", waited
+
             assert (await beluga("--db", db, "cancel", "owned-2")).code == 0
-            with pytest.raises(Exception, match="canceled"):
-                await waiter_run.result(timeout=10)
+            with pytest.raises(WorkflowCanceledError):
+                await held.result(timeout=10)
+            listed = {
+                row["workflow_id"]: row["status"]
+                for row in json.loads((await beluga("--db", db, "list", "--json")).out)
+            }
+            assert listed == {"owned-1": "completed", "owned-1-notify": "completed", "owned-2": "canceled"}
     finally:
         await store.close()
 

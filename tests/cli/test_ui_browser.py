@@ -140,10 +140,11 @@ async def test_follow_a_run_see_its_timeline_and_signal_it_to_completion(
         finally:
             await browser.close()
 
-    store = SQLiteStore(parked_db)
+    store = SQLiteStore(parked_db)  # the cancellation waits in the store's inbox for the run's next executor
     try:
+        await resume_until_done(store, "waiter-1")
         waiter = await store.load("waiter-1")
-        assert waiter is not None
+        assert waiter is not None and waiter.status.value == "canceled"
         assert [e.type.value for e in waiter.history].count("workflow_cancel_requested") == 1
     finally:
         await store.close()
