@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -118,7 +118,7 @@ def outcome_text(state: WorkflowState, limit: int | None = _VALUE_WIDTH) -> Text
 # -- list -------------------------------------------------------------------------------------------------
 
 
-def list_table(states: list[WorkflowState], source: str, width: int) -> Table:
+def list_table(states: list[WorkflowState], source: str, width: int) -> Group:
     now = utc_now()
     rows = []
     for state in states:
@@ -144,12 +144,11 @@ def list_table(states: list[WorkflowState], source: str, width: int) -> Table:
     )
 
 
-def _table(title: str, headers: list[str], rows: list[list[Text]], width: int) -> Table:
-    """A borderless table ``width`` wide at most, whose last column alone gives way (cut with ``…``): every
-    other column keeps the width of its widest cell. A header ending in ``>`` is right-aligned."""
-    table = Table(
-        title=title, title_justify="left", title_style="bold", header_style="bold", box=None, pad_edge=False
-    )
+def _table(title: str, headers: list[str], rows: list[list[Text]], width: int) -> Group:
+    """``title`` over a borderless table ``width`` wide at most, whose last column alone gives way (cut with
+    ``…``): every other column keeps the width of its widest cell. A header ending in ``>`` is right-aligned.
+    (The title is a line of its own: as a table title it would be wrapped to the table's width.)"""
+    table = Table(header_style="bold", box=None, pad_edge=False)
     widths = [max([len(h.rstrip(">")), *(row[i].cell_len for row in rows)]) for i, h in enumerate(headers)]
     room = max(width - sum(widths[:-1]) - 2 * (len(headers) - 1), 12)
     for index, (header, widest) in enumerate(zip(headers, widths, strict=True)):
@@ -161,7 +160,7 @@ def _table(title: str, headers: list[str], rows: list[list[Text]], width: int) -
     for row in rows:
         row[-1].truncate(room, overflow="ellipsis")
         table.add_row(*row)
-    return table
+    return Group(Text(title, style="bold"), table)
 
 
 # -- show -------------------------------------------------------------------------------------------------
@@ -213,7 +212,7 @@ _EVENT_STYLES = {
 }
 
 
-def history_table(state: WorkflowState, width: int) -> Table:
+def history_table(state: WorkflowState, width: int) -> Group:
     """The events, one a line: when (from the run's start), what, its step, its name, and what it carried."""
     history = state.history
     t0 = history[0].timestamp if history else state.created_at

@@ -48,7 +48,8 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 async def invoke(*args: str, env: dict[str, str] | None = None) -> Ran:
     """Run the command in this process (Click's runner, in a thread with an event loop of its own): much
-    faster than a process, for the many cases that need no process of their own."""
+    faster than a process, for the many cases that need no process of their own. One at a time: the runner
+    swaps ``sys.stdout`` while it runs."""
 
     def run() -> Ran:
         unset: dict[str, str | None] = {"BELUGA_DB": None, "TEMPORAL_ADDRESS": None}

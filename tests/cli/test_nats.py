@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 from beluga_core.stores import NatsStore
-from tests.fixtures.nats import NatsServer
+from tests.fixtures.nats import NatsServer, start_nats_server
 
-from .conftest import beluga, finished, park, resume_until_done, start_beluga
+from .conftest import beluga, finished, invoke, park, resume_until_done, start_beluga
 
 
 async def test_every_command_on_a_nats_bucket(nats_server: NatsServer) -> None:
@@ -55,3 +56,23 @@ async def test_every_command_on_a_nats_bucket(nats_server: NatsServer) -> None:
     )
     for ran in (listed, table, staged, waited, canceled, replayed, missing):
         assert "hunter2" not in ran.out + ran.err
+
+
+async def test_a_nats_server_with_a_password_the_secret_never_printed(tmp_path: Path) -> None:
+    secret = "pl4nted-s3cret"
+    with start_nats_server(tmp_path / "nats", extra_args=["--user", "ops", "--pass", secret]) as server:
+        good = server.url.replace("nats://", f"nats://ops:{secret}@")
+        bad = server.url.replace("nats://", "nats://ops:wrong-pl4nted-s3cret@")
+        # one after another: the in-process runner swaps sys.stdout while it runs
+        listed = await invoke("--nats", good, "list", "--json")
+        table = await invoke("--nats", good, "list")
+        refused = await invoke("--nats", bad, "list")
+        debug = await invoke("--debug", "--nats", bad, "show", "x")
+    assert listed.code == 0 and json.loads(listed.out) == [], listed
+    assert f"NATS nats://ops:***@127.0.0.1:{server.port}" in table.out, table
+    assert refused.code == 1
+    line = refused.err.strip()
+    assert line.startswith("beluga: nats/") and "\n" not in line and "refused" in line, refused
+    assert debug.code == 1 and "Traceback" in debug.err
+    for ran in (listed, table, refused, debug):
+        assert secret not in ran.out + ran.err
