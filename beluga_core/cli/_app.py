@@ -63,23 +63,53 @@ def _on_command_line(ctx: click.Context, *names: str) -> list[str]:
 @click.option("--nats", metavar="URL", help="NATS server of a NatsStore (nats://[user:pass@]host:port)")
 @click.option("--bucket", metavar="B", help="the NatsStore's key-value bucket [default: beluga_workflows]")
 @click.option("--temporal", metavar="HOST:PORT", help="a Temporal frontend [$TEMPORAL_ADDRESS]")
-@click.option("--namespace", metavar="NS", envvar="TEMPORAL_NAMESPACE", default="default", show_default=True,
-              help="Temporal namespace [$TEMPORAL_NAMESPACE]")  # fmt: skip
+@click.option(
+    "--namespace",
+    metavar="NS",
+    envvar="TEMPORAL_NAMESPACE",
+    default="default",
+    show_default=True,
+    help="Temporal namespace [$TEMPORAL_NAMESPACE]",
+)
 @click.option(
     "--api-key", metavar="KEY", envvar="TEMPORAL_API_KEY", help="Temporal API key [$TEMPORAL_API_KEY]"
 )
-@click.option("--tls/--no-tls", default=None, envvar="TEMPORAL_TLS",
-              help="TLS to Temporal [default: on with a certificate, a CA or an API key; $TEMPORAL_TLS]")  # fmt: skip
-@click.option("--tls-cert", metavar="PATH", envvar=["TEMPORAL_TLS_CERT", "TEMPORAL_TLS_CLIENT_CERT_PATH"],
-              help="client certificate for mTLS [$TEMPORAL_TLS_CERT]")  # fmt: skip
-@click.option("--tls-key", metavar="PATH", envvar=["TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CLIENT_KEY_PATH"],
-              help="its private key [$TEMPORAL_TLS_KEY]")  # fmt: skip
-@click.option("--tls-ca", metavar="PATH", envvar=["TEMPORAL_TLS_CA", "TEMPORAL_TLS_SERVER_CA_CERT_PATH"],
-              help="CA certificate(s) to trust [default: the system's; $TEMPORAL_TLS_CA]")  # fmt: skip
-@click.option("--tls-server-name", metavar="NAME", envvar="TEMPORAL_TLS_SERVER_NAME",
-              help="server name to verify [$TEMPORAL_TLS_SERVER_NAME]")  # fmt: skip
-@click.option("--workflows", "workflows", metavar="MODULE[:ATTR]",
-              help="workflow code (a module's WORKFLOWS list, or ATTR): for user queries and replay")  # fmt: skip
+@click.option(
+    "--tls/--no-tls",
+    default=None,
+    envvar="TEMPORAL_TLS",
+    help="TLS to Temporal [default: on with a certificate, a CA or an API key; $TEMPORAL_TLS]",
+)
+@click.option(
+    "--tls-cert",
+    metavar="PATH",
+    envvar=["TEMPORAL_TLS_CERT", "TEMPORAL_TLS_CLIENT_CERT_PATH"],
+    help="client certificate for mTLS [$TEMPORAL_TLS_CERT]",
+)
+@click.option(
+    "--tls-key",
+    metavar="PATH",
+    envvar=["TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CLIENT_KEY_PATH"],
+    help="its private key [$TEMPORAL_TLS_KEY]",
+)
+@click.option(
+    "--tls-ca",
+    metavar="PATH",
+    envvar=["TEMPORAL_TLS_CA", "TEMPORAL_TLS_SERVER_CA_CERT_PATH"],
+    help="CA certificate(s) to trust [default: the system's; $TEMPORAL_TLS_CA]",
+)
+@click.option(
+    "--tls-server-name",
+    metavar="NAME",
+    envvar="TEMPORAL_TLS_SERVER_NAME",
+    help="server name to verify [$TEMPORAL_TLS_SERVER_NAME]",
+)
+@click.option(
+    "--workflows",
+    "workflows",
+    metavar="MODULE[:ATTR]",
+    help="workflow code (a module's WORKFLOWS list, or ATTR): for user queries and replay",
+)
 @click.option("--debug", is_flag=True, help="show tracebacks and debug logs")
 @click.version_option(package_name="beluga-temporal", prog_name="beluga")
 @click.pass_context

@@ -126,3 +126,36 @@ async def test_help_and_version_need_no_store(args: list[str], tmp_path: Path) -
     ran = await invoke("--db", str(tmp_path / "none.db"), *args)
     assert ran.code == 0, ran
     assert ran.out
+
+
+def test_temporal_tls_options_make_the_clients_tls_config(tmp_path: Path) -> None:
+    from temporalio.service import TLSConfig
+
+    from beluga_core.cli._errors import OperatorError
+    from beluga_core.cli._stores import TemporalOptions, temporal_tls
+
+    for name in ("client.pem", "client.key", "ca.pem"):
+        (tmp_path / name).write_bytes(name.encode())
+    mtls = temporal_tls(
+        TemporalOptions(
+            "h:7233",
+            tls_cert=str(tmp_path / "client.pem"),
+            tls_key=str(tmp_path / "client.key"),
+            tls_ca=str(tmp_path / "ca.pem"),
+            tls_server_name="temporal.internal",
+        )
+    )
+    assert mtls == TLSConfig(
+        server_root_ca_cert=b"ca.pem",
+        client_cert=b"client.pem",
+        client_private_key=b"client.key",
+        domain="temporal.internal",
+    )
+    assert temporal_tls(TemporalOptions("h:7233", api_key="k")) is True
+    assert temporal_tls(TemporalOptions("h:7233", api_key="k", tls=False)) is False
+    assert temporal_tls(TemporalOptions("h:7233")) is False
+    assert temporal_tls(TemporalOptions("h:7233", tls=True)) is True
+    with pytest.raises(OperatorError, match="--no-tls contradicts"):
+        temporal_tls(TemporalOptions("h:7233", tls=False, tls_ca=str(tmp_path / "ca.pem")))
+    with pytest.raises(OperatorError, match=r"--tls-ca '.*missing\.pem': cannot read it"):
+        temporal_tls(TemporalOptions("h:7233", tls_ca=str(tmp_path / "missing.pem")))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +22,9 @@ from beluga_core.stores import InMemoryStore
 from beluga_core.ui import create_app
 from beluga_core.ui._security import LOOPBACK_NAMES
 from beluga_core.workflow import DefaultExecutor
+from tests.fixtures._servers import free_port
 
+from .conftest import beluga, start_beluga
 from .workflows import WORKFLOWS, approval, doomed, reset_flaky, waiter
 
 BASE = "http://127.0.0.1:8233"
@@ -163,3 +167,27 @@ async def test_read_only_mode_hides_the_buttons_and_refuses_every_post(served: S
             )
             assert refused.status_code == 403 and refused.json()["error"] == "the UI is read-only"
         assert (await client.get("/api/workflows")).json()["read_only"] is True
+
+
+async def test_beluga_ui_warns_when_it_listens_beyond_loopback(parked_db: Path) -> None:
+    port = free_port()
+    process = await start_beluga("--db", str(parked_db), "ui", "--host", "0.0.0.0", "--port", str(port))
+    try:
+        assert process.stderr is not None
+        lines = [(await asyncio.wait_for(process.stderr.readline(), 20)).decode() for _ in range(2)]
+    finally:
+        process.terminate()
+        await process.wait()
+    assert "warning: the UI listens on 0.0.0.0, not a loopback address" in " ".join(lines)
+    assert "consider --read-only" in " ".join(lines)
+    assert f"on http://0.0.0.0:{port}/" in lines[-1]
+
+
+async def test_beluga_ui_refuses_a_port_in_use_in_one_line(parked_db: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ran = await beluga("--db", str(parked_db), "ui", "--port", str(port))
+    assert ran.code == 1
+    assert ran.err.strip().startswith(f"beluga: cannot listen on 127.0.0.1:{port}: ")
