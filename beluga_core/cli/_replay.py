@@ -2,16 +2,14 @@
 
 - DefaultExecutor stores (SQLite, NATS): the testing kit's ``beluga_core.testing.replay(states,
   workflows=...)``, which reports every run whose history no longer fits the code (a step of another kind or
-  name, a run that now ends earlier, later or otherwise). Until the kit is installed, a stand-in replays each
-  history the way the executor does to answer a query of a run not live in it (that catches a step that
-  changed, not a changed ending).
+  name, a run that now ends earlier, later or otherwise).
 - Temporal: each run's history through ``temporalio.worker.Replayer`` with the Beluga plugin
   (:func:`beluga_temporal.create_replayer`).
 """
 
 from __future__ import annotations
 
-import importlib
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +18,6 @@ from typing import Any
 from ..api._naming import function_name
 from ..api._protocols import WorkflowFunction
 from ..api._types import WorkflowState
-from ..api.errors import NonDeterminismError, QueryFailedError, UnknownQueryError
 from ._errors import OperatorError
 
 
@@ -51,59 +48,23 @@ async def replay_stored(
     states: Sequence[WorkflowState], workflows: Sequence[WorkflowFunction]
 ) -> list[Replayed]:
     """Replay DefaultExecutor histories (every run's type must be among ``workflows``)."""
+    from ..testing import replay  # the testing kit: imported only for this command
+
     check_types(states, workflows)
-    kit_replay = _testing_kit_replay()
-    if kit_replay is not None:
-        report = await kit_replay(list(states), workflows=list(workflows))
-        return [
-            Replayed(
-                run.workflow_id,
-                run.run_id,
-                run.workflow_type,
-                str(run.status),
-                None if run.error is None else str(run.error),
-                None if run.error is None else run.error.step,
-            )
-            for run in report.runs
-        ]
-    return [await _replay_as_query(state, workflows) for state in states]
-
-
-def _testing_kit_replay() -> Any:
-    """``beluga_core.testing.replay`` when the testing kit is there, else None."""
-    try:
-        testing = importlib.import_module("beluga_core.testing")
-    except ImportError:
-        return None
-    return getattr(testing, "replay", None)
-
-
-_PROBE = "__beluga_replay_check__"
-
-
-async def _replay_as_query(state: WorkflowState, workflows: Sequence[WorkflowFunction]) -> Replayed:
-    """The stand-in: a query of a handler no workflow has, on an executor over a copy of the run, replays
-    its history (writing nothing) and fails with the divergence when the code does not fit."""
-    from ..executor import DefaultExecutor
-    from ..stores import InMemoryStore
-
-    store = InMemoryStore()
-    await store.save(state.model_copy(deep=True))
-    executor = DefaultExecutor(store=store, workflows=workflows)  # never started: it resumes nothing
-    replayed = Replayed(state.workflow_id, state.run_id, state.workflow_type, state.status.value)
-    try:
-        await executor.query(state.workflow_id, _PROBE)
-    except UnknownQueryError:
-        return replayed
-    except QueryFailedError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, NonDeterminismError):
-            return _diverged(replayed, str(cause), cause.step)
-        return _diverged(replayed, f"{exc.cause_type}: {exc.cause_message}", None)
-    finally:
-        await executor.close()
-        await store.close()
-    return replayed
+    # In a thread of its own: there ``replay`` runs the workflow code on a loop of its own without blocking
+    # this one.
+    report = await asyncio.to_thread(replay, list(states), list(workflows))
+    return [
+        Replayed(
+            run.workflow_id,
+            run.run_id,
+            run.workflow_type,
+            run.status.value,
+            None if run.error is None else str(run.error),
+            None if run.error is None else run.error.step,
+        )
+        for run in report.runs
+    ]
 
 
 def _diverged(replayed: Replayed, message: str, step: int | None) -> Replayed:

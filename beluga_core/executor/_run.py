@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..api._hooks import Hooks
 from ..api._protocols import WorkflowFunction
-from ..api._types import ErrorInfo, EventType, WorkflowState, WorkflowStatus, utc_now
+from ..api._types import ErrorInfo, EventType, WorkflowState, WorkflowStatus
 from ..api.errors import (
     ExecutorClosedError,
     NonDeterminismError,
@@ -160,6 +160,7 @@ class WorkflowRun:
         """Run in a task of its own (not the caller's: the run outlives the task that started it)."""
         self._on_end = on_end
         self._task = asyncio.create_task(self._main(), name=f"beluga-workflow:{self.workflow_id}")
+        self.journal.clock.track(self.context, self._task)
 
     async def request_cancel(self, delivery_id: str | None = None) -> None:
         """Record the cancellation request, then deliver it to the workflow as ``CancelledError``."""
@@ -216,7 +217,7 @@ class WorkflowRun:
         self._body = asyncio.ensure_future(guard_async(self.fn(self.context, *self.args), "the workflow"))
         self._body.add_done_callback(lambda _: self.context.first_step.set())
         try:
-            done, _ = await asyncio.wait({self._body}, timeout=self._time_left())
+            done = await self.journal.clock.wait_done(self._body, self._time_left())
         except asyncio.CancelledError:
             await self._abandon_body()
             raise
@@ -233,7 +234,7 @@ class WorkflowRun:
 
     def _time_left(self) -> float | None:
         deadline = self.state.deadline
-        return None if deadline is None else max(0.0, (deadline - utc_now()).total_seconds())
+        return None if deadline is None else max(0.0, (deadline - self.journal.clock.now()).total_seconds())
 
     def _timeout_message(self) -> str:
         state = self.state
