@@ -1,8 +1,10 @@
 """The package layout is the architecture: each layer imports only the layers below it, so nothing cycles.
 
 ``api`` (types, protocols, errors) <- ``engine`` (the engine-neutral core) <- ``stores`` <- ``executor`` <-
-``workflow`` (the public facade) <- ``testing`` (the testing kit). ``beluga_temporal`` uses the public packages and the documented internal API
-``beluga_core.engine``, never a private module of ``beluga_core``.
+``workflow`` (the public facade) <- ``testing`` (the testing kit); the operator tools sit on top: ``ui`` (the web
+UI, over ``api`` only) <- ``cli`` (which imports ``beluga_temporal`` only for ``--temporal``).
+``beluga_temporal`` uses the public packages and the documented internal API ``beluga_core.engine``, never a
+private module of ``beluga_core``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ ALLOWED = {
     "executor": {"api", "engine", "stores"},
     "workflow": {"api", "engine", "stores", "executor"},
     "testing": {"api", "engine", "stores", "executor", "workflow"},
+    # the operator tools: the web UI reads states and talks to an executor it is given; the CLI opens them
+    # (and replays with the testing kit)
+    "ui": {"api"},
+    "cli": {"api", "stores", "executor", "workflow", "testing", "ui"},
 }
 
 #: The beluga_core modules beluga_temporal may import from.
