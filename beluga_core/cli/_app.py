@@ -62,7 +62,7 @@ def _on_command_line(ctx: click.Context, *names: str) -> list[str]:
 )
 @click.option("--nats", metavar="URL", help="NATS server of a NatsStore (nats://[user:pass@]host:port)")
 @click.option("--bucket", metavar="B", help="the NatsStore's key-value bucket [default: beluga_workflows]")
-@click.option("--temporal", metavar="HOST:PORT", help="a Temporal frontend [$TEMPORAL_ADDRESS]")
+@click.option("--temporal", metavar="HOST:PORT", help="a Temporal frontend")
 @click.option(
     "--namespace",
     metavar="NS",
@@ -131,15 +131,13 @@ def cli(
 ) -> None:
     """Look at and act on durable workflows: in a SQLite file, a NATS bucket, or on Temporal.
 
-    The store is the one option given; with none, $BELUGA_DB, else $TEMPORAL_ADDRESS (Temporal), else
-    beluga.db in the current directory.
+    The store is the one option given; with none, the SQLite file $BELUGA_DB, else beluga.db in the current
+    directory.
     """
     # Commands report failures themselves, in one line: library warnings (a store's connection retries)
     # would only repeat them. --debug shows everything; the UI, a long-running process, logs warnings.
     logging.basicConfig(level=logging.DEBUG if debug else logging.ERROR, format=_LOG_FORMAT)
     address = temporal
-    if not (db or nats or temporal or os.environ.get("BELUGA_DB")):
-        address = os.environ.get("TEMPORAL_ADDRESS") or None
     settings = Settings(None, workflows, debug)
     try:
         if address is None:

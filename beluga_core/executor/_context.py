@@ -317,6 +317,7 @@ class DefaultWorkflowContext(WorkflowContextBase):
             if fired is not None:
                 self.observe(fired)
                 return
+            self._go_live()  # the timer is still running: a cancel recorded meanwhile is delivered now
             left = remaining(recorded[0], self._journal.clock.now())
         else:
             self._go_live()
@@ -345,8 +346,7 @@ class DefaultWorkflowContext(WorkflowContextBase):
                 self.observe(recorded[-1])
                 raise no_signal(name, seconds)
             timer_started = recorded[0]
-        else:
-            self._go_live()
+        self._go_live()  # no outcome recorded: a cancel recorded meanwhile is delivered now
         return await self._receive_live(seq, name, seconds, timer_started)
 
     async def _receive_live(

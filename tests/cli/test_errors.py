@@ -103,12 +103,10 @@ async def test_an_unreachable_temporal_is_one_line_without_the_api_key() -> None
     line = one_line(ran.err)
     assert line == f"beluga: cannot connect to Temporal at 127.0.0.1:{port}: connection refused"
     ran = await invoke(
+        "--temporal",
+        f"127.0.0.1:{port}",
         "list",
-        env={
-            "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-            "TEMPORAL_API_KEY": "key-hunter2",
-            "TEMPORAL_TLS": "false",
-        },
+        env={"TEMPORAL_API_KEY": "key-hunter2", "TEMPORAL_TLS": "false"},
     )
     assert ran.code == 1 and f"Temporal at 127.0.0.1:{port}" in one_line(ran.err)
     assert "hunter2" not in ran.err + ran.out
