@@ -40,6 +40,11 @@ async def fill(db: str, count: int) -> None:
         for first in range(0, count, BATCH):
             ids = range(first, min(first + BATCH, count))
             await asyncio.gather(*(executor.execute(parked, id=f"p-{n}", input=n) for n in ids))
+        cache = executor._cache  # a benchmark may look inside: wait until the evictions are done
+        while cache is not None and len(executor._runs) > 1000:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        print(f"RSS of the process that started them, all parked: {rss_mib():.0f} MiB", flush=True)
     await store.close()
 
 
@@ -59,7 +64,10 @@ async def measure(db: str, count: int) -> None:
     runs = executor._runs  # a benchmark may look inside: when has every run replayed to its wait?
     while not all(run.context.first_step.is_set() for run in runs.values()):
         await asyncio.sleep(0.05)
-    replayed = time.perf_counter() - started
+    cached = executor._cache
+    while cached is not None and cached.evicted < count - 1000:  # the default max_cached_workflows
+        await asyncio.sleep(0.05)
+    settled = time.perf_counter() - started
     await asyncio.sleep(0.5)
     rss = rss_mib()
 
@@ -76,11 +84,12 @@ async def measure(db: str, count: int) -> None:
     p50 = statistics.median(latencies) * 1000
     rss_goal = 150 if count <= 20_000 else 400
     print(f"{count} parked workflows on SQLite")
-    print(
-        f"executor ready after a restart: {ready:.2f} s (goal: under 1 s); every run replayed: {replayed:.2f} s"
-    )
+    print(f"executor ready after a restart: {ready:.2f} s (goal: under 1 s)")
+    print(f"every run replayed, and evicted past the cache's 1,000: {settled:.2f} s")
     print(f"RSS with all parked: {rss:.0f} MiB (goal: under {rss_goal} MB)")
-    print(f"signal to completion, {SIGNALS} in flight: p50 {p50:.0f} ms (goal: under 50 ms)")
+    print(
+        f"signal to completion of an evicted run, {SIGNALS} in flight: p50 {p50:.0f} ms (goal: under 50 ms)"
+    )
 
 
 def main() -> None:

@@ -96,6 +96,10 @@ class DefaultWorkflowContext(WorkflowContextBase):
         self.decided_status: Callable[[], WorkflowStatus | None] = lambda: None
         #: The run's update handlers: started live by ``executor.update``, again by replay (see ``_updates``).
         self.updates = RunUpdates(self)
+        #: The waits for a signal or a timer under way, with when each ends (monotonic seconds, or None).
+        self._waits: dict[object, float | None] = {}
+        #: Told when the run becomes idle or busy (see ``idle``): the executor's cache of live runs.
+        self.on_idle_change: Callable[[], None] = lambda: None
 
     # -- identity ------------------------------------------------------------------------------------------
 
@@ -211,6 +215,30 @@ class DefaultWorkflowContext(WorkflowContextBase):
     def steps_taken(self) -> int:
         return self._seq
 
+    @contextlib.contextmanager
+    def _parked_wait(self, seconds: float | None) -> Iterator[None]:
+        """Around a step's wait for a signal or a timer (``seconds``, or none): while every step under way is
+        such a wait, the run is idle and may be evicted from memory."""
+        token = object()
+        self._waits[token] = None if seconds is None else self._journal.clock.monotonic() + seconds
+        self.on_idle_change()
+        try:
+            yield
+        finally:
+            del self._waits[token]
+            self.on_idle_change()
+
+    @property
+    def idle(self) -> bool:
+        """True while every step under way waits for a signal or a timer, and no update handler runs."""
+        return bool(self._waits) and len(self._waits) >= self.steps_in_flight and not self.updates.running
+
+    @property
+    def wakes_in(self) -> float | None:
+        """Seconds until the earliest timer of the waits under way ends (None when they wait for signals only)."""
+        ends = [end for end in self._waits.values() if end is not None]
+        return None if not ends else max(0.0, min(ends) - self._journal.clock.monotonic())
+
     @property
     def steps_in_flight(self) -> int:
         """Steps started and not finished (the clock's measure of whether the run is busy)."""
@@ -323,7 +351,8 @@ class DefaultWorkflowContext(WorkflowContextBase):
             self._go_live()
             await self._journal.record(EventType.TIMER_STARTED, seq=seq, duration=timedelta(seconds=seconds))
             left = seconds
-        await self._journal.clock.sleep(left, self)
+        with self._parked_wait(left):
+            await self._journal.clock.sleep(left, self)
         self.observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq))
 
     async def _receive(self, name: str, seconds: float | None) -> Any:
@@ -358,11 +387,14 @@ class DefaultWorkflowContext(WorkflowContextBase):
                     EventType.TIMER_STARTED, seq=seq, signal_name=name, duration=timedelta(seconds=seconds)
                 )
             left = remaining(timer_started, self._journal.clock.now())
-            if not await self._journal.wait_for_signal(name, left, self):
+            with self._parked_wait(left):
+                arrived = await self._journal.wait_for_signal(name, left, self)
+            if not arrived:
                 self.observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq, signal_name=name))
                 raise no_signal(name, seconds)
         else:
-            await self._journal.wait_for_signal(name, None, self)
+            with self._parked_wait(None):
+                await self._journal.wait_for_signal(name, None, self)
         payload = self._journal.take_signal(name)
         event = await self._journal.record(
             EventType.SIGNAL_DELIVERED, seq=seq, signal_name=name, signal_payload=payload

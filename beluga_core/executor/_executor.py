@@ -48,6 +48,7 @@ from ..engine._serde import Signature, check_text, from_json, to_json, workflow_
 from ..stores._memory import InMemoryStore
 from ._children import ChildRuns
 from ._clock import REAL_CLOCK, Clock
+from ._eviction import RunCache
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
 from ._leases import Leases
@@ -88,6 +89,10 @@ class DefaultExecutor:
         lease_timeout: on a store that several processes may share (``SQLiteStore``), how long a run stays
             owned by this executor without a renewal: a process that dies loses its runs after this long, and
             another executor on the store takes them over. Renewed every third of it.
+        max_cached_workflows: how many runs stay in memory at most, as Temporal's workflow cache. Past it, the
+            run idle the longest (every step it has under way waits for a signal or a timer) is evicted: it
+            leaves memory and is replayed from the store when a signal, cancel, update or its timer arrives.
+            A positive int.
         worker: False makes this executor a client on a shared store: it starts workflows, signals, cancels,
             queries and waits for results, and never runs a workflow itself (the executors with
             ``worker=True`` on the same store run them). Needs a store that several processes may share.
@@ -117,6 +122,7 @@ class DefaultExecutor:
         *,
         graceful_shutdown_timeout: timedelta = timedelta(seconds=10),
         lease_timeout: timedelta = timedelta(seconds=10),
+        max_cached_workflows: int = 1000,
         worker: bool = True,
         clock: Clock | None = None,
         activity_overrides: Mapping[str, ActivityFunction] | None = None,
@@ -147,6 +153,16 @@ class DefaultExecutor:
         self._children = ChildRuns(self)
         self._background: set[asyncio.Task[None]] = set()
         self._leases = _leases_for(self.store, lease or 10.0, worker)
+        if (
+            isinstance(max_cached_workflows, bool)
+            or not isinstance(max_cached_workflows, int)
+            or max_cached_workflows < 1
+        ):
+            raise InvalidInputError(
+                f"DefaultExecutor: max_cached_workflows must be a positive int, got {max_cached_workflows!r}"
+            )
+        # A virtual clock's timers are not the event loop's: runs stay in memory under it (the testing kit).
+        self._cache = RunCache(self, max_cached_workflows) if self._clock is REAL_CLOCK else None
         self._worker = worker
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -215,6 +231,8 @@ class DefaultExecutor:
                 await self._leases.close()
             if _EXCLUSIVE_STORES.get(id(self.store)) is self:
                 del _EXCLUSIVE_STORES[id(self.store)]
+            if self._cache is not None:
+                self._cache.close()
             self._started = False
             self._activity_pool.shutdown()
         finally:
@@ -297,6 +315,7 @@ class DefaultExecutor:
         self._check_registered(fn, name)
         await self.start()
         async with self._lock_for(workflow_id):
+            await self._rehydrate(workflow_id)
             handle = await self._signal_or_start(fn, start, signal, payload)
         await fire_hook(self.hooks, "on_signal", workflow_id, signal)
         return handle
@@ -404,6 +423,7 @@ class DefaultExecutor:
         json_arg = to_json(arg, what=f"argument of update {name!r} of workflow {workflow_id!r}")
         await self.start()
         async with self._lock_for(workflow_id):
+            await self._rehydrate(workflow_id)
             run = self._runs.get(workflow_id)
             if run is not None and not run.ended.is_set():
                 await run.context.first_step.wait()  # its handlers are set, as for a query
@@ -462,6 +482,7 @@ class DefaultExecutor:
         """
         await self.start()
         async with self._lock_for(workflow_id):
+            await self._rehydrate(workflow_id)
             run = self._runs.get(workflow_id)
             while run is not None and not run.ended.is_set():
                 if run.accepting:
@@ -473,6 +494,11 @@ class DefaultExecutor:
 
     # -- several processes -------------------------------------------------------------------------------
 
+    async def _rehydrate(self, workflow_id: str) -> None:
+        """Bring a run this executor evicted from memory back before acting on it (call under the id's lock)."""
+        if self._cache is not None:
+            await self._cache.rehydrate(workflow_id)
+
     def _take_over(self, state: WorkflowState) -> None:
         """Resume a run this executor claimed from another (dead or stopped) one, unless it is live here."""
         if state.workflow_id not in self._runs:
@@ -483,6 +509,7 @@ class DefaultExecutor:
         with (applied, or its run has ended), False to keep it for later (the run is not live here yet)."""
         workflow_id = delivery.workflow_id
         async with self._lock_for(workflow_id):
+            await self._rehydrate(workflow_id)
             run = self._runs.get(workflow_id)
             while run is not None and not run.ended.is_set():
                 if run.accepting:
@@ -584,6 +611,9 @@ class DefaultExecutor:
             children=self._children,
         )
         run.context.activity_overrides = self._activity_overrides
+        cache = self._cache
+        if cache is not None:
+            run.context.on_idle_change = lambda: cache.idle_changed(run)
         self._runs[state.workflow_id] = run
         self._suspensions.pop(state.workflow_id, None)  # a new run, or the suspended one resumed
         run.start(on_end=self._forget)
@@ -622,6 +652,8 @@ class DefaultExecutor:
         workflow_id = run.workflow_id
         if self._runs.get(workflow_id) is run:
             del self._runs[workflow_id]
+        if self._cache is not None:
+            self._cache.ended(run)
         suspension = run.suspension
         if suspension is not None and not (suspension.resumes_by_itself and self._closing):
             self._suspensions[workflow_id] = suspension

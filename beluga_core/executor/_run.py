@@ -108,6 +108,8 @@ class WorkflowRun:
         self._continue_run = continue_run
         #: True once a new run continues this one (continue-as-new): handles follow :attr:`chain` to it.
         self.continued = False
+        #: True when the executor stopped this run to free memory (it is rehydrated from the store later).
+        self.evicted = False
 
     @property
     def state(self) -> WorkflowState:
