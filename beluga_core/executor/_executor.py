@@ -60,6 +60,9 @@ from ._threads import ActivityThreadPool
 logger = logging.getLogger("beluga_core.executor")
 
 
+#: What ``_reclaimed`` gives for a run another executor owns now.
+_OWNED_ELSEWHERE = WorkflowState(workflow_id="-", run_id="-", workflow_type="-")
+
 #: The executor started on each store object that only one executor may run (by the store's id()).
 _EXCLUSIVE_STORES: weakref.WeakValueDictionary[int, DefaultExecutor] = weakref.WeakValueDictionary()
 
@@ -694,6 +697,8 @@ class DefaultExecutor:
             if workflow_id in self._runs:
                 return False
             state = await self._reclaimed(workflow_id)
+            if state is _OWNED_ELSEWHERE:
+                return False
             if state is None or state.status.is_terminal:
                 logger.warning(
                     "workflow %s was suspended by a store error and is now %s in the store; not resumed",
@@ -710,8 +715,11 @@ class DefaultExecutor:
             return await self.store.load(workflow_id)
         claimed = await self._leases.claim(list(self._workflows), [workflow_id])
         if not claimed:
-            logger.warning("workflow %s is owned by another executor now; not resumed here", workflow_id)
-            return None
+            stored = await self.store.load(workflow_id)
+            if stored is not None and not stored.status.is_terminal:
+                logger.warning("workflow %s is owned by another executor now; not resumed here", workflow_id)
+                return _OWNED_ELSEWHERE
+            return stored
         return claimed[0]
 
     async def _load_existing(self, workflow_id: str) -> WorkflowState:

@@ -78,12 +78,12 @@ def main() -> None:
     role, db, log = sys.argv[1:4]
     LOG = Path(log)
     roles = {
-        "executor": executor(db),
-        "client": client(db),
-        "start": client(db, finish=False),
-        "finish": client(db, start=False),
+        "executor": lambda: executor(db),
+        "client": lambda: client(db),
+        "start": lambda: client(db, finish=False),
+        "finish": lambda: client(db, start=False),
     }
-    asyncio.run(roles[role])
+    asyncio.run(roles[role]())
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,20 +25,48 @@ from . import multiprocess_workflows as mp
 REPO = Path(__file__).resolve().parents[2]
 
 
+#: Where each spawned process writes its stderr (a file: a pipe nobody reads would fill and block it).
+_STDERR: dict[int, Path] = {}
+
+
 def _spawn(role: str, db: Path, log: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.core.multiprocess_workflows", role, str(db), str(log)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    err = log.parent / f"{role}-{len(_STDERR)}.stderr"
+    with err.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.core.multiprocess_workflows", role, str(db), str(log)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            text=True,
+        )
+    _STDERR[process.pid] = err
+    return process
+
+
+def _stderr(process: subprocess.Popen[str]) -> str:
+    return _STDERR[process.pid].read_text()
 
 
 def _ready(process: subprocess.Popen[str]) -> None:
     assert process.stdout is not None
     line = process.stdout.readline()
-    assert line.strip() == "ready", process.stderr.read() if process.stderr else ""
+    assert line.strip() == "ready", _stderr(process)
+
+
+def _pause_outside_a_commit(pid: int, db: Path) -> None:
+    """SIGSTOP ``pid`` at a moment it holds no write lock on ``db`` (it renews its lease now and then): a
+    process stopped mid-commit blocks every writer of the file, which is SQLite's rule, not this test's."""
+    for _ in range(50):
+        os.kill(pid, signal.SIGSTOP)
+        with contextlib.closing(sqlite3.connect(db, timeout=0.05, isolation_level=None)) as conn:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
+                return
+            except sqlite3.OperationalError:  # locked: let it finish its commit
+                os.kill(pid, signal.SIGCONT)
+        time.sleep(0.02)
+    pytest.fail("the executor never let go of the database's write lock")
 
 
 def _executions(log: Path) -> list[tuple[str, int]]:
@@ -68,8 +98,8 @@ async def test_two_executors_and_a_client_finish_every_workflow_when_one_executo
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
 
-        out, err = client.communicate(timeout=90)
-        assert client.returncode == 0, err
+        out, _ = client.communicate(timeout=90)
+        assert client.returncode == 0, _stderr(client)
     finally:
         for process in [*executors, *([client] if client else [])]:
             if process.poll() is None:
@@ -103,21 +133,21 @@ async def test_an_executor_paused_past_its_lease_loses_its_runs_and_can_write_no
         _ready(paused)
         starter = _spawn("start", db, log)
         processes.append(starter)
-        assert starter.wait(timeout=60) == 0
+        assert starter.wait(timeout=60) == 0, _stderr(starter)
         parked_at = time.monotonic()
-        while len(log.read_text().splitlines()) < mp.COUNT:  # every job is past its first step
+        while not log.exists() or len(log.read_text().splitlines()) < mp.COUNT:  # every job is past step 1
             assert time.monotonic() - parked_at < 30, "the executor made no progress"
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.3)  # and parked, waiting for "go": the process holds no SQLite lock
-        os.kill(paused.pid, signal.SIGSTOP)  # alive, but silent: its lease expires
+        await asyncio.sleep(0.3)  # and parked, waiting for "go"
+        _pause_outside_a_commit(paused.pid, db)  # alive, but silent: its lease expires
         other = _spawn("executor", db, log)
         processes.append(other)
         _ready(other)
 
         finisher = _spawn("finish", db, log)
         processes.append(finisher)
-        out, err = finisher.communicate(timeout=90)
-        assert finisher.returncode == 0, err
+        out, _ = finisher.communicate(timeout=90)
+        assert finisher.returncode == 0, _stderr(finisher)
         os.kill(paused.pid, signal.SIGCONT)
         # Its "go" timeouts fire now (it never got the signals), and it tries to record them.
         await asyncio.sleep(max(0.0, mp.GO_TIMEOUT.total_seconds() + 0.7 - (time.monotonic() - parked_at)))
@@ -126,7 +156,7 @@ async def test_an_executor_paused_past_its_lease_loses_its_runs_and_can_write_no
             if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=30)
-    paused_log = paused.stderr.read() if paused.stderr else ""
+    paused_log = _stderr(paused)
 
     assert json.loads(out) == {f"job-{n}": 2 * n + 1 for n in range(mp.COUNT)}
     assert "is owned by executor" in paused_log, paused_log[-2000:]
