@@ -1,5 +1,6 @@
-"""Several DefaultExecutor processes on one SQLite file: each run is owned by one process at a time, a killed
-process's runs are taken over, and a client process starts and signals workflows the executors run."""
+"""Several DefaultExecutor processes on one store (a SQLite file, a NATS bucket): each run is owned by one
+process at a time, a killed process's runs are taken over, and a client process starts and signals workflows
+the executors run."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ import collections
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
-from beluga_core.stores import SQLiteStore
 from beluga_core.workflow import EventType
 
 from . import multiprocess_workflows as mp
@@ -23,9 +25,18 @@ from . import multiprocess_workflows as mp
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _spawn(role: str, db: Path, log: Path) -> subprocess.Popen[str]:
+@pytest.fixture(params=["sqlite", "nats"])
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store the processes share, as :func:`multiprocess_workflows.open_store` takes it."""
+    if request.param == "sqlite":
+        return f"sqlite:{tmp_path / 'shared.db'}"
+    server = request.getfixturevalue("nats_server")
+    return f"nats:{server.url}#multiprocess_{uuid.uuid4().hex[:12]}"
+
+
+def _spawn(role: str, spec: str, log: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.core.multiprocess_workflows", role, str(db), str(log)],
+        [sys.executable, "-m", "tests.core.multiprocess_workflows", role, spec, str(log)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -41,23 +52,28 @@ def _ready(process: subprocess.Popen[str]) -> None:
 
 def _executions(log: Path) -> list[tuple[str, int]]:
     """Each activity execution as (workflow id|step, pid), in order."""
+    return [(key, pid) for key, pid, _ in _timed_executions(log)]
+
+
+def _timed_executions(log: Path) -> list[tuple[str, int, float]]:
+    """Each activity execution as (workflow id|step, pid, when it started), in order."""
     rows = []
     for line in log.read_text().splitlines():
-        workflow_id, step, pid = line.split("|")
-        rows.append((f"{workflow_id}|{step}", int(pid)))
+        workflow_id, step, pid, when = line.split("|")
+        rows.append((f"{workflow_id}|{step}", int(pid), float(when)))
     return rows
 
 
 async def test_two_executors_and_a_client_finish_every_workflow_when_one_executor_is_killed(
-    tmp_path: Path,
+    store_spec: str, tmp_path: Path
 ) -> None:
-    db, log = tmp_path / "shared.db", tmp_path / "activity.log"
-    executors = [_spawn("executor", db, log) for _ in range(2)]
+    log = tmp_path / "activity.log"
+    executors = [_spawn("executor", store_spec, log) for _ in range(2)]
     client = None
     try:
         for process in executors:
             _ready(process)
-        client = _spawn("client", db, log)
+        client = _spawn("client", store_spec, log)
         deadline = time.monotonic() + 30
         while not (log.exists() and len(log.read_text().splitlines()) >= mp.COUNT):
             if time.monotonic() > deadline:
@@ -76,13 +92,14 @@ async def test_two_executors_and_a_client_finish_every_workflow_when_one_executo
                 process.terminate()
                 process.wait(timeout=30)
 
-    assert json.loads(out) == {f"job-{n}": 2 * n + 1 for n in range(mp.COUNT)}
-    executions = _executions(log)
+    printed = json.loads(out)
+    assert printed["results"] == {f"job-{n}": 2 * n + 1 for n in range(mp.COUNT)}
+    executions = _timed_executions(log)
     by_step = collections.defaultdict(list)
-    for key, pid in executions:
+    for key, pid, _ in executions:
         by_step[key].append(pid)
     assert set(by_step) == {f"job-{n}|{step}" for n in range(mp.COUNT) for step in (1, 2, 3)}
-    pids = {pid for _, pid in executions}
+    pids = {pid for _, pid, _ in executions}
     assert victim.pid in pids and len(pids) == 2, "both executors ran steps"
     taken_over = [
         n for n in range(mp.COUNT) if by_step[f"job-{n}|1"][0] == victim.pid != by_step[f"job-{n}|3"][-1]
@@ -92,16 +109,39 @@ async def test_two_executors_and_a_client_finish_every_workflow_when_one_executo
         # Run again only when the kill cut it short: its first execution was in the killed process.
         assert len(ran_by) == 1 or (len(ran_by) == 2 and ran_by[0] == victim.pid), f"{key} ran in {ran_by}"
 
+    # Signals from the client reach the executor that owns the run within a second: measured from the signal
+    # to the start of the step after the receive (so the signal was recorded by then), over the runs the
+    # killed executor never touched.
+    started = {key: when for key, _, when in executions}
+    survivor = {
+        n for n in range(mp.COUNT) if victim.pid not in {*by_step[f"job-{n}|1"], *by_step[f"job-{n}|2"]}
+    }
+    signaled = {n: printed["signaled"][f"job-{n}"] for n in survivor}
+    latencies = [started[f"job-{n}|2"] - signaled[n] for n in survivor]
+    assert len(latencies) >= 10, "too few runs stayed with the surviving executor"
+    # Most signals are sent while their run is still in its first step or sleep; these were parked already.
+    parked = [
+        started[f"job-{n}|2"] - signaled[n] for n in survivor if signaled[n] > started[f"job-{n}|1"] + 0.2
+    ]
+    print(f"signal to next step: {_figures(latencies)}; of runs already parked: {_figures(parked)}")
+    assert max(latencies) < 1.0, sorted(latencies)
+
+
+def _figures(seconds: list[float]) -> str:
+    if not seconds:
+        return "none"
+    return f"p50 {statistics.median(seconds) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms ({len(seconds)} runs)"
+
 
 async def test_an_executor_paused_past_its_lease_loses_its_runs_and_can_write_nothing_to_them(
-    tmp_path: Path,
+    store_spec: str, tmp_path: Path
 ) -> None:
-    db, log = tmp_path / "shared.db", tmp_path / "activity.log"
-    paused = _spawn("executor", db, log)
+    log = tmp_path / "activity.log"
+    paused = _spawn("executor", store_spec, log)
     processes = [paused]
     try:
         _ready(paused)
-        starter = _spawn("start", db, log)
+        starter = _spawn("start", store_spec, log)
         processes.append(starter)
         assert starter.wait(timeout=60) == 0
         parked_at = time.monotonic()
@@ -110,11 +150,11 @@ async def test_an_executor_paused_past_its_lease_loses_its_runs_and_can_write_no
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)  # and parked, waiting for "go": the process holds no SQLite lock
         os.kill(paused.pid, signal.SIGSTOP)  # alive, but silent: its lease expires
-        other = _spawn("executor", db, log)
+        other = _spawn("executor", store_spec, log)
         processes.append(other)
         _ready(other)
 
-        finisher = _spawn("finish", db, log)
+        finisher = _spawn("finish", store_spec, log)
         processes.append(finisher)
         out, err = finisher.communicate(timeout=90)
         assert finisher.returncode == 0, err
@@ -128,9 +168,9 @@ async def test_an_executor_paused_past_its_lease_loses_its_runs_and_can_write_no
                 process.wait(timeout=30)
     paused_log = paused.stderr.read() if paused.stderr else ""
 
-    assert json.loads(out) == {f"job-{n}": 2 * n + 1 for n in range(mp.COUNT)}
-    assert "is owned by executor" in paused_log, paused_log[-2000:]
-    store = SQLiteStore(db)
+    assert json.loads(out)["results"] == {f"job-{n}": 2 * n + 1 for n in range(mp.COUNT)}
+    assert "owned by executor" in paused_log, paused_log[-2000:]
+    store = mp.open_store(store_spec)
     try:
         for state in await store.list():
             completed = [e.seq for e in state.history if e.type == EventType.ACTIVITY_COMPLETED]
