@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,7 +31,7 @@ from beluga_core.workflow import (
     WorkflowContext,
     WorkflowStatus,
 )
-from tests.fixtures.nats import NatsServer
+from tests.fixtures.nats import NatsServer, start_nats_server
 
 from .test_nats_outage import FAST
 from .test_store_conformance import make_state
@@ -361,6 +362,55 @@ async def test_after_the_server_restarts_deliveries_and_new_runs_still_wake_the_
         for store in (owner, client):
             await store.close()
         server.stop()
+
+
+async def test_no_error_or_log_record_of_the_leasing_calls_shows_the_password(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "s3cret-in-the-url"
+    caplog.set_level(logging.DEBUG)
+    with start_nats_server(tmp_path, extra_args=["--user", "ops", "--pass", secret]) as server:
+        where = f"127.0.0.1:{server.port}"
+        wrong = NatsStore(f"nats://ops:{secret}-not@{where}", bucket="secret", timeout=2.0)
+        wrong.bind_owner("exec-a", LEASE)
+        calls: list[Callable[[], Awaitable[Any]]] = [
+            lambda: wrong.claim_runs(["order"]),
+            wrong.lease_owners,
+            wrong.renew_leases,
+            wrong.release_leases,
+            lambda: wrong.post_delivery(Delivery(workflow_id="w", kind="cancel")),
+            wrong.take_deliveries,
+            lambda: wrong.delete_deliveries(["d"]),
+            lambda: wrong.wait_for_change(0),
+            lambda: wrong.create_run(make_state("w")),
+        ]
+        for call in calls:
+            with pytest.raises(StoreError) as caught:
+                await call()
+            assert "refused the credentials of user 'ops'" in str(caught.value)
+            assert secret not in str(caught.value) and secret not in repr(caught.value.__cause__)
+        await wrong.close()
+
+        right = NatsStore(f"nats://ops:{secret}@{where}", bucket="secret")
+        right.bind_owner("exec-a", LEASE)
+        other = NatsStore(f"nats://ops:{secret}@{where}", bucket="secret")
+        other.bind_owner("exec-b", LEASE)
+        try:
+            await right.create_run(make_state("w"))
+            await right.claim_runs(["order"])
+            await other.renew_leases()
+            seen = await other.load("w")
+            with pytest.raises(StoreError) as owned:
+                await other.save(seen)  # type: ignore[arg-type]
+            assert secret not in str(owned.value)
+            await right.post_delivery(Delivery(workflow_id="w", kind="cancel"))
+            await right.wait_for_change(0.1)
+            await right.delete_deliveries([d.id for d in await right.take_deliveries()])
+            await right.release_leases()
+        finally:
+            await right.close()
+            await other.close()
+    assert all(secret not in record.getMessage() for record in caplog.records)
 
 
 # -- executors on one bucket, in one process --
