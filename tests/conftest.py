@@ -13,9 +13,12 @@ import sys
 import pytest
 
 pytest_plugins = [
-    name
-    for name in ("tests.fixtures.temporal", "tests.fixtures.nats", "tests.fixtures.kafka")
-    if importlib.util.find_spec(name) is not None
+    "beluga_core.testing.pytest_plugin",
+    *(
+        name
+        for name in ("tests.fixtures.temporal", "tests.fixtures.nats", "tests.fixtures.kafka")
+        if importlib.util.find_spec(name) is not None
+    ),
 ]
 
 _exit_status: int | None = None

@@ -7,13 +7,12 @@ backoff after a failed attempt, and what is left of ``total_timeout`` measured f
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..api._retry import RetryPolicy
-from ..api._types import ErrorInfo, EventType, HistoryEvent, utc_now
+from ..api._types import ErrorInfo, EventType, HistoryEvent
 from ..api.errors import ActivityError, error_type_name
 from ..engine._serde import to_json
 from ._attempt import run_attempt
@@ -48,6 +47,8 @@ class ActivityAttempts:
         self.policy = policy
         self.recorded = recorded
         self.is_async = is_async
+        self.clock = context.journal.clock
+        self._monotonic = self.clock.monotonic
 
     async def execute(
         self, timeout: float | None, total_timeout: float | None, heartbeat: float | None
@@ -64,8 +65,8 @@ class ActivityAttempts:
                 input=self.json_input,
                 attempt=attempt,
             )
-            started = time.monotonic()
-            attempt_timeout = _bounded(timeout, deadline)
+            started = self._monotonic()
+            attempt_timeout = _bounded(timeout, deadline, started)
             try:
                 result = await run_attempt(
                     self.fn,
@@ -81,7 +82,7 @@ class ActivityAttempts:
                 raise
             except Exception as exc:
                 delay = self._retry_delay(exc, attempt, deadline)
-                elapsed = timedelta(seconds=time.monotonic() - started)
+                elapsed = timedelta(seconds=self._monotonic() - started)
                 if delay is None:
                     await self._fail(exc, attempt, elapsed)
                 await self.journal.record(
@@ -93,7 +94,7 @@ class ActivityAttempts:
                     duration=timedelta(seconds=delay),
                 )
                 await self.context.fire("on_retry", self.name, attempt, exc)
-                await asyncio.sleep(delay)
+                await self.clock.sleep(delay, self.context)
                 attempt += 1
                 continue
             event = await self.journal.record(
@@ -102,21 +103,21 @@ class ActivityAttempts:
                 activity_name=self.name,
                 result=json_result,
                 attempt=attempt,
-                duration=timedelta(seconds=time.monotonic() - started),
+                duration=timedelta(seconds=self._monotonic() - started),
             )
             self.context.observe(event)
             await self.context.fire("on_activity_complete", self.name, result)
             return json_result
 
     async def _resume_point(self) -> tuple[int, float]:
-        """The attempt to run next and when the first attempt started (monotonic clock)."""
+        """The attempt to run next and when the first attempt started (the clock's monotonic time)."""
         if not self.recorded:
-            return 1, time.monotonic()
-        now_wall, now_mono = utc_now(), time.monotonic()
+            return 1, self._monotonic()
+        now_wall, now_mono = self.clock.now(), self._monotonic()
         first_started = now_mono - (now_wall - self.recorded[0].timestamp).total_seconds()
         last = self.recorded[-1]
         if last.type == EventType.ACTIVITY_ATTEMPT_FAILED:
-            await asyncio.sleep(remaining(last))
+            await self.clock.sleep(remaining(last, now_wall), self.context)
         return (last.attempt or 0) + 1, first_started
 
     def _retry_delay(self, exc: Exception, attempt: int, deadline: float | None) -> float | None:
@@ -125,7 +126,7 @@ class ActivityAttempts:
         if attempt >= self.policy.max_attempts or not self.policy.is_retryable(error_type):
             return None
         delay = self.policy.delay(attempt).total_seconds()
-        if deadline is not None and time.monotonic() + delay >= deadline:
+        if deadline is not None and self._monotonic() + delay >= deadline:
             return None
         return delay
 
@@ -146,9 +147,9 @@ class ActivityAttempts:
         raise failure from exc
 
 
-def _bounded(timeout: float | None, deadline: float | None) -> float | None:
+def _bounded(timeout: float | None, deadline: float | None, now: float) -> float | None:
     """The attempt timeout, cut to what is left of the total timeout."""
     if deadline is None:
         return timeout
-    left = max(0.0, deadline - time.monotonic())
+    left = max(0.0, deadline - now)
     return left if timeout is None else min(timeout, left)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random as _random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -37,7 +38,7 @@ from ..api.errors import (
 from ..engine._calls import ActivityCall
 from ..engine._children import ChildCall
 from ..engine._context import WorkflowContextBase
-from ..engine._serde import from_json
+from ..engine._serde import Signature, activity_signature, from_json
 from ..engine._signals import no_signal
 from ._activity_attempts import ActivityAttempts
 from ._children import OUTCOME_EVENTS, ChildRuns, DefaultChildHandle, outcome_event
@@ -86,10 +87,19 @@ class DefaultWorkflowContext(WorkflowContextBase):
         self.first_step = asyncio.Event()
         #: Replay only (see ``_replay``): a step without a recorded outcome ends the replay, never goes live.
         self.replay_only = False
+        #: What the workflow did when its replay-only run reached the end of the recorded history (a step's
+        #: description, as a divergence message names it), else None.
+        self.replay_ended_at: str | None = None
+        #: Activities that replace, by name, the ones the workflow calls (the testing kit's overrides).
+        self.activity_overrides: Mapping[str, ActivityFunction] | None = None
         #: The status the run ends with once the workflow function has returned or raised, else None.
         self.decided_status: Callable[[], WorkflowStatus | None] = lambda: None
         #: The run's update handlers: started live by ``executor.update``, again by replay (see ``_updates``).
         self.updates = RunUpdates(self)
+        #: The waits for a signal or a timer under way, with when each ends (monotonic seconds, or None).
+        self._waits: dict[object, float | None] = {}
+        #: Told when the run becomes idle or busy (see ``idle``): the executor's cache of live runs.
+        self.on_idle_change: Callable[[], None] = lambda: None
 
     # -- identity ------------------------------------------------------------------------------------------
 
@@ -137,6 +147,7 @@ class DefaultWorkflowContext(WorkflowContextBase):
         if recorded and not step.matches(recorded[0]):
             raise self._diverged(self._seq, recorded[0], step.description)
         if self.replay_only and not has_outcome(recorded):
+            self.replay_ended_at = step.description
             self._end_replay()
         return self._seq, recorded
 
@@ -204,6 +215,35 @@ class DefaultWorkflowContext(WorkflowContextBase):
     def steps_taken(self) -> int:
         return self._seq
 
+    @contextlib.contextmanager
+    def _parked_wait(self, seconds: float | None) -> Iterator[None]:
+        """Around a step's wait for a signal or a timer (``seconds``, or none): while every step under way is
+        such a wait, the run is idle and may be evicted from memory."""
+        token = object()
+        self._waits[token] = None if seconds is None else self._journal.clock.monotonic() + seconds
+        self.on_idle_change()
+        try:
+            yield
+        finally:
+            del self._waits[token]
+            self.on_idle_change()
+
+    @property
+    def idle(self) -> bool:
+        """True while every step under way waits for a signal or a timer, and no update handler runs."""
+        return bool(self._waits) and len(self._waits) >= self.steps_in_flight and not self.updates.running
+
+    @property
+    def wakes_in(self) -> float | None:
+        """Seconds until the earliest timer of the waits under way ends (None when they wait for signals only)."""
+        ends = [end for end in self._waits.values() if end is not None]
+        return None if not ends else max(0.0, min(ends) - self._journal.clock.monotonic())
+
+    @property
+    def steps_in_flight(self) -> int:
+        """Steps started and not finished (the clock's measure of whether the run is busy)."""
+        return len(self._in_flight)
+
     def _go_live(self) -> None:
         """Called when a step has no recorded outcome: deliver a cancellation requested before a restart."""
         if self.cancel_pending:
@@ -238,6 +278,7 @@ class DefaultWorkflowContext(WorkflowContextBase):
         if self.divergence is not None:
             raise self.divergence
         if self.replay_only:
+            self.replay_ended_at = "a continue-as-new"
             self._end_replay()
         raise ContinueAsNew(json_input)
 
@@ -246,8 +287,24 @@ class DefaultWorkflowContext(WorkflowContextBase):
         seq, recorded = self._next_step(Step.activity(call.name))
         if recorded and recorded[-1].type in _ACTIVITY_OUTCOMES:
             return self._replayed_activity(call, recorded[-1])  # nothing to wait for: no task to track
+        if self.activity_overrides:
+            fn, call = self._overridden(fn, call)
         with self._step_in_flight():
             return await self._activity_step(fn, call, seq, recorded)
+
+    def _overridden(self, fn: ActivityFunction, call: ActivityCall) -> tuple[ActivityFunction, ActivityCall]:
+        """The override of the called activity, if there is one, and the call to make to it.
+
+        The override takes the input by its own annotation; its result is decoded by the called activity's, as
+        the workflow expects it (so on Temporal, where a worker's activity stands in for the name).
+        """
+        assert self.activity_overrides is not None
+        override = self.activity_overrides.get(call.name)
+        if override is None or override is fn:
+            return fn, call
+        own = activity_signature(override)
+        signature = Signature(own.takes_input, own.input_hint, call.signature.return_hint, own.is_async)
+        return override, dataclasses.replace(call, signature=signature)
 
     def _replayed_activity(self, call: ActivityCall, outcome: HistoryEvent) -> Any:
         """The recorded result of the activity, decoded; or its recorded final failure, raised."""
@@ -288,12 +345,14 @@ class DefaultWorkflowContext(WorkflowContextBase):
             if fired is not None:
                 self.observe(fired)
                 return
-            left = remaining(recorded[0])
+            self._go_live()  # the timer is still running: a cancel recorded meanwhile is delivered now
+            left = remaining(recorded[0], self._journal.clock.now())
         else:
             self._go_live()
             await self._journal.record(EventType.TIMER_STARTED, seq=seq, duration=timedelta(seconds=seconds))
             left = seconds
-        await asyncio.sleep(left)
+        with self._parked_wait(left):
+            await self._journal.clock.sleep(left, self)
         self.observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq))
 
     async def _receive(self, name: str, seconds: float | None) -> Any:
@@ -316,8 +375,7 @@ class DefaultWorkflowContext(WorkflowContextBase):
                 self.observe(recorded[-1])
                 raise no_signal(name, seconds)
             timer_started = recorded[0]
-        else:
-            self._go_live()
+        self._go_live()  # no outcome recorded: a cancel recorded meanwhile is delivered now
         return await self._receive_live(seq, name, seconds, timer_started)
 
     async def _receive_live(
@@ -328,11 +386,15 @@ class DefaultWorkflowContext(WorkflowContextBase):
                 timer_started = await self._journal.record(
                     EventType.TIMER_STARTED, seq=seq, signal_name=name, duration=timedelta(seconds=seconds)
                 )
-            if not await self._journal.wait_for_signal(name, remaining(timer_started)):
+            left = remaining(timer_started, self._journal.clock.now())
+            with self._parked_wait(left):
+                arrived = await self._journal.wait_for_signal(name, left, self)
+            if not arrived:
                 self.observe(await self._journal.record(EventType.TIMER_FIRED, seq=seq, signal_name=name))
                 raise no_signal(name, seconds)
         else:
-            await self._journal.wait_for_signal(name, None)
+            with self._parked_wait(None):
+                await self._journal.wait_for_signal(name, None, self)
         payload = self._journal.take_signal(name)
         event = await self._journal.record(
             EventType.SIGNAL_DELIVERED, seq=seq, signal_name=name, signal_payload=payload
@@ -375,10 +437,12 @@ class DefaultWorkflowContext(WorkflowContextBase):
         if recorded is None:
             self._check_can_act(f"await child workflow {child.workflow_id!r}")
             if self.replay_only:
+                self.replay_ended_at = f"a wait for child workflow {child.workflow_id!r}"
                 self._end_replay()
             self._go_live()
             with self._step_in_flight():
-                state = await self._live_children().final_state(child, self._as_parent(seq))
+                with self._journal.clock.parked(self):  # the child is what works meanwhile, not this run
+                    state = await self._live_children().final_state(child, self._as_parent(seq))
                 recorded = await self._journal.record(
                     OUTCOME_EVENTS[state.status], seq=seq, child=child, result=state.result, error=state.error
                 )

@@ -6,12 +6,12 @@ import asyncio
 import logging
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..api._hooks import Hooks, fire_hook
-from ..api._protocols import LeasingStore, QueryHandler, WorkflowFunction, WorkflowStore
+from ..api._protocols import ActivityFunction, LeasingStore, QueryHandler, WorkflowFunction, WorkflowStore
 from ..api._types import (
     ChildRef,
     Delivery,
@@ -23,7 +23,6 @@ from ..api._types import (
     WorkflowOptions,
     WorkflowState,
     WorkflowStatus,
-    utc_now,
 )
 from ..api.errors import (
     InvalidInputError,
@@ -48,6 +47,8 @@ from ..engine._queries import answer_query
 from ..engine._serde import Signature, check_text, from_json, to_json, workflow_signature
 from ..stores._memory import InMemoryStore
 from ._children import ChildRuns
+from ._clock import REAL_CLOCK, Clock
+from ._eviction import RunCache
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
 from ._leases import Leases
@@ -58,6 +59,9 @@ from ._threads import ActivityThreadPool
 
 logger = logging.getLogger("beluga_core.executor")
 
+
+#: The executor started on each store object that only one executor may run (by the store's id()).
+_EXCLUSIVE_STORES: weakref.WeakValueDictionary[int, DefaultExecutor] = weakref.WeakValueDictionary()
 
 #: How long a run suspended by a store error waits before the first attempt to resume it, and at most.
 _HEAL_FIRST_DELAY = 0.1
@@ -85,9 +89,17 @@ class DefaultExecutor:
         lease_timeout: on a store that several processes may share (``SQLiteStore``), how long a run stays
             owned by this executor without a renewal: a process that dies loses its runs after this long, and
             another executor on the store takes them over. Renewed every third of it.
+        max_cached_workflows: how many runs stay in memory at most, as Temporal's workflow cache. Past it, the
+            run idle the longest (every step it has under way waits for a signal or a timer) is evicted: it
+            leaves memory and is replayed from the store when a signal, cancel, update or its timer arrives.
+            A positive int.
         worker: False makes this executor a client on a shared store: it starts workflows, signals, cancels,
             queries and waits for results, and never runs a workflow itself (the executors with
             ``worker=True`` on the same store run them). Needs a store that several processes may share.
+        clock: the time source of timers, timeouts, retry backoff and history timestamps: real time unless
+            the testing kit (``beluga_core.testing.DefaultTestEnv``) gives its virtual clock.
+        activity_overrides: activities that replace, by Beluga name, the ones workflow code calls (the
+            testing kit's overrides; its ``DefaultTestEnv`` checks the names).
 
     Use it as an async context manager (``async with DefaultExecutor(...) as ex:``), or call :meth:`start`
     and :meth:`close`. Closing stops the runs in this process without ending them: they stay ``running``
@@ -110,8 +122,13 @@ class DefaultExecutor:
         *,
         graceful_shutdown_timeout: timedelta = timedelta(seconds=10),
         lease_timeout: timedelta = timedelta(seconds=10),
+        max_cached_workflows: int = 1000,
         worker: bool = True,
+        clock: Clock | None = None,
+        activity_overrides: Mapping[str, ActivityFunction] | None = None,
     ) -> None:
+        self._clock = REAL_CLOCK if clock is None else clock
+        self._activity_overrides = dict(activity_overrides) if activity_overrides else None
         grace = duration_seconds(graceful_shutdown_timeout, what="DefaultExecutor: graceful_shutdown_timeout")
         lease = duration_seconds(lease_timeout, what="DefaultExecutor: lease_timeout", positive=True)
         self._activity_pool = ActivityThreadPool(activity_threads)
@@ -136,6 +153,16 @@ class DefaultExecutor:
         self._children = ChildRuns(self)
         self._background: set[asyncio.Task[None]] = set()
         self._leases = _leases_for(self.store, lease or 10.0, worker)
+        if (
+            isinstance(max_cached_workflows, bool)
+            or not isinstance(max_cached_workflows, int)
+            or max_cached_workflows < 1
+        ):
+            raise InvalidInputError(
+                f"DefaultExecutor: max_cached_workflows must be a positive int, got {max_cached_workflows!r}"
+            )
+        # A virtual clock's timers are not the event loop's: runs stay in memory under it (the testing kit).
+        self._cache = RunCache(self, max_cached_workflows) if self._clock is REAL_CLOCK else None
         self._worker = worker
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -157,6 +184,7 @@ class DefaultExecutor:
         async with self._start_lock:
             if self._started:
                 return
+            self._take_store()
             running = await self._running_to_resume()
             for state in running:
                 self._resume(state)
@@ -165,6 +193,19 @@ class DefaultExecutor:
                 self._in_background(self._children.cancel_orphans(running), "beluga-cancel-orphans")
             if self._leases is not None:
                 self._leases.start(self._workflows.keys, self._take_over, self._apply_delivery)
+
+    def _take_store(self) -> None:
+        """A store several executors cannot share is refused to a second one started in this process."""
+        if self._leases is not None:
+            return
+        running = _EXCLUSIVE_STORES.get(id(self.store))
+        if running is not None and running is not self:
+            raise InvalidInputError(
+                f"this {type(self.store).__name__} is already run by another DefaultExecutor in this process: "
+                "one executor per store at a time (only SQLiteStore can be shared by several executors, each "
+                "with a SQLiteStore object of its own); close the other executor first"
+            )
+        _EXCLUSIVE_STORES[id(self.store)] = self
 
     async def _running_to_resume(self) -> list[WorkflowState]:
         """The running runs this executor resumes at its start: the ones it could claim on a shared store."""
@@ -188,6 +229,10 @@ class DefaultExecutor:
             self._runs.clear()
             if self._leases is not None:
                 await self._leases.close()
+            if _EXCLUSIVE_STORES.get(id(self.store)) is self:
+                del _EXCLUSIVE_STORES[id(self.store)]
+            if self._cache is not None:
+                self._cache.close()
             self._started = False
             self._activity_pool.shutdown()
         finally:
@@ -226,7 +271,7 @@ class DefaultExecutor:
             live = self._runs.get(workflow_id)
             if live is not None and not live.ended.is_set():
                 raise WorkflowAlreadyStartedError(workflow_id, name)
-            state = _new_state(start)
+            state = _new_state(start, self._clock.now())
             if not await self._writer.create_run(state):
                 raise WorkflowAlreadyStartedError(workflow_id, name)
             self._launch_here(fn, state, start.args)
@@ -270,6 +315,7 @@ class DefaultExecutor:
         self._check_registered(fn, name)
         await self.start()
         async with self._lock_for(workflow_id):
+            await self._rehydrate(workflow_id)
             handle = await self._signal_or_start(fn, start, signal, payload)
         await fire_hook(self.hooks, "on_signal", workflow_id, signal)
         return handle
@@ -287,7 +333,7 @@ class DefaultExecutor:
             await run.ended.wait()  # its outcome is decided: a new run starts below
             run = self._runs.get(workflow_id)  # unless it continued as new: then its successor is live
         for _ in range(3):  # a run elsewhere may finish between the refused start and the load
-            state = _new_state(start, signal=(signal, payload))
+            state = _new_state(start, self._clock.now(), signal=(signal, payload))
             if await self._writer.create_run(state):
                 self._launch_here(fn, state, start.args)
                 handle = self._handle(workflow_id, state.run_id, result_hint(fn))
@@ -306,7 +352,7 @@ class DefaultExecutor:
             delivery = Delivery(workflow_id=state.workflow_id, kind="signal", signal=signal, payload=payload)
             await self._leases.post(delivery)
         else:
-            await Journal(self._writer, state).add_signal(signal, payload)
+            await Journal(self._writer, state, self._clock).add_signal(signal, payload)
 
     def _hint_of(self, state: WorkflowState) -> Any:
         return result_hint(self._workflows.get(state.workflow_type))
@@ -377,6 +423,7 @@ class DefaultExecutor:
         json_arg = to_json(arg, what=f"argument of update {name!r} of workflow {workflow_id!r}")
         await self.start()
         async with self._lock_for(workflow_id):
+            await self._rehydrate(workflow_id)
             run = self._runs.get(workflow_id)
             if run is not None and not run.ended.is_set():
                 await run.context.first_step.wait()  # its handlers are set, as for a query
@@ -384,12 +431,17 @@ class DefaultExecutor:
                 if run is not None:
                     await run.ended.wait()
                 state = await self._running_state(workflow_id, "update")
+                where = (
+                    "another executor process runs it (updates reach only the executor that runs the workflow)"
+                    if self._leases is not None
+                    else "is its workflow type registered here?"
+                )
                 raise WorkflowNotRunningError(
                     workflow_id,
                     state.status,
                     "update",
                     f"cannot update workflow {workflow_id!r}: it is running in the store but not live in this "
-                    "executor (is its workflow type registered here?)",
+                    f"executor ({where})",
                 )
             waiter = await run.context.updates.accept(name, json_arg)
         json_result = await waiter
@@ -412,7 +464,7 @@ class DefaultExecutor:
             if self._leases is not None:
                 await self._leases.post(Delivery(workflow_id=workflow_id, kind="cancel"))
             else:
-                await Journal(self._writer, state).record(EventType.WORKFLOW_CANCEL_REQUESTED)
+                await Journal(self._writer, state, self._clock).record(EventType.WORKFLOW_CANCEL_REQUESTED)
 
         await self._deliver(workflow_id, "cancel", live, stored)
 
@@ -430,6 +482,7 @@ class DefaultExecutor:
         """
         await self.start()
         async with self._lock_for(workflow_id):
+            await self._rehydrate(workflow_id)
             run = self._runs.get(workflow_id)
             while run is not None and not run.ended.is_set():
                 if run.accepting:
@@ -441,6 +494,11 @@ class DefaultExecutor:
 
     # -- several processes -------------------------------------------------------------------------------
 
+    async def _rehydrate(self, workflow_id: str) -> None:
+        """Bring a run this executor evicted from memory back before acting on it (call under the id's lock)."""
+        if self._cache is not None:
+            await self._cache.rehydrate(workflow_id)
+
     def _take_over(self, state: WorkflowState) -> None:
         """Resume a run this executor claimed from another (dead or stopped) one, unless it is live here."""
         if state.workflow_id not in self._runs:
@@ -451,6 +509,7 @@ class DefaultExecutor:
         with (applied, or its run has ended), False to keep it for later (the run is not live here yet)."""
         workflow_id = delivery.workflow_id
         async with self._lock_for(workflow_id):
+            await self._rehydrate(workflow_id)
             run = self._runs.get(workflow_id)
             while run is not None and not run.ended.is_set():
                 if run.accepting:
@@ -541,7 +600,7 @@ class DefaultExecutor:
     ) -> WorkflowRun:
         run = WorkflowRun(
             fn,
-            Journal(self._writer, state),
+            Journal(self._writer, state, self._clock),
             self.hooks,
             args,
             resumed=resumed,
@@ -551,6 +610,10 @@ class DefaultExecutor:
             continue_run=self._continue_run,
             children=self._children,
         )
+        run.context.activity_overrides = self._activity_overrides
+        cache = self._cache
+        if cache is not None:
+            run.context.on_idle_change = lambda: cache.idle_changed(run)
         self._runs[state.workflow_id] = run
         self._suspensions.pop(state.workflow_id, None)  # a new run, or the suspended one resumed
         run.start(on_end=self._forget)
@@ -563,7 +626,7 @@ class DefaultExecutor:
         _, args = _encode_workflow_input(call.name, call.json_input, call.signature)
         options = WorkflowOptions(id=child.workflow_id, timeout=call.timeout)
         start = StartRequest(call.name, options, call.signature, call.json_input, args)
-        state = _new_state(start, run_id=child.run_id, parent=parent)
+        state = _new_state(start, self._clock.now(), run_id=child.run_id, parent=parent)
         if not await self._writer.create_run(state):
             return False
         self._launch(fn, state, args, resumed=False)
@@ -580,7 +643,7 @@ class DefaultExecutor:
         state = run.state
         _, args = _encode_workflow_input(state.workflow_type, json_input, workflow_signature(run.fn))
         new_state = await run.journal.continue_as_new(
-            lambda signals: _continued_state(state, json_input, signals)
+            lambda signals: _continued_state(state, json_input, signals, self._clock.now())
         )
         run.chain.run_id = new_state.run_id
         self._launch(run.fn, new_state, args, resumed=False, chain=run.chain)
@@ -589,6 +652,8 @@ class DefaultExecutor:
         workflow_id = run.workflow_id
         if self._runs.get(workflow_id) is run:
             del self._runs[workflow_id]
+        if self._cache is not None:
+            self._cache.ended(run)
         suspension = run.suspension
         if suspension is not None and not (suspension.resumes_by_itself and self._closing):
             self._suspensions[workflow_id] = suspension
@@ -681,10 +746,11 @@ def _encode_workflow_input(name: str, value: Any, signature: Signature) -> tuple
     return encode_input(value, signature, what=f"input of workflow {name!r}", takes=f"workflow {name!r}")
 
 
-def _continued_state(old: WorkflowState, json_input: Any, signals: list[HistoryEvent]) -> WorkflowState:
-    """The run that continues ``old`` as new: its input, a new run id, ``signals`` received first, and what is
-    left of ``old``'s timeout."""
-    now = utc_now()
+def _continued_state(
+    old: WorkflowState, json_input: Any, signals: list[HistoryEvent], now: datetime
+) -> WorkflowState:
+    """The run that continues ``old`` as new at ``now``: its input, a new run id, ``signals`` received first,
+    and what is left of ``old``'s timeout."""
     # A child that continues as new is still its parent's child.
     history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now, parent=old.parent)]
     for event in signals:
@@ -713,14 +779,14 @@ def _continued_state(old: WorkflowState, json_input: Any, signals: list[HistoryE
 
 def _new_state(
     start: StartRequest,
+    now: datetime,
     signal: tuple[Signal, Any] | None = None,
     *,
     run_id: str | None = None,
     parent: ParentRef | None = None,
 ) -> WorkflowState:
-    """A new run's state; ``signal`` (with its payload as JSON), when given, received with the start; a child
-    run has the ``run_id`` its parent recorded and names its ``parent``."""
-    now = utc_now()
+    """A new run's state, started at ``now``; ``signal`` (with its payload as JSON), when given, received with
+    the start; a child run has the ``run_id`` its parent recorded and names its ``parent``."""
     # The input is in the header, not in this event.
     history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now, parent=parent)]
     if signal is not None:

@@ -62,7 +62,10 @@ class DefaultWorkflowHandle(RunHandleBase):
         while True:
             run = self._live_run()
             if run is not None:
-                await run.ended.wait()
+                with run.journal.clock.awaiting_result():
+                    await run.ended.wait()
+                if run.evicted:
+                    continue  # out of memory until something arrives for it: the store says how it goes on
                 if run.suspended is not None:
                     # Visible at once. A run suspended by a store error resumes by itself meanwhile: a new
                     # result() call then waits for it.

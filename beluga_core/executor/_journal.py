@@ -12,8 +12,9 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..api._types import ErrorInfo, EventType, HistoryEvent, Signal, WorkflowState, WorkflowStatus, utc_now
+from ..api._types import ErrorInfo, EventType, HistoryEvent, Signal, WorkflowState, WorkflowStatus
 from ..api.errors import StoreError
+from ._clock import REAL_CLOCK, Clock, StepOwner
 from ._store_writer import StoreWriter
 
 _OUTCOMES = frozenset(
@@ -55,9 +56,12 @@ _EVENT_DEFAULTS: dict[str, Any] = {
 class Journal:
     """History of one run, indexed for replay by step sequence number and by signal name."""
 
-    def __init__(self, writer: StoreWriter, state: WorkflowState) -> None:
+    def __init__(self, writer: StoreWriter, state: WorkflowState, clock: Clock = REAL_CLOCK) -> None:
         self.writer = writer
         self.state = state
+        #: The run's time source: its timers wait on it, its events are stamped with its ``now()``.
+        self.clock = clock
+        self._now = clock.now
         self._by_seq: dict[int, list[HistoryEvent]] = defaultdict(list)
         self._arrived: dict[str, deque[Any]] = defaultdict(deque)
         self._signal_waiters: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
@@ -125,15 +129,12 @@ class Journal:
             self._signal_waiters[name].clear()
         return payload
 
-    async def wait_for_signal(self, name: str, timeout: float | None) -> bool:
-        """Wait until a ``name`` signal is buffered; False when ``timeout`` seconds pass first."""
+    async def wait_for_signal(self, name: str, timeout: float | None, owner: StepOwner) -> bool:
+        """Wait (a step of ``owner``) until a ``name`` signal is buffered; False when ``timeout`` seconds pass
+        first."""
         if self.has_signal(name):
             return True
-        try:
-            await asyncio.wait_for(self._signal_waiters[name].wait(), timeout)
-        except asyncio.TimeoutError:
-            return self.has_signal(name)
-        return True
+        return await self.clock.wait(self._signal_waiters[name], timeout, owner) or self.has_signal(name)
 
     async def add_signal(self, signal: Signal, payload: Any, delivery_id: str | None = None) -> None:
         """Persist a signal's arrival, then buffer it for the workflow (once per ``delivery_id``)."""
@@ -163,7 +164,7 @@ class Journal:
                 f"workflow {self.state.workflow_id!r}: {event_type.value} after its outcome "
                 f"{history[-1].type.value} (the history ends with the outcome)"
             )
-        values = {**_EVENT_DEFAULTS, "timestamp": utc_now(), **fields}
+        values = {**_EVENT_DEFAULTS, "timestamp": self._now(), **fields}
         # Built from values the executor made itself: validating them again would only cost time per step.
         event = HistoryEvent.model_construct(id=len(self.state.history) + 1, type=event_type, **values)
         self.state.history.append(event)

@@ -30,16 +30,17 @@ class _ReplayJournal(Journal):
         )
 
 
-async def replay_query_handlers(
+async def replay_history(
     fn: WorkflowFunction,
     state: WorkflowState,
     args: tuple[Any, ...],
     writer: StoreWriter,
     activity_pool: ActivityThreadPool,
-) -> dict[str, QueryHandler]:
-    """The query handlers ``fn`` has set once replayed over ``state``'s history (``writer`` is never written to).
+) -> tuple[DefaultWorkflowContext, asyncio.Future[Any]]:
+    """Run ``fn`` over ``state``'s history to its end (``writer`` is never written to, no activity runs).
 
-    Raises :class:`NonDeterminismError` when the history does not fit the workflow code.
+    Returns the replay's context (its ``divergence``, query handlers, steps taken) and the workflow
+    function's future, done: its result, or what it raised (:class:`RunStopped` where the history ended).
     """
     journal = _ReplayJournal(writer, state)
     context = DefaultWorkflowContext(journal, None, activity_pool)
@@ -54,7 +55,22 @@ async def replay_query_handlers(
         if left_running:
             await asyncio.wait(left_running)
     if not body.cancelled():
-        body.exception()  # how the workflow ended is already recorded; the replay only needs its handlers
+        body.exception()  # seen here: the caller decides whether how the workflow ended matters
+    return context, body
+
+
+async def replay_query_handlers(
+    fn: WorkflowFunction,
+    state: WorkflowState,
+    args: tuple[Any, ...],
+    writer: StoreWriter,
+    activity_pool: ActivityThreadPool,
+) -> dict[str, QueryHandler]:
+    """The query handlers ``fn`` has set once replayed over ``state``'s history (``writer`` is never written to).
+
+    Raises :class:`NonDeterminismError` when the history does not fit the workflow code.
+    """
+    context, _ = await replay_history(fn, state, args, writer, activity_pool)
     if context.divergence is not None:
         raise context.divergence
     return context.query_handlers

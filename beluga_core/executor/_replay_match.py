@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from ..api._types import EventType, HistoryEvent, utc_now
+from ..api._types import EventType, HistoryEvent
 
 _ACTIVITY_EVENTS = frozenset(
     {
@@ -114,7 +114,7 @@ def find(recorded: Iterable[HistoryEvent], event_type: EventType) -> HistoryEven
     return next((e for e in recorded if e.type == event_type), None)
 
 
-def remaining(started: HistoryEvent) -> float:
-    """Seconds left of the timer or backoff that ``started`` began (0 when it is already over)."""
+def remaining(started: HistoryEvent, now: datetime) -> float:
+    """Seconds left at ``now`` of the timer or backoff that ``started`` began (0 when it is already over)."""
     end = started.timestamp + (started.duration or timedelta(0))
-    return max(0.0, (end - utc_now()).total_seconds())
+    return max(0.0, (end - now).total_seconds())

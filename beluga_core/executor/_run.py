@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..api._hooks import Hooks
 from ..api._protocols import WorkflowFunction
-from ..api._types import ErrorInfo, EventType, WorkflowState, WorkflowStatus, utc_now
+from ..api._types import ErrorInfo, EventType, WorkflowState, WorkflowStatus
 from ..api.errors import (
     ExecutorClosedError,
     NonDeterminismError,
@@ -108,6 +108,8 @@ class WorkflowRun:
         self._continue_run = continue_run
         #: True once a new run continues this one (continue-as-new): handles follow :attr:`chain` to it.
         self.continued = False
+        #: True when the executor stopped this run to free memory (it is rehydrated from the store later).
+        self.evicted = False
 
     @property
     def state(self) -> WorkflowState:
@@ -160,6 +162,7 @@ class WorkflowRun:
         """Run in a task of its own (not the caller's: the run outlives the task that started it)."""
         self._on_end = on_end
         self._task = asyncio.create_task(self._main(), name=f"beluga-workflow:{self.workflow_id}")
+        self.journal.clock.track(self.context, self._task)
 
     async def request_cancel(self, delivery_id: str | None = None) -> None:
         """Record the cancellation request, then deliver it to the workflow as ``CancelledError``."""
@@ -216,7 +219,7 @@ class WorkflowRun:
         self._body = asyncio.ensure_future(guard_async(self.fn(self.context, *self.args), "the workflow"))
         self._body.add_done_callback(lambda _: self.context.first_step.set())
         try:
-            done, _ = await asyncio.wait({self._body}, timeout=self._time_left())
+            done = await self.journal.clock.wait_done(self._body, self._time_left())
         except asyncio.CancelledError:
             await self._abandon_body()
             raise
@@ -233,7 +236,7 @@ class WorkflowRun:
 
     def _time_left(self) -> float | None:
         deadline = self.state.deadline
-        return None if deadline is None else max(0.0, (deadline - utc_now()).total_seconds())
+        return None if deadline is None else max(0.0, (deadline - self.journal.clock.now()).total_seconds())
 
     def _timeout_message(self) -> str:
         state = self.state

@@ -59,6 +59,11 @@ class RunUpdates:
         self._pending_first_step: dict[asyncio.Task[None], asyncio.Event] = {}
         self._waiters: dict[str, tuple[str, asyncio.Future[Any]]] = {}
 
+    @property
+    def running(self) -> bool:
+        """True while an update handler runs."""
+        return bool(self._tasks)
+
     # -- positions ---------------------------------------------------------------------------------------
 
     def reached(self, steps_taken: int) -> None:

@@ -4,6 +4,10 @@ An entry names the pytest fixtures it needs (resolved only when that entry runs,
 starts only for the Temporal runs) and opens an executor over the functions of
 :mod:`tests.conformance.workflows`, with a :class:`HookLog`'s hooks installed. Adding a backend (say the
 DefaultExecutor on a NATS store) is one more entry.
+
+The timer and timeout cases also run on the testing kit's time-skipping environments (:data:`TEST_ENVS`,
+the ``test_env`` fixture): a ``DefaultTestEnv`` on each store and a ``TemporalTestEnv`` on Temporal's test
+server, so days of timers take milliseconds and the kit is held to the same behaviour on both.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from typing import Any
 import pytest
 
 from beluga_core.stores import InMemoryStore, KafkaStore, NatsStore, SQLiteStore
+from beluga_core.testing import DefaultTestEnv
 from beluga_core.workflow import DefaultExecutor, DurableExecutor, Hooks, Signal, WorkflowStore
 from beluga_temporal import TemporalExecutor
+from beluga_temporal.testing import TemporalTestEnv
 
 from .workflows import ACTIVITIES, WORKFLOWS
 
@@ -79,33 +85,44 @@ class ExecutorEntry:
     fixtures: tuple[str, ...] = field(default=())
 
 
-@contextlib.asynccontextmanager
-async def _default_on(store: WorkflowStore, resources: Resources) -> AsyncIterator[DurableExecutor]:
-    try:
-        async with DefaultExecutor(store=store, hooks=resources.hooks, workflows=WORKFLOWS) as executor:
-            yield executor
-    finally:
-        await store.close()
+def _memory_store(resources: Resources) -> WorkflowStore:
+    return InMemoryStore()
 
 
-def _default_memory(resources: Resources) -> contextlib.AbstractAsyncContextManager[DurableExecutor]:
-    return _default_on(InMemoryStore(), resources)
+def _sqlite_store(resources: Resources) -> WorkflowStore:
+    return SQLiteStore(resources.tmp_path / "conformance.db")
 
 
-def _default_sqlite(resources: Resources) -> contextlib.AbstractAsyncContextManager[DurableExecutor]:
-    return _default_on(SQLiteStore(resources.tmp_path / "conformance.db"), resources)
-
-
-def _default_nats(resources: Resources) -> contextlib.AbstractAsyncContextManager[DurableExecutor]:
+def _nats_store(resources: Resources) -> WorkflowStore:
     bucket = f"conformance_{uuid.uuid4().hex}"  # a bucket per test: no state shared between tests
-    return _default_on(NatsStore(resources.fixtures["nats_server"].url, bucket=bucket), resources)
+    return NatsStore(resources.fixtures["nats_server"].url, bucket=bucket)
 
 
-def _default_kafka(resources: Resources) -> contextlib.AbstractAsyncContextManager[DurableExecutor]:
+def _kafka_store(resources: Resources) -> WorkflowStore:
     topic = f"conformance-{uuid.uuid4().hex}"
-    return _default_on(
-        KafkaStore(resources.fixtures["kafka_broker"].bootstrap_servers, topic=topic), resources
-    )
+    return KafkaStore(resources.fixtures["kafka_broker"].bootstrap_servers, topic=topic)
+
+
+#: The stores the DefaultExecutor runs the suite on, with the fixtures each needs.
+STORES: dict[str, tuple[Callable[[Resources], WorkflowStore], tuple[str, ...]]] = {
+    "memory": (_memory_store, ()),
+    "sqlite": (_sqlite_store, ()),
+    "nats": (_nats_store, ("nats_server",)),
+    "kafka": (_kafka_store, ("kafka_broker",)),
+}
+
+
+def _default_on(store_of: Callable[[Resources], WorkflowStore]) -> OpenExecutor:
+    @contextlib.asynccontextmanager
+    async def open_default(resources: Resources) -> AsyncIterator[DurableExecutor]:
+        store = store_of(resources)
+        try:
+            async with DefaultExecutor(store=store, hooks=resources.hooks, workflows=WORKFLOWS) as executor:
+                yield executor
+        finally:
+            await store.close()
+
+    return open_default
 
 
 @contextlib.asynccontextmanager
@@ -120,12 +137,58 @@ async def _temporal(resources: Resources) -> AsyncIterator[DurableExecutor]:
 
 
 EXECUTORS: dict[str, ExecutorEntry] = {
-    "default-memory": ExecutorEntry(_default_memory),
-    "default-sqlite": ExecutorEntry(_default_sqlite),
-    "default-nats": ExecutorEntry(_default_nats, fixtures=("nats_server",)),
-    "default-kafka": ExecutorEntry(_default_kafka, fixtures=("kafka_broker",)),
+    **{
+        f"default-{name}": ExecutorEntry(_default_on(of), fixtures) for name, (of, fixtures) in STORES.items()
+    },
     "temporal": ExecutorEntry(_temporal, fixtures=("temporal_workers",)),
 }
+
+
+# -- time skipping: the testing kit's environments ---------------------------------------------------------
+
+OpenTestEnv = Callable[[Resources], contextlib.AbstractAsyncContextManager[Any]]
+
+
+def _default_test_env_on(store_of: Callable[[Resources], WorkflowStore]) -> OpenTestEnv:
+    @contextlib.asynccontextmanager
+    async def open_env(resources: Resources) -> AsyncIterator[DefaultTestEnv]:
+        store = store_of(resources)
+        try:
+            async with DefaultTestEnv(WORKFLOWS, store=store, hooks=resources.hooks) as env:
+                yield env
+        finally:
+            await store.close()
+
+    return open_env
+
+
+def _temporal_test_env(resources: Resources) -> contextlib.AbstractAsyncContextManager[Any]:
+    server = resources.fixtures["beluga_temporal_test_server"]
+    return TemporalTestEnv(WORKFLOWS, environment=server, hooks=resources.hooks, max_cached_workflows=0)
+
+
+#: The time-skipping environments the suite's timer and timeout cases run on: a ``DefaultTestEnv`` on each
+#: store, and a ``TemporalTestEnv`` on Temporal's time-skipping test server.
+TEST_ENVS: dict[str, tuple[OpenTestEnv, tuple[str, ...]]] = {
+    **{f"default-{name}": (_default_test_env_on(of), fixtures) for name, (of, fixtures) in STORES.items()},
+    "temporal": (_temporal_test_env, ("beluga_temporal_test_server",)),
+}
+
+
+@pytest.fixture(params=list(TEST_ENVS))
+def test_env_entry(request: pytest.FixtureRequest) -> tuple[OpenTestEnv, dict[str, Any]]:
+    open_env, fixtures = TEST_ENVS[request.param]
+    return open_env, {name: request.getfixturevalue(name) for name in fixtures}
+
+
+@pytest.fixture
+async def test_env(
+    test_env_entry: tuple[OpenTestEnv, dict[str, Any]], hook_log: HookLog, tmp_path: Path
+) -> AsyncIterator[Any]:
+    """A time-skipping test environment of each kind in :data:`TEST_ENVS`, running the conformance workflows."""
+    open_env, fixtures = test_env_entry
+    async with open_env(Resources(fixtures, tmp_path, hook_log.hooks)) as env:
+        yield env
 
 
 @pytest.fixture(params=list(EXECUTORS))

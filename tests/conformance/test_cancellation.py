@@ -1,4 +1,5 @@
-"""Cancellation and whole-workflow timeouts."""
+"""Cancellation, and waiting for a result that runs out. A workflow running past its own timeout is in
+``test_time_skipping`` (days of it, on the testing kit's environments)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from beluga_core.workflow import (
     DurableExecutor,
     WorkflowCanceledError,
     WorkflowStatus,
-    WorkflowTimeoutError,
 )
 
 from . import workflows as wf
@@ -36,16 +36,6 @@ async def test_workflow_catching_cancellation_runs_its_cleanup_activity(executor
         await handle.result(timeout=RESULT_WAIT)
     assert wf.CLEANUPS.count(key) == 1
     assert await handle.status() == WorkflowStatus.CANCELED
-
-
-async def test_workflow_past_its_timeout_fails_with_workflow_timeout_error(executor: DurableExecutor) -> None:
-    handle = await executor.execute(wf.wait_forever, timeout=1.0)
-
-    with pytest.raises(WorkflowTimeoutError) as timed_out:
-        await handle.result(timeout=RESULT_WAIT)
-
-    assert timed_out.value.workflow_id == handle.id
-    assert await handle.status() == WorkflowStatus.FAILED
 
 
 async def test_waiting_for_a_result_that_runs_out_raises_the_builtin_timeout_error_naming_the_workflow(

@@ -364,6 +364,13 @@ async def nap(ctx: WorkflowContext, seconds: float) -> str:
     return "rested"
 
 
+async def tell_time(ctx: WorkflowContext, seconds: float) -> list[datetime]:
+    """``ctx.now()`` before and after sleeping ``seconds``."""
+    before = ctx.now()
+    await ctx.sleep(timedelta(seconds=seconds))
+    return [before, ctx.now()]
+
+
 async def draw(ctx: WorkflowContext) -> DrawnTwice:
     """Draws now/random/uuid4 and passes them through an activity; returns both (equal when deterministic)."""
     drawn = Drawn(now=ctx.now(), random=ctx.random(), uuid=ctx.uuid4())
@@ -456,6 +463,7 @@ WORKFLOWS = [
     wait_forever,
     clean_up_on_cancel,
     nap,
+    tell_time,
     draw,
     draw_twice,
     add_patched,
@@ -665,3 +673,11 @@ async def parent_continuing_past_child(ctx: WorkflowContext, spec: ChildSpec) ->
 
 
 WORKFLOWS += [parent_continuing_past_child]
+
+
+async def nap_in_a_child(ctx: WorkflowContext, seconds: float) -> str:
+    """Waits for a child workflow that sleeps ``seconds``."""
+    return f"child {await ctx.execute_child(nap, seconds)}"
+
+
+WORKFLOWS += [nap_in_a_child]

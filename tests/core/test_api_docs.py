@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
+from tests.docs.examples import assert_printed_in_order, each_example, run_python
 
 API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", API_DOC.read_text(), re.S)
@@ -50,24 +48,6 @@ EXPECTED_OUTPUT = [
 ]
 
 
-def test_every_api_doc_example_has_its_expected_output() -> None:
-    assert len(EXAMPLES) == len(EXPECTED_OUTPUT)
-
-
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    list(zip(EXAMPLES, EXPECTED_OUTPUT, strict=False)),  # the count is checked above
-    ids=[f"example-{i}" for i in range(len(EXAMPLES))],
-)
+@each_example(EXAMPLES, EXPECTED_OUTPUT, "example")
 def test_api_doc_example_prints_what_it_says(source: str, expected: list[str], tmp_path: Path) -> None:
-    script = tmp_path / "example.py"
-    script.write_text(source)
-    done = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    lines = iter(done.stdout.splitlines())
-    for wanted in expected:
-        assert any(line.startswith(wanted) for line in lines), (
-            f"{wanted!r} not printed in order:\n{done.stdout}"
-        )
+    assert_printed_in_order(run_python(source, tmp_path), expected)

@@ -376,3 +376,26 @@ async def test_a_typed_receive_replays_its_recorded_payload_as_the_model_after_a
         result = await (await second.get_handle("typed")).result(timeout=5)
     assert result == "Approval ada 3 / Approval bob"
     assert runs["typed-between"] == 1
+
+
+async def nap_for_an_hour(ctx: WorkflowContext) -> str:
+    await ctx.sleep(timedelta(hours=1))
+    return "awake"
+
+
+async def wait_an_hour_for_go(ctx: WorkflowContext) -> str:
+    return str(await ctx.receive_signal("go").receive(timeout=timedelta(hours=1)))
+
+
+@pytest.mark.parametrize("workflow", [nap_for_an_hour, wait_an_hour_for_go])
+async def test_a_cancel_recorded_while_a_timer_runs_is_delivered_at_once_on_resume(workflow: Any) -> None:
+    store = InMemoryStore()  # a store without an inbox: the cancel goes into the stored history
+    async with DefaultExecutor(store=store, workflows=[workflow]) as first:
+        await first.execute(workflow, id="parked")
+        await asyncio.sleep(0.05)
+    async with DefaultExecutor(store=store) as elsewhere:  # the run is not live here
+        await elsewhere.cancel("parked")
+
+    async with DefaultExecutor(store=store, workflows=[workflow]) as resumed:
+        with pytest.raises(WorkflowCanceledError):
+            await (await resumed.get_handle("parked")).result(timeout=5)

@@ -1,8 +1,10 @@
 """The package layout is the architecture: each layer imports only the layers below it, so nothing cycles.
 
 ``api`` (types, protocols, errors) <- ``engine`` (the engine-neutral core) <- ``stores`` <- ``executor`` <-
-``workflow`` (the public facade). ``beluga_temporal`` uses the public packages and the documented internal API
-``beluga_core.engine``, never a private module of ``beluga_core``.
+``workflow`` (the public facade) <- ``testing`` (the testing kit); the operator tools sit on top: ``ui`` (the web
+UI, over ``api`` only) <- ``cli`` (which imports ``beluga_temporal`` only for ``--temporal``).
+``beluga_temporal`` uses the public packages and the documented internal API ``beluga_core.engine``, never a
+private module of ``beluga_core``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ ALLOWED = {
     "stores": {"api", "engine"},
     "executor": {"api", "engine", "stores"},
     "workflow": {"api", "engine", "stores", "executor"},
+    "testing": {"api", "engine", "stores", "executor", "workflow"},
+    # the operator tools: the web UI reads states and talks to an executor it is given; the CLI opens them
+    # (and replays with the testing kit)
+    "ui": {"api"},
+    "cli": {"api", "stores", "executor", "workflow", "testing", "ui"},
 }
 
 #: The beluga_core modules beluga_temporal may import from.
@@ -29,6 +36,7 @@ PUBLIC_FOR_TEMPORAL = {
     "beluga_core.engine",
     "beluga_core.stores",
     "beluga_core.executor",
+    "beluga_core.testing",
 }
 
 
@@ -67,8 +75,9 @@ def test_each_layer_of_beluga_core_imports_only_the_layers_below_it(layer: str) 
 
 def test_beluga_temporal_imports_only_public_or_internal_api_modules_of_beluga_core() -> None:
     wrong = []
-    for path in sorted((ROOT / "beluga_temporal").glob("*.py")):
-        for module in imported_modules(path, "beluga_temporal"):
+    for path in sorted((ROOT / "beluga_temporal").rglob("*.py")):
+        package = ".".join(path.relative_to(ROOT).parent.parts)
+        for module in imported_modules(path, package):
             if module.startswith("beluga_core") and module not in PUBLIC_FOR_TEMPORAL:
                 wrong.append(f"{path.relative_to(ROOT)} imports {module}")
     assert wrong == []

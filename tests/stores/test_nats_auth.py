@@ -1,4 +1,5 @@
-"""NatsStore against real nats-servers that require credentials (user/password, token, nkey) or TLS.
+"""NatsStore against real nats-servers that require credentials (user/password, token, nkey, a .creds file)
+or TLS.
 
 Each server is started by the test module with the matching flags or config file; the TLS certificates are
 made here by a CA that exists only for these tests (``tests/fixtures/tls.py``).
@@ -21,6 +22,7 @@ from beluga_core.stores import NatsStore
 from beluga_core.stores._base import CredentialsRefused, TlsFailed
 from beluga_core.workflow import StoreError
 from tests.fixtures.nats import NatsServer, start_nats_server
+from tests.fixtures.nats_jwt import NKey, Operator
 from tests.fixtures.tls import TestCA
 
 from .test_store_conformance import make_state
@@ -208,6 +210,40 @@ async def test_an_unknown_nkey_is_refused_at_once(nkey_server: NatsServer) -> No
         f"nats/save: connect: {nkey_server.url} refused the nkey seed (authorization violation)"
     )
     assert other_seed not in repr(error)
+    assert took < 2.0
+
+
+# -- .creds files (decentralised auth: operator, account and user JWTs) --
+
+
+@pytest.fixture(scope="module")
+def operator() -> Operator:
+    return Operator.new()
+
+
+@pytest.fixture(scope="module")
+def creds_server(tmp_path_factory: pytest.TempPathFactory, operator: Operator) -> Iterator[NatsServer]:
+    with start_nats_server(tmp_path_factory.mktemp("nats-creds"), config=operator.server_config()) as server:
+        yield server
+
+
+async def test_a_creds_file_connects(creds_server: NatsServer, operator: Operator, tmp_path: Path) -> None:
+    creds = operator.user_creds(tmp_path / "ops.creds")
+    options = {"user_credentials": str(creds)}
+    await round_trip(NatsStore(creds_server.url, bucket=bucket(), connect_options=options))
+
+
+async def test_a_creds_file_of_a_user_the_account_did_not_sign_is_refused_at_once(
+    creds_server: NatsServer, operator: Operator, tmp_path: Path
+) -> None:
+    stranger = NKey.new(nkeys.PREFIX_BYTE_ACCOUNT)
+    creds = operator.user_creds(tmp_path / "stranger.creds", signed_by=stranger)
+    options = {"user_credentials": str(creds)}
+    error, took = await refusal(NatsStore(creds_server.url, bucket=bucket(), connect_options=options))
+    assert str(error) == (
+        f"nats/save: connect: {creds_server.url} refused the credentials file '{creds}' (authorization violation)"
+    )
+    assert creds.read_text().split("\n")[5] not in repr(error)  # the seed
     assert took < 2.0
 
 

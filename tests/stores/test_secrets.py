@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 from beluga_core.stores import DaprStore, InngestStore, KafkaStore, NatsStore
 from beluga_core.stores._base import store_errors
 from beluga_core.stores._secrets import Secrets, redact_url
-from beluga_core.workflow import StoreError
+from beluga_core.workflow import DefaultExecutor, Signal, StoreError, apply_middleware, with_tracing
 from tests.fixtures.kafka import KafkaBroker, start_kafka_broker
 from tests.fixtures.nats import NatsServer, start_nats_server
 from tests.standins.dapr_standin import DaprStandin
@@ -109,6 +113,12 @@ def inngest_standin() -> Iterator[InngestStandin]:
         yield standin
 
 
+@pytest.fixture
+async def planted(planted_store: Any) -> list[Any]:
+    """What a store with the planted secret shows when it fails: the store itself and its errors."""
+    return await failures(planted_store)
+
+
 @pytest.fixture(
     params=[
         "nats-url-password",
@@ -121,18 +131,18 @@ def inngest_standin() -> Iterator[InngestStandin]:
         "inngest-event-key",
     ]
 )
-async def planted(request: pytest.FixtureRequest, tmp_path: Path) -> list[Any]:
-    """What a store with the planted secret shows when it fails: the store itself and its errors."""
+def planted_store(request: pytest.FixtureRequest) -> Any:
+    """A store of each kind with credentials, the planted secret among them (refused by its server)."""
     kind: str = request.param
     if kind.startswith("nats"):
         server: NatsServer = request.getfixturevalue("nats_with_password")
         where = f"127.0.0.1:{server.port}"
         if kind == "nats-url-password":
-            return await failures(NatsStore(f"nats://ops:{SECRET}@{where}", bucket="b"))
+            return NatsStore(f"nats://ops:{SECRET}@{where}", bucket="b")
         if kind == "nats-option-password":
             options = {"user": "ops", "password": SECRET}
-            return await failures(NatsStore(server.url, bucket="b", connect_options=options))
-        return await failures(NatsStore(f"nats://{SECRET}@{where}", bucket="b"))
+            return NatsStore(server.url, bucket="b", connect_options=options)
+        return NatsStore(f"nats://{SECRET}@{where}", bucket="b")
     if kind.startswith("kafka"):
         broker: KafkaBroker = request.getfixturevalue("kafka_with_auth")
         mechanism = "SCRAM-SHA-512" if kind == "kafka-scram-password" else "PLAIN"
@@ -142,15 +152,15 @@ async def planted(request: pytest.FixtureRequest, tmp_path: Path) -> list[Any]:
             "sasl_plain_username": "ops",
             "sasl_plain_password": SECRET,
         }
-        return await failures(KafkaStore(broker.bootstrap_servers, topic="t", client_options=options))
+        return KafkaStore(broker.bootstrap_servers, topic="t", client_options=options)
     if kind.startswith("dapr"):
         standin: DaprStandin = request.getfixturevalue("dapr_standin")
         if kind == "dapr-api-token":
-            return await failures(DaprStore(standin.url, api_token=SECRET))
+            return DaprStore(standin.url, api_token=SECRET)
         with_password = standin.url.replace("http://", f"http://ops:{SECRET}@")
-        return await failures(DaprStore(with_password, api_token="wrong"))
+        return DaprStore(with_password, api_token="wrong")
     inngest: InngestStandin = request.getfixturevalue("inngest_standin")
-    return await failures(InngestStore(inngest.url, event_key=SECRET))
+    return InngestStore(inngest.url, event_key=SECRET)
 
 
 @pytest.fixture
@@ -191,3 +201,35 @@ async def test_a_store_repr_shows_its_server_and_bucket_or_topic(tmp_path: Path)
     assert repr(InngestStore("http://127.0.0.1:8288", event_key=SECRET)) == (
         "InngestStore(base_url='http://127.0.0.1:8288', event_key='***')"
     )
+
+
+async def test_no_secret_in_the_spans_of_a_traced_executor_on_a_failing_store(
+    planted_store: Any, all_logs: pytest.LogCaptureFixture
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    executor = DefaultExecutor(store=planted_store)
+    traced = apply_middleware(executor, with_tracing(tracer_provider=provider))
+    for call in (
+        lambda: traced.signal("w", Signal(name="go")),
+        lambda: traced.cancel("w"),
+        lambda: traced.query("w", "status"),
+    ):
+        with pytest.raises(StoreError):
+            await call()
+    await planted_store.close()
+    provider.shutdown()
+
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 3
+    for span in spans:
+        assert span.status.status_code == StatusCode.ERROR
+        seen = [span.name, span.status.description, dict(span.attributes or {})]
+        seen += [(event.name, dict(event.attributes or {})) for event in span.events]
+        assert "StoreError" in repr(
+            seen
+        )  # the failure is on the span: what is scanned is what a backend gets
+        assert SECRET not in repr(seen), seen
+    logged = all_logs.text + "".join(str(record.__dict__) for record in all_logs.records)
+    assert SECRET not in logged

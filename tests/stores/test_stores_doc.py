@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
+from tests.docs.examples import run_python
 from tests.fixtures.nats import NatsServer, start_nats_server
 from tests.fixtures.tls import TestCA
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "stores.md"
 EXAMPLE, CONSTRUCTORS, SECURE, SHARED = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
-
-
-def run_python(source: str, cwd: Path) -> str:
-    script = cwd / "example.py"
-    script.write_text(source)
-    done = subprocess.run([sys.executable, str(script)], cwd=cwd, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_nats_example_prints_what_it_says(nats_server: NatsServer, tmp_path: Path) -> None:
