@@ -339,13 +339,14 @@ class NatsStore(RemoteStore):
         One owner per store object: give each DefaultExecutor its own ``NatsStore`` (on the same bucket).
         """
         if self._owner is not None and self._owner != owner:
-            raise self._error(
-                "bind_owner",
+            raise InvalidInputError(
                 f"this NatsStore object (bucket {self.bucket!r}) already serves executor {self._owner!r}: give "
-                "each DefaultExecutor a NatsStore of its own (on the same bucket, if they share the workflows)",
+                "each DefaultExecutor a NatsStore of its own (on the same bucket, if they share the workflows)"
             )
         if not isinstance(owner, str) or not owner or len(encode_key(owner)) > self._side_key_length:
-            raise self._error("bind_owner", f"owner must be a short non-empty string, got {owner!r}")
+            raise InvalidInputError(
+                f"NatsStore.bind_owner: owner must be a short non-empty string, got {owner!r}"
+            )
         self._owner = owner
         self._lease_us = lease_timeout // timedelta(microseconds=1)
 

@@ -75,7 +75,8 @@ async def test_two_executors_and_a_client_finish_every_workflow_when_one_executo
             _ready(process)
         client = _spawn("client", store_spec, log)
         deadline = time.monotonic() + 30
-        while not (log.exists() and len(log.read_text().splitlines()) >= mp.COUNT):
+        # Mid-run: every job has done its first step, and some of them more.
+        while not (log.exists() and len(log.read_text().splitlines()) >= mp.COUNT + mp.COUNT // 4):
             if time.monotonic() > deadline:
                 pytest.fail("the executors made no progress")
             await asyncio.sleep(0.01)
@@ -110,26 +111,20 @@ async def test_two_executors_and_a_client_finish_every_workflow_when_one_executo
         assert len(ran_by) == 1 or (len(ran_by) == 2 and ran_by[0] == victim.pid), f"{key} ran in {ran_by}"
 
     # Signals from the client reach the executor that owns the run within a second: measured from the signal
-    # to the start of the step after the receive (so the signal was recorded by then), over the runs the
-    # killed executor never touched.
-    started = {key: when for key, _, when in executions}
-    survivor = {
-        n for n in range(mp.COUNT) if victim.pid not in {*by_step[f"job-{n}|1"], *by_step[f"job-{n}|2"]}
-    }
-    signaled = {n: printed["signaled"][f"job-{n}"] for n in survivor}
-    latencies = [started[f"job-{n}|2"] - signaled[n] for n in survivor]
-    assert len(latencies) >= 3, "too few runs stayed with the surviving executor"
-    # Most signals are sent while their run is still in its first step or sleep; these were parked already.
-    parked = [
-        started[f"job-{n}|2"] - signaled[n] for n in survivor if signaled[n] > started[f"job-{n}|1"] + 0.2
-    ]
-    print(f"signal to next step: {_figures(latencies)}; of runs already parked: {_figures(parked)}")
+    # to the start of the step after the receive (so the signal was recorded by then), over the runs that
+    # stayed with one executor from step 1 to step 2 (a run taken over in between waited for the takeover).
+    started: dict[str, float] = {}
+    for key, _, when in executions:
+        started.setdefault(key, when)
+    stayed = [n for n in range(mp.COUNT) if [by_step[f"job-{n}|2"][0]] == by_step[f"job-{n}|1"]]
+    signaled = {n: printed["signaled"][f"job-{n}"] for n in stayed}
+    latencies = [started[f"job-{n}|2"] - signaled[n] for n in stayed]
+    assert len(latencies) >= 3, "too few runs stayed with one executor from step 1 to step 2"
+    print(f"signal to next step: {_figures(latencies)}")
     assert max(latencies) < 1.0, sorted(latencies)
 
 
 def _figures(seconds: list[float]) -> str:
-    if not seconds:
-        return "none"
     return f"p50 {statistics.median(seconds) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms ({len(seconds)} runs)"
 
 

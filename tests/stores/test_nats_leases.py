@@ -26,6 +26,7 @@ from beluga_core.stores import NatsStore
 from beluga_core.workflow import (
     DefaultExecutor,
     EventType,
+    InvalidInputError,
     Signal,
     StoreError,
     WorkflowContext,
@@ -274,8 +275,10 @@ async def test_lease_records_expired_an_hour_ago_are_purged_by_the_next_claim(
 async def test_one_store_object_serves_one_owner(stores: Bound) -> None:
     store = await stores("exec-a")
     store.bind_owner("exec-a", LEASE)  # the same owner again is fine
-    with pytest.raises(StoreError, match="already serves executor 'exec-a'"):
+    with pytest.raises(InvalidInputError, match="already serves executor 'exec-a'"):
         store.bind_owner("exec-b", LEASE)
+    with pytest.raises(InvalidInputError, match="give each DefaultExecutor a NatsStore of its own"):
+        DefaultExecutor(store=store)  # a second executor on the same store object
     with pytest.raises(StoreError, match="no owner bound"):
         await (await stores()).claim_runs(["order"])
 
