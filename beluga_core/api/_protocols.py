@@ -373,7 +373,8 @@ class RunCreatingStore(Protocol):
 
 @runtime_checkable
 class LeasingStore(Protocol):
-    """Capability of a :class:`WorkflowStore`: several DefaultExecutor processes share it (``SQLiteStore``).
+    """Capability of a :class:`WorkflowStore`: several DefaultExecutor processes share it (``SQLiteStore``,
+    ``NatsStore``).
 
     Each running workflow is owned by one executor at a time through a lease in the store (its owner id and
     an expiry), renewed while the owner lives. Writes are fenced: once this store object is bound to an owner,

@@ -4,13 +4,13 @@
 redaction); :func:`open_backend` opens it as a :class:`Backend`: its store, and an executor for the calls that
 talk to runs (signal, cancel, query, result), made with the library's own classes:
 
-- SQLite: a client, ``DefaultExecutor(store=store, worker=False)``: it never runs a workflow; a signal or a
-  cancellation of a run another executor process owns goes through the store's inbox and reaches it within
-  a second; one of a run no process owns is delivered when an executor next resumes it. Workflow functions
-  given with ``--workflows`` answer user queries (by replaying the history) and decode results.
-- NATS (a store one executor runs at a time): ``DefaultExecutor(store=store)`` started with no workflow
-  registered, so it resumes no run; a signal or a cancellation is written to the stored history and reaches
-  the run when an executor resumes it. ``--workflows`` functions are registered after the start.
+- SQLite and NATS (stores several processes share): a client, ``DefaultExecutor(store=store, worker=False)``:
+  it never runs a workflow; a signal or a cancellation of a run another executor process owns goes through
+  the store's inbox and reaches it within a second; one of a run no process owns is delivered when an
+  executor next takes it. Workflow functions given with ``--workflows`` answer user queries (by replaying
+  the history) and decode results.
+- Any other store (run by one executor at a time): ``DefaultExecutor(store=store)`` started with no workflow
+  registered, so it resumes no run; a signal or a cancellation is written to the stored history.
 - Temporal: ``TemporalStore`` and ``TemporalExecutor`` over a client connected with ``BelugaPlugin``.
 """
 
@@ -152,9 +152,9 @@ class Backend:
     async def executor(self, workflows: Sequence[WorkflowFunction] = ()) -> AsyncIterator[DurableExecutor]:
         """An executor over this backend; ``workflows`` give the code for user queries and result types.
 
-        On a store several processes share (SQLite) it is a client, ``DefaultExecutor(worker=False)``: it runs
-        no workflow, and its signals and cancels of a run another process owns go through the store's inbox
-        to that process. On another store (NATS, run by one executor at a time) it is started with no workflow
+        On a store several processes share (SQLite, NATS) it is a client, ``DefaultExecutor(worker=False)``: it
+        runs no workflow, and its signals and cancels of a run another process owns go through the store's
+        inbox to that process. On another store (run by one executor at a time) it is started with no workflow
         registered, so it resumes none; ``workflows`` are registered after the start.
         """
         if self.target.kind == "temporal":

@@ -89,7 +89,7 @@ class DefaultExecutor:
             thread until it returns (Python cannot stop a thread); once every thread is busy, sync attempts
             wait for one, and one that times out waiting says so in its ``ActivityTimeoutError``. A positive
             int, else ``InvalidInputError``.
-        lease_timeout: on a store that several processes may share (``SQLiteStore``), how long a run stays
+        lease_timeout: on a store that several processes may share (``SQLiteStore``, ``NatsStore``), how long a run stays
             owned by this executor without a renewal: a process that dies loses its runs after this long, and
             another executor on the store takes them over. Renewed every third of it.
         max_cached_workflows: how many runs stay in memory at most, as Temporal's workflow cache. Past it, the
@@ -107,7 +107,7 @@ class DefaultExecutor:
     Use it as an async context manager (``async with DefaultExecutor(...) as ex:``), or call :meth:`start`
     and :meth:`close`. Closing stops the runs in this process without ending them: they stay ``running``
     in the store and resume on the next start (or at once in another executor sharing the store). Several
-    executors may share a ``SQLiteStore`` file, each with its own store object; on other stores run one
+    executors may share a ``SQLiteStore`` file or a ``NatsStore`` bucket, each with its own store object; on other stores run one
     executor per store at a time.
 
     Each run has one writer: signals and cancellations go through the run's own journal when it is live in
@@ -205,8 +205,8 @@ class DefaultExecutor:
         if running is not None and running is not self:
             raise InvalidInputError(
                 f"this {type(self.store).__name__} is already run by another DefaultExecutor in this process: "
-                "one executor per store at a time (only SQLiteStore can be shared by several executors, each "
-                "with a SQLiteStore object of its own); close the other executor first"
+                "one executor per store at a time (only SQLiteStore and NatsStore can be shared by several "
+                "executors, each with a store object of its own); close the other executor first"
             )
         _EXCLUSIVE_STORES[id(self.store)] = self
 
@@ -740,7 +740,7 @@ def _leases_for(store: WorkflowStore, lease_timeout: float, worker: bool) -> Lea
         return Leases(store, lease_timeout, worker=worker)
     if not worker:
         raise InvalidInputError(
-            f"DefaultExecutor(worker=False) needs a store that several processes may share (SQLiteStore); "
+            f"DefaultExecutor(worker=False) needs a store that several processes may share (SQLiteStore, NatsStore); "
             f"{type(store).__name__} is run by one executor at a time"
         )
     return None

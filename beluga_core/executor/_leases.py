@@ -28,6 +28,7 @@ logger = logging.getLogger("beluga_core.executor")
 #: The longest the loop waits without looking at the store (for expired leases of other processes).
 _MAX_IDLE = 1.0
 _RETRY_AFTER_ERROR = 1.0
+_CANCEL_AGAIN_AFTER = 0.1
 #: How many runs the loop claims at a time, so executors sharing a store share new runs too.
 _CLAIM_BATCH = 16
 
@@ -96,7 +97,12 @@ class Leases:
         """Stop the loop and release every lease (call once the runs here are stopped)."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            # Cancelled again until it stops: a store's client library may swallow a cancellation (before
+            # Python 3.12, asyncio.wait_for does when what it waits for completes at that moment; nats-py
+            # waits for every reply with it).
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=_CANCEL_AGAIN_AFTER)
             await asyncio.gather(task, return_exceptions=True)
         if self.worker:
             try:

@@ -406,6 +406,8 @@ class SQLiteStore:
                 claimed.extend(r[0] for r in conn.execute(sql, params).fetchall())
 
             _in_transaction(conn, take)
+            if self._data_version is None:  # the baseline of wait_for_change: writes after this claim count
+                self._data_version = _data_version(conn)
             states = []
             for workflow_id in claimed:
                 row = conn.execute("SELECT * FROM workflows WHERE workflow_id = ?", (workflow_id,)).fetchone()

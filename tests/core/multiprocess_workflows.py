@@ -1,14 +1,16 @@
-"""Processes of the several-executors test, on one SQLite file: ``python -m tests.core.multiprocess_workflows
-ROLE DB LOG``.
+"""Processes of the several-executors test, on one shared store: ``python -m tests.core.multiprocess_workflows
+ROLE STORE LOG``.
 
-- ROLE ``executor``: a DefaultExecutor (worker) on DB, running :func:`job`, until it is terminated or killed;
-  it prints ``ready`` once started.
+- STORE names the store every process opens: ``sqlite:PATH`` (a SQLite file) or ``nats:URL#BUCKET`` (a NATS
+  JetStream KV bucket); see :func:`open_store`.
+- ROLE ``executor``: a DefaultExecutor (worker) on STORE, running :func:`job`, until it is terminated or
+  killed; it prints ``ready`` once started.
 - ROLE ``client``: a client DefaultExecutor (``worker=False``) that starts :data:`COUNT` jobs, signals each
-  ``go``, and prints every result as JSON; ROLE ``start`` only starts them, ROLE ``finish`` only signals and
-  prints the results.
+  ``go``, and prints JSON: every result, and when each signal was sent; ROLE ``start`` only starts them,
+  ROLE ``finish`` only signals and prints.
 
-Each activity appends ``<workflow id>|<step>|<pid>`` to LOG when it runs, so the test can tell which process
-ran which step and how often.
+Each activity appends ``<workflow id>|<step>|<pid>|<time>`` to LOG when it runs, so the test can tell which
+process ran which step, how often, and when.
 """
 
 from __future__ import annotations
@@ -18,20 +20,32 @@ import json
 import os
 import signal
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
-from beluga_core.stores import SQLiteStore
-from beluga_core.workflow import DefaultExecutor, Signal, WorkflowContext
+from beluga_core.stores import NatsStore, SQLiteStore
+from beluga_core.workflow import DefaultExecutor, Signal, WorkflowContext, WorkflowStore
 
 COUNT = 60
 LEASE = timedelta(seconds=2)
 LOG = Path("activity.log")
 
 
+def open_store(spec: str) -> WorkflowStore:
+    """The store named by ``spec``: ``sqlite:PATH`` or ``nats:URL#BUCKET``."""
+    kind, _, where = spec.partition(":")
+    if kind == "sqlite":
+        return SQLiteStore(where)
+    if kind == "nats":
+        url, _, bucket = where.partition("#")
+        return NatsStore(url, bucket=bucket)
+    raise ValueError(f"unknown store spec {spec!r}")
+
+
 def record(key: str) -> str:
     with LOG.open("a") as log:
-        log.write(f"{key}|{os.getpid()}\n")
+        log.write(f"{key}|{os.getpid()}|{time.time()}\n")
         log.flush()
     return key
 
@@ -50,38 +64,42 @@ async def job(ctx: WorkflowContext, n: int) -> int:
     return 2 * n + int(bonus)
 
 
-async def executor(db: str) -> None:
+async def executor(spec: str) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with DefaultExecutor(store=SQLiteStore(db), workflows=[job], lease_timeout=LEASE):
+    store = open_store(spec)
+    async with DefaultExecutor(store=store, workflows=[job], lease_timeout=LEASE):
         print("ready", flush=True)
         await stop.wait()
+    await store.close()
 
 
-async def client(db: str, *, start: bool = True, finish: bool = True) -> None:
-    store = SQLiteStore(db)
+async def client(spec: str, *, start: bool = True, finish: bool = True) -> None:
+    store = open_store(spec)
     async with DefaultExecutor(store=store, workflows=[job], worker=False) as ex:
         ids = [f"job-{n}" for n in range(COUNT)]
         if start:
             for n, workflow_id in enumerate(ids):
                 await ex.execute(job, id=workflow_id, input=n)
         if finish:
+            signaled = {}
             for workflow_id in ids:
                 await ex.signal(workflow_id, Signal(name="go", payload=1))
+                signaled[workflow_id] = time.time()
             results = {wid: await (await ex.get_handle(wid)).result(timeout=60) for wid in ids}
-            print(json.dumps(results), flush=True)
+            print(json.dumps({"results": results, "signaled": signaled}), flush=True)
     await store.close()
 
 
 def main() -> None:
     global LOG
-    role, db, log = sys.argv[1:4]
+    role, spec, log = sys.argv[1:4]
     LOG = Path(log)
     roles = {
-        "executor": lambda: executor(db),
-        "client": lambda: client(db),
-        "start": lambda: client(db, finish=False),
-        "finish": lambda: client(db, start=False),
+        "executor": lambda: executor(spec),
+        "client": lambda: client(spec),
+        "start": lambda: client(spec, finish=False),
+        "finish": lambda: client(spec, start=False),
     }
     asyncio.run(roles[role]())
 

@@ -1,5 +1,6 @@
-"""Several DefaultExecutor processes on one SQLite file: each run is owned by one process at a time, a killed
-process's runs are taken over, and a client process starts and signals workflows the executors run."""
+"""Several DefaultExecutor processes on one store (a SQLite file, a NATS bucket): each run is owned by one
+process at a time, a killed process's runs are taken over, and a client process starts and signals workflows
+the executors run."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import json
 import os
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
-from beluga_core.stores import SQLiteStore
 from beluga_core.workflow import EventType
 
 from . import multiprocess_workflows as mp
@@ -25,15 +27,24 @@ from . import multiprocess_workflows as mp
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(params=["sqlite", "nats"])
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store the processes share, as :func:`multiprocess_workflows.open_store` takes it."""
+    if request.param == "sqlite":
+        return f"sqlite:{tmp_path / 'shared.db'}"
+    server = request.getfixturevalue("nats_server")
+    return f"nats:{server.url}#multiprocess_{uuid.uuid4().hex[:12]}"
+
+
 #: Where each spawned process writes its stderr (a file: a pipe nobody reads would fill and block it).
 _STDERR: dict[int, Path] = {}
 
 
-def _spawn(role: str, db: Path, log: Path) -> subprocess.Popen[str]:
+def _spawn(role: str, spec: str, log: Path) -> subprocess.Popen[str]:
     err = log.parent / f"{role}-{len(_STDERR)}.stderr"
     with err.open("w") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.core.multiprocess_workflows", role, str(db), str(log)],
+            [sys.executable, "-m", "tests.core.multiprocess_workflows", role, spec, str(log)],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=sink,
@@ -51,6 +62,14 @@ def _ready(process: subprocess.Popen[str]) -> None:
     assert process.stdout is not None
     line = process.stdout.readline()
     assert line.strip() == "ready", _stderr(process)
+
+
+def _pause(pid: int, spec: str) -> None:
+    """SIGSTOP ``pid``; on SQLite, at a moment it holds no write lock on the file."""
+    if spec.startswith("sqlite:"):
+        _pause_outside_a_commit(pid, Path(spec.removeprefix("sqlite:")))
+    else:
+        os.kill(pid, signal.SIGSTOP)
 
 
 def _pause_outside_a_commit(pid: int, db: Path) -> None:
@@ -71,25 +90,31 @@ def _pause_outside_a_commit(pid: int, db: Path) -> None:
 
 def _executions(log: Path) -> list[tuple[str, int]]:
     """Each activity execution as (workflow id|step, pid), in order."""
+    return [(key, pid) for key, pid, _ in _timed_executions(log)]
+
+
+def _timed_executions(log: Path) -> list[tuple[str, int, float]]:
+    """Each activity execution as (workflow id|step, pid, when it started), in order."""
     rows = []
     for line in log.read_text().splitlines():
-        workflow_id, step, pid = line.split("|")
-        rows.append((f"{workflow_id}|{step}", int(pid)))
+        workflow_id, step, pid, when = line.split("|")
+        rows.append((f"{workflow_id}|{step}", int(pid), float(when)))
     return rows
 
 
 async def test_two_executors_and_a_client_finish_every_workflow_when_one_executor_is_killed(
-    tmp_path: Path,
+    store_spec: str, tmp_path: Path
 ) -> None:
-    db, log = tmp_path / "shared.db", tmp_path / "activity.log"
-    executors = [_spawn("executor", db, log) for _ in range(2)]
+    log = tmp_path / "activity.log"
+    executors = [_spawn("executor", store_spec, log) for _ in range(2)]
     client = None
     try:
         for process in executors:
             _ready(process)
-        client = _spawn("client", db, log)
+        client = _spawn("client", store_spec, log)
         deadline = time.monotonic() + 30
-        while not (log.exists() and len(log.read_text().splitlines()) >= mp.COUNT):
+        # Mid-run: every job has done its first step, and some of them more.
+        while not (log.exists() and len(log.read_text().splitlines()) >= mp.COUNT + mp.COUNT // 4):
             if time.monotonic() > deadline:
                 pytest.fail("the executors made no progress")
             await asyncio.sleep(0.01)
@@ -106,13 +131,14 @@ async def test_two_executors_and_a_client_finish_every_workflow_when_one_executo
                 process.terminate()
                 process.wait(timeout=30)
 
-    assert json.loads(out) == {f"job-{n}": 2 * n + 1 for n in range(mp.COUNT)}
-    executions = _executions(log)
+    printed = json.loads(out)
+    assert printed["results"] == {f"job-{n}": 2 * n + 1 for n in range(mp.COUNT)}
+    executions = _timed_executions(log)
     by_step = collections.defaultdict(list)
-    for key, pid in executions:
+    for key, pid, _ in executions:
         by_step[key].append(pid)
     assert set(by_step) == {f"job-{n}|{step}" for n in range(mp.COUNT) for step in (1, 2, 3)}
-    pids = {pid for _, pid in executions}
+    pids = {pid for _, pid, _ in executions}
     assert victim.pid in pids and len(pids) == 2, "both executors ran steps"
     taken_over = [
         n for n in range(mp.COUNT) if by_step[f"job-{n}|1"][0] == victim.pid != by_step[f"job-{n}|3"][-1]
@@ -122,16 +148,33 @@ async def test_two_executors_and_a_client_finish_every_workflow_when_one_executo
         # Run again only when the kill cut it short: its first execution was in the killed process.
         assert len(ran_by) == 1 or (len(ran_by) == 2 and ran_by[0] == victim.pid), f"{key} ran in {ran_by}"
 
+    # Signals from the client reach the executor that owns the run within a second: measured from the signal
+    # to the start of the step after the receive (so the signal was recorded by then), over the runs that
+    # stayed with one executor from step 1 to step 2 (a run taken over in between waited for the takeover).
+    started: dict[str, float] = {}
+    for key, _, when in executions:
+        started.setdefault(key, when)
+    stayed = [n for n in range(mp.COUNT) if [by_step[f"job-{n}|2"][0]] == by_step[f"job-{n}|1"]]
+    signaled = {n: printed["signaled"][f"job-{n}"] for n in stayed}
+    latencies = [started[f"job-{n}|2"] - signaled[n] for n in stayed]
+    assert len(latencies) >= 3, "too few runs stayed with one executor from step 1 to step 2"
+    print(f"signal to next step: {_figures(latencies)}")
+    assert max(latencies) < 1.0, sorted(latencies)
+
+
+def _figures(seconds: list[float]) -> str:
+    return f"p50 {statistics.median(seconds) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms ({len(seconds)} runs)"
+
 
 async def test_an_executor_paused_past_its_lease_loses_its_runs_and_can_write_nothing_to_them(
-    tmp_path: Path,
+    store_spec: str, tmp_path: Path
 ) -> None:
-    db, log = tmp_path / "shared.db", tmp_path / "activity.log"
-    paused = _spawn("executor", db, log)
+    log = tmp_path / "activity.log"
+    paused = _spawn("executor", store_spec, log)
     processes = [paused]
     try:
         _ready(paused)
-        starter = _spawn("start", db, log)
+        starter = _spawn("start", store_spec, log)
         processes.append(starter)
         assert starter.wait(timeout=60) == 0, _stderr(starter)
         parked_at = time.monotonic()
@@ -139,12 +182,12 @@ async def test_an_executor_paused_past_its_lease_loses_its_runs_and_can_write_no
             assert time.monotonic() - parked_at < 30, "the executor made no progress"
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)  # and parked, waiting for "go"
-        _pause_outside_a_commit(paused.pid, db)  # alive, but silent: its lease expires
-        other = _spawn("executor", db, log)
+        _pause(paused.pid, store_spec)  # alive, but silent: its lease expires
+        other = _spawn("executor", store_spec, log)
         processes.append(other)
         _ready(other)
 
-        finisher = _spawn("finish", db, log)
+        finisher = _spawn("finish", store_spec, log)
         processes.append(finisher)
         out, _ = finisher.communicate(timeout=90)
         assert finisher.returncode == 0, _stderr(finisher)
@@ -158,9 +201,9 @@ async def test_an_executor_paused_past_its_lease_loses_its_runs_and_can_write_no
                 process.wait(timeout=30)
     paused_log = _stderr(paused)
 
-    assert json.loads(out) == {f"job-{n}": 2 * n + 1 for n in range(mp.COUNT)}
-    assert "is owned by executor" in paused_log, paused_log[-2000:]
-    store = SQLiteStore(db)
+    assert json.loads(out)["results"] == {f"job-{n}": 2 * n + 1 for n in range(mp.COUNT)}
+    assert "owned by executor" in paused_log, paused_log[-2000:]
+    store = mp.open_store(store_spec)
     try:
         for state in await store.list():
             completed = [e.seq for e in state.history if e.type == EventType.ACTIVITY_COMPLETED]

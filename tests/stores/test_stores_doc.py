@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import uuid
 from pathlib import Path
 
 from tests.docs.examples import run_python
@@ -11,13 +12,22 @@ from tests.fixtures.nats import NatsServer, start_nats_server
 from tests.fixtures.tls import TestCA
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "stores.md"
-EXAMPLE, CONSTRUCTORS, SECURE = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+EXAMPLE, CONSTRUCTORS, SECURE, SHARED = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
 
 
 def test_nats_example_prints_what_it_says(nats_server: NatsServer, tmp_path: Path) -> None:
     source = EXAMPLE.replace("nats://127.0.0.1:4222", nats_server.url)
     assert source != EXAMPLE
     assert run_python(source, tmp_path).splitlines() == ["hello ada", "['greeting/ada']"]
+
+
+def test_several_executors_example_prints_what_it_says(nats_server: NatsServer, tmp_path: Path) -> None:
+    source = SHARED.replace("nats://127.0.0.1:4222", nats_server.url).replace(
+        "docs_shared", f"docs_{uuid.uuid4().hex}"
+    )
+    assert source != SHARED
+    results = [f"order-{n}: approved" for n in range(4)]
+    assert run_python(source, tmp_path).splitlines() == [str(results)]
 
 
 def test_other_store_constructors_are_valid(tmp_path: Path) -> None:
