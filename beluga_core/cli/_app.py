@@ -21,6 +21,7 @@ import sys
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -32,7 +33,15 @@ from ..ui._shapes import newest_first
 from . import _output as out
 from ._errors import STILL_RUNNING, OperatorError
 from ._replay import Replayed, replay_stored, replay_temporal
-from ._stores import Backend, Target, TemporalOptions, open_backend, select_target, temporal_connected
+from ._stores import (
+    DEFAULT_DB,
+    Backend,
+    Target,
+    TemporalOptions,
+    open_backend,
+    select_target,
+    temporal_connected,
+)
 from ._workflows import load_workflows
 
 _STATUSES = [status.value for status in WorkflowStatus]
@@ -62,7 +71,11 @@ def _on_command_line(ctx: click.Context, *names: str) -> list[str]:
 )
 @click.option("--nats", metavar="URL", help="NATS server of a NatsStore (nats://[user:pass@]host:port)")
 @click.option("--bucket", metavar="B", help="the NatsStore's key-value bucket [default: beluga_workflows]")
-@click.option("--temporal", metavar="HOST:PORT", help="a Temporal frontend")
+@click.option(
+    "--temporal",
+    metavar="HOST:PORT",
+    help="a Temporal frontend [$TEMPORAL_ADDRESS, when no beluga.db is here]",
+)
 @click.option(
     "--namespace",
     metavar="NS",
@@ -132,12 +145,14 @@ def cli(
     """Look at and act on durable workflows: in a SQLite file, a NATS bucket, or on Temporal.
 
     The store is the one option given; with none, the SQLite file $BELUGA_DB, else beluga.db in the current
-    directory.
+    directory, else (no such file) the Temporal frontend $TEMPORAL_ADDRESS when it is set.
     """
     # Commands report failures themselves, in one line: library warnings (a store's connection retries)
     # would only repeat them. --debug shows everything; the UI, a long-running process, logs warnings.
     logging.basicConfig(level=logging.DEBUG if debug else logging.ERROR, format=_LOG_FORMAT)
     address = temporal
+    if not (db or nats or temporal or os.environ.get("BELUGA_DB")) and not Path(DEFAULT_DB).exists():
+        address = os.environ.get("TEMPORAL_ADDRESS") or None  # the temporal CLI's variable
     settings = Settings(None, workflows, debug)
     try:
         if address is None:

@@ -93,7 +93,11 @@ def select_target(
         return _temporal_target(temporal)
     if db:
         return _sqlite_target(db, "--db")
-    return _sqlite_target(env.get("BELUGA_DB") or "beluga.db", "$BELUGA_DB")
+    return _sqlite_target(env.get("BELUGA_DB") or DEFAULT_DB, "$BELUGA_DB")
+
+
+#: The SQLite file the commands read when no store is given and ``$BELUGA_DB`` is not set.
+DEFAULT_DB = "beluga.db"
 
 
 def _sqlite_target(path: str, option: str) -> Target:

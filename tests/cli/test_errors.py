@@ -7,6 +7,7 @@ faster than a process per case; the other tests run it as a real process.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -96,20 +97,35 @@ async def test_missing_or_unreadable_stores_and_unknown_store_urls(tmp_path: Pat
         assert "hunter2" not in ran.err + ran.out
 
 
-async def test_an_unreachable_temporal_is_one_line_without_the_api_key() -> None:
+async def test_an_unreachable_temporal_is_one_line_without_the_api_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no beluga.db here
     port = free_port()
     ran = await invoke("--temporal", f"127.0.0.1:{port}", "--api-key", "key-hunter2", "--no-tls", "list")
     assert ran.code == 1
     line = one_line(ran.err)
     assert line == f"beluga: cannot connect to Temporal at 127.0.0.1:{port}: connection refused"
-    ran = await invoke(
-        "--temporal",
-        f"127.0.0.1:{port}",
+    ran = await invoke(  # with no beluga.db here, TEMPORAL_ADDRESS picks Temporal, as for the temporal CLI
         "list",
-        env={"TEMPORAL_API_KEY": "key-hunter2", "TEMPORAL_TLS": "false"},
+        env={
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+            "TEMPORAL_API_KEY": "key-hunter2",
+            "TEMPORAL_TLS": "false",
+        },
     )
     assert ran.code == 1 and f"Temporal at 127.0.0.1:{port}" in one_line(ran.err)
     assert "hunter2" not in ran.err + ran.out
+
+
+async def test_a_beluga_db_here_is_read_even_when_temporal_address_is_set(
+    parked_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(parked_db.parent)
+    (parked_db.parent / "beluga.db").write_bytes(parked_db.read_bytes())
+    ran = await invoke("list", "--json", env={"TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"})
+    assert ran.code == 0, ran.err
+    assert json.loads(ran.out)  # the workflows of the SQLite file, not a Temporal connection error
 
 
 async def test_debug_shows_the_traceback(parked_db: Path) -> None:
