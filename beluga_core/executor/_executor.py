@@ -318,7 +318,6 @@ class DefaultExecutor:
         self._check_registered(fn, name)
         await self.start()
         async with self._lock_for(workflow_id):
-            await self._rehydrate(workflow_id)
             handle = await self._signal_or_start(fn, start, signal, payload)
         await fire_hook(self.hooks, "on_signal", workflow_id, signal)
         return handle
@@ -328,13 +327,10 @@ class DefaultExecutor:
     ) -> DefaultWorkflowHandle:
         """``signal_with_start`` under the id's lock."""
         workflow_id = start.workflow_id
-        run = self._runs.get(workflow_id)
-        while run is not None and not run.ended.is_set():
-            if run.accepting:
-                await run.journal.add_signal(signal, payload)
-                return self._handle(workflow_id, run.state.run_id, self._hint_of(run.state))
-            await run.ended.wait()  # its outcome is decided: a new run starts below
-            run = self._runs.get(workflow_id)  # unless it continued as new: then its successor is live
+        run = await self._accepting_run(workflow_id)
+        if run is not None:
+            await run.journal.add_signal(signal, payload)
+            return self._handle(workflow_id, run.state.run_id, self._hint_of(run.state))
         for _ in range(3):  # a run elsewhere may finish between the refused start and the load
             state = _new_state(start, self._clock.now(), signal=(signal, payload))
             if await self._writer.create_run(state):
@@ -485,15 +481,24 @@ class DefaultExecutor:
         """
         await self.start()
         async with self._lock_for(workflow_id):
-            await self._rehydrate(workflow_id)
-            run = self._runs.get(workflow_id)
-            while run is not None and not run.ended.is_set():
-                if run.accepting:
-                    await live(run)
-                    return
-                await run.ended.wait()
-                run = self._runs.get(workflow_id)  # the run that continued it as new, if it did
+            run = await self._accepting_run(workflow_id)
+            if run is not None:
+                await live(run)
+                return
             await stored(await self._running_state(workflow_id, operation))
+
+    async def _accepting_run(self, workflow_id: str) -> WorkflowRun | None:
+        """The run of ``workflow_id`` live here that can still take a signal or a cancel (call under the id's
+        lock), brought back first if it was evicted; None when no run is live here. A live run whose outcome
+        is decided is waited for: None once it ended, or the run that continued it as new."""
+        await self._rehydrate(workflow_id)
+        run = self._runs.get(workflow_id)
+        while run is not None and not run.ended.is_set():
+            if run.accepting:
+                return run
+            await run.ended.wait()
+            run = self._runs.get(workflow_id)  # the run that continued it as new, if it did
+        return None
 
     # -- several processes -------------------------------------------------------------------------------
 
@@ -512,17 +517,13 @@ class DefaultExecutor:
         with (applied, or its run has ended), False to keep it for later (the run is not live here yet)."""
         workflow_id = delivery.workflow_id
         async with self._lock_for(workflow_id):
-            await self._rehydrate(workflow_id)
-            run = self._runs.get(workflow_id)
-            while run is not None and not run.ended.is_set():
-                if run.accepting:
-                    if delivery.kind == "cancel":
-                        await run.request_cancel(delivery.id)
-                    elif delivery.signal is not None:
-                        await run.journal.add_signal(delivery.signal, delivery.payload, delivery.id)
-                    return True
-                await run.ended.wait()
-                run = self._runs.get(workflow_id)
+            run = await self._accepting_run(workflow_id)
+            if run is not None:
+                if delivery.kind == "cancel":
+                    await run.request_cancel(delivery.id)
+                elif delivery.signal is not None:
+                    await run.journal.add_signal(delivery.signal, delivery.payload, delivery.id)
+                return True
             state = await self.store.load(workflow_id)
             if state is None or state.status.is_terminal:
                 logger.info("workflow %s ended before a %s sent to it arrived", workflow_id, delivery.kind)

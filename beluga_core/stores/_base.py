@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable
 from pydantic import ValidationError
 
 from ..api._types import WorkflowFilter, WorkflowState
-from ..api.errors import StoreError
+from ..api.errors import InvalidInputError, StoreError
 from ._secrets import Secrets
 
 
@@ -55,6 +55,16 @@ def run_not_stored(provider: str, state: WorkflowState) -> StoreError:
         f"workflow {state.workflow_id!r} run {state.run_id!r} is not stored (deleted, or replaced by another "
         "run); nothing was written",
     )
+
+
+def check_one_owner(store: object, where: str, bound: str | None, owner: str, shared: str) -> None:
+    """``bind_owner``'s rule for a store object that ``bound`` already serves: one executor per object."""
+    if bound is not None and bound != owner:
+        kind = type(store).__name__
+        raise InvalidInputError(
+            f"this {kind} object ({where}) already serves executor {bound!r}: give each DefaultExecutor a "
+            f"{kind} of its own (on the same {shared}, if they share the workflows)"
+        )
 
 
 def running_not_deleted(provider: str, workflow_id: str) -> StoreError:

@@ -95,7 +95,7 @@ from nats.js.errors import (
 
 from ..api._types import Delivery, WorkflowFilter, WorkflowState, utc_now
 from ..api.errors import InvalidInputError, StoreError
-from ._base import CredentialsRefused, TlsFailed, apply_filter, encode_state, store_errors
+from ._base import CredentialsRefused, TlsFailed, apply_filter, check_one_owner, encode_state, store_errors
 from ._nats_leases import (
     DELIVERY_HEADER,
     EXPECTED_LAST,
@@ -338,11 +338,7 @@ class NatsStore(RemoteStore):
 
         One owner per store object: give each DefaultExecutor its own ``NatsStore`` (on the same bucket).
         """
-        if self._owner is not None and self._owner != owner:
-            raise InvalidInputError(
-                f"this NatsStore object (bucket {self.bucket!r}) already serves executor {self._owner!r}: give "
-                "each DefaultExecutor a NatsStore of its own (on the same bucket, if they share the workflows)"
-            )
+        check_one_owner(self, f"bucket {self.bucket!r}", self._owner, owner, "bucket")
         if not isinstance(owner, str) or not owner or len(encode_key(owner)) > self._side_key_length:
             raise InvalidInputError(
                 f"NatsStore.bind_owner: owner must be a short non-empty string, got {owner!r}"

@@ -36,8 +36,8 @@ from ..api._types import (
     WorkflowStatus,
     utc_now,
 )
-from ..api.errors import InvalidInputError, StoreError
-from ._base import require_workflow_id, run_not_stored, running_not_deleted, store_errors
+from ..api.errors import StoreError
+from ._base import check_one_owner, require_workflow_id, run_not_stored, running_not_deleted, store_errors
 
 PROVIDER = "sqlite"
 
@@ -356,11 +356,7 @@ class SQLiteStore:
 
         One owner per store object: give each DefaultExecutor its own ``SQLiteStore`` (on the same file).
         """
-        if self._owner is not None and self._owner != owner:
-            raise InvalidInputError(
-                f"this SQLiteStore object ({self.path!r}) already serves executor {self._owner!r}: give each "
-                "DefaultExecutor a SQLiteStore of its own (on the same file, if they share the workflows)"
-            )
+        check_one_owner(self, repr(self.path), self._owner, owner, "file")
         self._owner = owner
         self._lease_us = lease_timeout // timedelta(microseconds=1)
 
