@@ -12,6 +12,7 @@ from ._types import (
     Delivery,
     HistoryEvent,
     ParentClosePolicy,
+    ParkedRun,
     Signal,
     WorkflowFilter,
     WorkflowOptions,
@@ -423,4 +424,29 @@ class LeasingStore(Protocol):
 
     async def wait_for_change(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for another process to write to the store; True when one did."""
+        ...
+
+
+@runtime_checkable
+class ParkingStore(Protocol):
+    """Capability of a :class:`LeasingStore` (``SQLiteStore``): an index of the runs that are *parked*, evicted
+    from memory while they wait only for a signal or a timer, with their next wake-up time.
+
+    So an executor that starts claims parked runs without loading or replaying them (it brings one back when
+    something arrives for it, or when its timer is due): a restart is as fast with 100,000 parked runs as
+    with none. A mark lasts until the run's next write (any append or save clears it).
+    """
+
+    async def park_runs(self, runs: Sequence[ParkedRun]) -> None:
+        """Mark ``runs`` (running, held by the bound owner, of those run ids) as parked; others are skipped."""
+        ...
+
+    async def claim_awake_runs(
+        self,
+        workflow_types: Collection[str],
+        dead_owners: Collection[str] = (),
+        limit: int | None = None,
+    ) -> tuple[list[WorkflowState], list[ParkedRun]]:
+        """Claim like :meth:`LeasingStore.claim_runs` (``limit`` counts the runs that are not parked): the
+        states of the claimed runs that are not parked, and the parked ones as :class:`ParkedRun` (unloaded)."""
         ...

@@ -229,6 +229,24 @@ class Signal(BaseModel):
     sender_id: str = ""
 
 
+class ParkedRun(BaseModel):
+    """A running run its executor evicted from memory while it waited only for a signal or a timer, as a
+    :class:`~beluga_core.api._protocols.ParkingStore` remembers it: a restart claims it without loading it.
+
+    ``wake_at`` is when its earliest timer is due (None: it waits for a signal, a cancel or an update only).
+    The mark is the store's until the run's next write, which clears it. ``last_event_id``, when set, is the
+    id of the run's last event as its executor saw it: the store marks the run only if that is still its last
+    event (a write that got in first, a signal say, means the run has something to do).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str = Field(min_length=1)
+    run_id: str = Field(min_length=1)
+    wake_at: datetime | None = None
+    last_event_id: int | None = None
+
+
 class Delivery(BaseModel):
     """A signal or a cancel request for a run that another process owns, left in the store's inbox for it.
 

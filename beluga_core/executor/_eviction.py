@@ -6,6 +6,11 @@ longest is evicted: its execution is stopped (nothing is recorded: its history i
 truth) and its coroutine, journal and history leave memory. It is rehydrated, replayed from the store without
 running anything again, when something arrives for it: a signal, a cancel, an update, a delivery from another
 process, or the earliest of its timers. A handle waiting for its result keeps waiting.
+
+On a :class:`~beluga_core.api._protocols.ParkingStore` (``SQLiteStore``) an evicted run is also marked parked
+in the store, with its wake-up time: an executor that starts later (this process restarted, or another one
+taking the run over) claims it without loading it, and it stays out of memory until something arrives for it.
+Only an id, a run id and a timer handle per parked run stay in memory.
 """
 
 from __future__ import annotations
@@ -14,7 +19,12 @@ import asyncio
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
+
+from ..api._protocols import ParkingStore
+from ..api._types import ParkedRun
+from ..api.errors import WorkflowError
 
 if TYPE_CHECKING:
     from ._executor import DefaultExecutor
@@ -26,7 +36,7 @@ logger = logging.getLogger("beluga_core.executor")
 _WAKE_EARLY = 0.05
 
 
-@dataclass
+@dataclass(slots=True)
 class _Evicted:
     run_id: str
     wake: asyncio.TimerHandle | None = field(default=None, repr=False)
@@ -54,6 +64,10 @@ class RunCache:
             self._idle.move_to_end(workflow_id)
         else:
             self._idle.pop(workflow_id, None)
+        self._shrink()
+
+    def _shrink(self) -> None:
+        """Evict the longest-idle runs while more runs than the cache's size are live and not being evicted."""
         while len(self._executor._runs) - len(self._evicting) > self._max and self._idle:
             oldest, candidate = self._idle.popitem(last=False)
             self._evicting.add(oldest)
@@ -69,16 +83,53 @@ class RunCache:
             async with executor._lock_for(workflow_id):
                 if executor._runs.get(workflow_id) is not run or not run.context.idle or not run.accepting:
                     return  # it woke up, or ended, meanwhile
-                wake_in = run.context.wakes_in
+                parked = self._parked(run)
                 run.evicted = True
                 await run.stop()
-                evicted = _Evicted(run.state.run_id)
-                if wake_in is not None:
-                    loop = asyncio.get_running_loop()
-                    evicted.wake = loop.call_later(max(0.0, wake_in - _WAKE_EARLY), self._wake, workflow_id)
-                self._evicted[workflow_id] = evicted
+                self.adopt(parked)
+                if _parks_in_store(run):
+                    await self.park([parked])
         finally:
             self._evicting.discard(workflow_id)
+            # Runs that went idle while this eviction was under way were not counted past the size: look again.
+            self._shrink()
+
+    def _parked(self, run: WorkflowRun) -> ParkedRun:
+        """``run`` (idle) as a parked run: its ids, when its earliest timer is due, its last event."""
+        wake_in = run.context.wakes_in
+        wake_at = None if wake_in is None else self._executor._clock.now() + timedelta(seconds=wake_in)
+        history = run.state.history
+        return ParkedRun(
+            workflow_id=run.workflow_id,
+            run_id=run.state.run_id,
+            wake_at=wake_at,
+            last_event_id=history[-1].id if history else None,
+        )
+
+    def idle_to_park(self) -> list[ParkedRun]:
+        """The idle runs, as parked runs: what the executor marks parked in the store as it closes, so that
+        the next start need not load them (the store skips any that were written to since)."""
+        return [self._parked(run) for run in self._idle.values() if run.accepting and _parks_in_store(run)]
+
+    def adopt(self, parked: ParkedRun) -> None:
+        """Hold ``parked`` as evicted: brought back when something arrives for it, or when its timer is due."""
+        evicted = _Evicted(parked.run_id)
+        if parked.wake_at is not None:
+            wake_in = (parked.wake_at - self._executor._clock.now()).total_seconds()
+            loop = asyncio.get_running_loop()
+            evicted.wake = loop.call_later(max(0.0, wake_in - _WAKE_EARLY), self._wake, parked.workflow_id)
+        self._evicted[parked.workflow_id] = evicted
+
+    async def park(self, runs: list[ParkedRun]) -> None:
+        """Mark ``runs`` parked in the store, so a start need not load them (only that is lost if it fails)."""
+        store = self._executor.store
+        if not runs or not isinstance(store, ParkingStore) or self._executor._leases is None:
+            return
+        try:
+            await store.park_runs(runs)
+        except WorkflowError as exc:
+            which = runs[0].workflow_id if len(runs) == 1 else f"{len(runs)} runs"
+            logger.warning("%s: not marked parked in the store (%s); a start will load them", which, exc)
 
     def _wake(self, workflow_id: str) -> None:
         self._executor._in_background(self._wake_up(workflow_id), f"beluga-wake:{workflow_id}")
@@ -100,9 +151,19 @@ class RunCache:
             return  # ended, or replaced, while evicted (another process took it over, say)
         executor._resume(state)
 
+    def __contains__(self, workflow_id: str) -> bool:
+        return workflow_id in self._evicted
+
     def close(self) -> None:
         for evicted in self._evicted.values():
             if evicted.wake is not None:
                 evicted.wake.cancel()
         self._evicted.clear()
         self._idle.clear()
+
+
+def _parks_in_store(run: WorkflowRun) -> bool:
+    """A child its parent cancels when it ends is never parked in the store: a start loads it, to cancel it
+    if its parent ended while no executor ran (see ``ChildRuns.cancel_orphans``)."""
+    parent = run.state.parent
+    return parent is None or parent.parent_close != "cancel"

@@ -18,6 +18,7 @@ from ..api._types import (
     EventType,
     HistoryEvent,
     ParentRef,
+    ParkedRun,
     Signal,
     WorkflowFilter,
     WorkflowOptions,
@@ -188,14 +189,18 @@ class DefaultExecutor:
             if self._started:
                 return
             self._take_store()
-            running = await self._running_to_resume()
+            running, parked = await self._running_to_resume()
             for state in running:
                 self._resume(state)
+            for run in parked:
+                self._adopt_parked(run)
             self._started = True
             if self._worker:
                 self._in_background(self._children.cancel_orphans(running), "beluga-cancel-orphans")
             if self._leases is not None:
-                self._leases.start(self._workflows.keys, self._take_over, self._apply_delivery)
+                self._leases.start(
+                    self._workflows.keys, self._take_over, self._adopt_parked, self._apply_delivery
+                )
 
     def _take_store(self) -> None:
         """A store several executors cannot share is refused to a second one started in this process."""
@@ -210,11 +215,12 @@ class DefaultExecutor:
             )
         _EXCLUSIVE_STORES[id(self.store)] = self
 
-    async def _running_to_resume(self) -> list[WorkflowState]:
-        """The running runs this executor resumes at its start: the ones it could claim on a shared store."""
+    async def _running_to_resume(self) -> tuple[list[WorkflowState], list[ParkedRun]]:
+        """The running runs this executor resumes at its start: the ones it could claim on a shared store,
+        where the parked ones (see ``RunCache``) are claimed without being loaded."""
         if self._leases is not None:
-            return await self._leases.claim(list(self._workflows))
-        return await self.store.list(WorkflowFilter(status=WorkflowStatus.RUNNING))
+            return await self._leases.claim_awake(list(self._workflows))
+        return await self.store.list(WorkflowFilter(status=WorkflowStatus.RUNNING)), []
 
     async def close(self) -> None:
         """Stop the runs in this process; they stay ``running`` in the store and resume on the next start.
@@ -228,8 +234,11 @@ class DefaultExecutor:
                 task.cancel()
             await asyncio.gather(*healing, return_exceptions=True)
             runs = list(self._runs.values())
+            idle = self._cache.idle_to_park() if self._cache is not None else []
             await asyncio.gather(*(run.stop() for run in runs))
             self._runs.clear()
+            if self._cache is not None:
+                await self._cache.park(idle)
             if self._leases is not None:
                 await self._leases.close()
             if _EXCLUSIVE_STORES.get(id(self.store)) is self:
@@ -506,6 +515,21 @@ class DefaultExecutor:
         """Bring a run this executor evicted from memory back before acting on it (call under the id's lock)."""
         if self._cache is not None:
             await self._cache.rehydrate(workflow_id)
+
+    def _adopt_parked(self, parked: ParkedRun) -> None:
+        """Hold a parked run this executor claimed out of memory until something arrives for it (resumed at
+        once when runs are not evicted here: under a virtual clock)."""
+        if parked.workflow_id in self._runs:
+            return
+        if self._cache is not None:
+            self._cache.adopt(parked)
+        else:
+            self._in_background(
+                self._resume_parked(parked.workflow_id), f"beluga-resume:{parked.workflow_id}"
+            )
+
+    async def _resume_parked(self, workflow_id: str) -> None:
+        await self._resume_from_store(workflow_id)
 
     def _take_over(self, state: WorkflowState) -> None:
         """Resume a run this executor claimed from another (dead or stopped) one, unless it is live here."""

@@ -31,6 +31,7 @@ from ..api._types import (
     Delivery,
     ErrorInfo,
     HistoryEvent,
+    ParkedRun,
     WorkflowFilter,
     WorkflowState,
     WorkflowStatus,
@@ -48,7 +49,8 @@ _UPSERT = (
     "ON CONFLICT (workflow_id) DO UPDATE SET "
     "run_id = excluded.run_id, workflow_type = excluded.workflow_type, status = excluded.status, "
     "input = excluded.input, result = excluded.result, error = excluded.error, created_us = excluded.created_us, "
-    "updated_us = excluded.updated_us, timeout_us = excluded.timeout_us, owner = excluded.owner WHERE "
+    "updated_us = excluded.updated_us, timeout_us = excluded.timeout_us, owner = excluded.owner, "
+    "parked_until_us = NULL WHERE "
 )
 #: The condition under which the run of a ``workflows`` row may be written by the owner ``excluded.owner`` or
 #: taken over: no owner, that owner, or an owner whose lease has expired (?: now, in microseconds).
@@ -60,7 +62,7 @@ _NOT_HELD_BY_ANOTHER = (
 _REPLACE_HEADER = _UPSERT + _NOT_HELD_BY_ANOTHER
 _CREATE_UNLESS_RUNNING = _UPSERT + "workflows.status != 'running'"
 _UPDATE_STATUS = (
-    "UPDATE workflows SET status = ?, result = ?, error = ?, updated_us = ? "
+    "UPDATE workflows SET status = ?, result = ?, error = ?, updated_us = ?, parked_until_us = NULL "
     "WHERE workflow_id = ? AND run_id = ? AND owner IS ?"
 )
 _INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?)"
@@ -78,7 +80,8 @@ CREATE TABLE IF NOT EXISTS workflows (
     created_us    INTEGER NOT NULL,
     updated_us    INTEGER NOT NULL,
     timeout_us    INTEGER,
-    owner         TEXT
+    owner         TEXT,
+    parked_until_us INTEGER
 );
 CREATE INDEX IF NOT EXISTS workflows_by_status ON workflows (status, created_us);
 CREATE TABLE IF NOT EXISTS executors (
@@ -120,11 +123,35 @@ def _data_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
 
-def _add_lease_columns(conn: sqlite3.Connection) -> None:
-    """Bring a file made before leases existed up to date (its runs start unowned)."""
+def _add_new_columns(conn: sqlite3.Connection) -> None:
+    """Bring a file made before leases or the parked index existed up to date (its runs start unowned and
+    not parked), and index the parked runs by owner."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(workflows)")}
     if "owner" not in columns:
         conn.execute("ALTER TABLE workflows ADD COLUMN owner TEXT")
+    if "parked_until_us" not in columns:
+        conn.execute("ALTER TABLE workflows ADD COLUMN parked_until_us INTEGER")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS workflows_parked ON workflows (owner, parked_until_us) "
+        "WHERE parked_until_us IS NOT NULL"
+    )
+
+
+#: ``parked_until_us`` of a run parked on a signal only (no timer).
+_NO_WAKE_US = 2**63 - 1
+
+
+def _wake_us(wake_at: datetime | None) -> int:
+    return _NO_WAKE_US if wake_at is None else _to_us(wake_at)
+
+
+def _parked_run(row: sqlite3.Row) -> ParkedRun:
+    wake_us = row["parked_until_us"]
+    return ParkedRun(
+        workflow_id=row["workflow_id"],
+        run_id=row["run_id"],
+        wake_at=None if wake_us == _NO_WAKE_US else _from_us(wake_us),
+    )
 
 
 def _json(value: Any) -> str:
@@ -368,9 +395,80 @@ class SQLiteStore:
         limit: int | None = None,
     ) -> builtins.list[WorkflowState]:
         owner = self._require_owner("claim_runs")
-        types = builtins.list(workflow_types)
-        if not types or (workflow_ids is not None and not workflow_ids):
+        if not workflow_types or (workflow_ids is not None and not workflow_ids):
             return []
+        which, params = self._claimable(owner, workflow_types, workflow_ids, dead_owners)
+        if limit is not None:
+            which += f" ORDER BY w.created_us LIMIT {int(limit)}"
+        sql = f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({which}) RETURNING workflow_id"
+
+        def claim(conn: sqlite3.Connection) -> builtins.list[WorkflowState]:
+            claimed = self._claim_in_transaction(conn, owner, lambda: conn.execute(sql, params).fetchall())
+            return [self._load_row(conn, row[0], "claim_runs") for row in claimed]
+
+        return await self._read("claim_runs", claim)
+
+    async def claim_awake_runs(
+        self,
+        workflow_types: Collection[str],
+        dead_owners: Collection[str] = (),
+        limit: int | None = None,
+    ) -> tuple[builtins.list[WorkflowState], builtins.list[ParkedRun]]:
+        """Claim as :meth:`claim_runs` does, in one transaction; the parked runs are claimed without a limit
+        and without being loaded (their ids and wake-up times come from the parked index)."""
+        owner = self._require_owner("claim_awake_runs")
+        if not workflow_types:
+            return [], []
+        which, params = self._claimable(owner, workflow_types, None, dead_owners)
+        awake = f"{which} AND w.parked_until_us IS NULL"
+        if limit is not None:
+            awake += f" ORDER BY w.created_us LIMIT {int(limit)}"
+        claim_awake = f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({awake}) RETURNING workflow_id"
+        claim_parked = (
+            f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({which} AND w.parked_until_us IS NOT NULL) "
+            "RETURNING workflow_id, run_id, parked_until_us"
+        )
+
+        def claim(conn: sqlite3.Connection) -> tuple[builtins.list[WorkflowState], builtins.list[ParkedRun]]:
+            parked_rows: builtins.list[Any] = []
+
+            def take() -> builtins.list[Any]:
+                parked_rows.extend(conn.execute(claim_parked, params).fetchall())
+                return conn.execute(claim_awake, params).fetchall()
+
+            claimed = self._claim_in_transaction(conn, owner, take)
+            states = [self._load_row(conn, row[0], "claim_awake_runs") for row in claimed]
+            return states, [_parked_run(row) for row in parked_rows]
+
+        return await self._read("claim_awake_runs", claim)
+
+    async def park_runs(self, runs: Sequence[ParkedRun]) -> None:
+        owner = self._require_owner("park_runs")
+        rows = [
+            (_wake_us(run.wake_at), run.workflow_id, run.run_id, owner, run.last_event_id, run.last_event_id)
+            for run in runs
+        ]
+        sql = (
+            "UPDATE workflows SET parked_until_us = ? WHERE workflow_id = ? AND run_id = ? AND owner IS ? "
+            "AND status = 'running' AND (? IS NULL OR "
+            "(SELECT MAX(id) FROM events WHERE events.workflow_id = workflows.workflow_id) = ?)"
+        )
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(sql, rows)
+
+        if rows:
+            await self._write("park_runs", _Write(write))
+
+    @staticmethod
+    def _claimable(
+        owner: str,
+        workflow_types: Collection[str],
+        workflow_ids: Collection[str] | None,
+        dead_owners: Collection[str],
+    ) -> tuple[str, builtins.list[Any]]:
+        """The SELECT of the running runs ``owner`` may claim, and its parameters (``owner`` first: the SET's)."""
+        types = builtins.list(workflow_types)
         takeable = ["w.owner IS NULL", "COALESCE(e.lease_until_us, 0) < ?"]
         params: builtins.list[Any] = [owner, *types, _to_us(utc_now())]
         if workflow_ids is not None:
@@ -389,28 +487,26 @@ class SQLiteStore:
             ids = builtins.list(workflow_ids)
             which += f" AND w.workflow_id IN ({', '.join('?' * len(ids))})"
             params += ids
-        if limit is not None:
-            which += f" ORDER BY w.created_us LIMIT {int(limit)}"
-        sql = f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({which}) RETURNING workflow_id"
+        return which, params
+
+    def _claim_in_transaction(self, conn: sqlite3.Connection, owner: str, take: Callable[[], T]) -> T:
+        """Renew ``owner``'s lease and ``take`` runs, in one transaction; the first claim sets the baseline of
+        :meth:`wait_for_change`."""
         renew = (owner, self._lease_until())
+        taken: builtins.list[T] = []
 
-        def claim(conn: sqlite3.Connection) -> builtins.list[WorkflowState]:
-            claimed: builtins.list[str] = []
+        def work() -> None:
+            conn.execute(_RENEW, renew)  # its own lease is live from its first claim on
+            taken.append(take())
 
-            def take() -> None:
-                conn.execute(_RENEW, renew)  # its own lease is live from its first claim on
-                claimed.extend(r[0] for r in conn.execute(sql, params).fetchall())
+        _in_transaction(conn, work)
+        if self._data_version is None:  # the baseline of wait_for_change: writes after this claim count
+            self._data_version = _data_version(conn)
+        return taken[0]
 
-            _in_transaction(conn, take)
-            if self._data_version is None:  # the baseline of wait_for_change: writes after this claim count
-                self._data_version = _data_version(conn)
-            states = []
-            for workflow_id in claimed:
-                row = conn.execute("SELECT * FROM workflows WHERE workflow_id = ?", (workflow_id,)).fetchone()
-                states.append(self._state_from_row(conn, row, "claim_runs"))
-            return states
-
-        return await self._read("claim_runs", claim)
+    def _load_row(self, conn: sqlite3.Connection, workflow_id: str, op: str) -> WorkflowState:
+        row = conn.execute("SELECT * FROM workflows WHERE workflow_id = ?", (workflow_id,)).fetchone()
+        return self._state_from_row(conn, row, op)
 
     async def lease_owners(self) -> builtins.list[str]:
         """The owners holding a lease that has not expired."""
@@ -572,7 +668,7 @@ class SQLiteStore:
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=10000")
             conn.executescript(_SCHEMA)
-            _add_lease_columns(conn)
+            _add_new_columns(conn)
             self._conn = conn
         return self._conn
 

@@ -15,6 +15,7 @@ from beluga_core.workflow import (
     Signal,
     WorkflowCanceledError,
     WorkflowContext,
+    WorkflowFunction,
 )
 
 ran: list[str] = []
@@ -110,3 +111,88 @@ async def test_an_update_and_a_cancel_reach_evicted_runs() -> None:
 def test_max_cached_workflows_must_be_a_positive_int() -> None:
     with pytest.raises(InvalidInputError, match="max_cached_workflows must be a positive int, got 0"):
         DefaultExecutor(max_cached_workflows=0)
+
+
+# -- the parked index: a restart claims parked runs without loading them ------------------------------------
+
+invocations: list[int] = []
+
+
+async def counted_wait(ctx: WorkflowContext, n: int) -> list[str]:
+    invocations.append(n)  # once per execution of the body: the first run, and each replay
+    return await step_then_wait(ctx, n)
+
+
+async def counted_nap(ctx: WorkflowContext, n: int) -> str:
+    invocations.append(n)
+    await ctx.execute_activity(note, f"{n}:before")
+    await ctx.sleep(timedelta(seconds=1))
+    return await ctx.execute_activity(note, f"{n}:after")
+
+
+async def _evicted_count(executor: DefaultExecutor, expected: int) -> None:
+    cache = executor._cache
+    assert cache is not None
+    for _ in range(300):
+        if cache.evicted == expected:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{cache.evicted} runs evicted, expected {expected}")
+
+
+async def _first_steps_replayed(executor: DefaultExecutor) -> None:
+    for run in list(executor._runs.values()):
+        await asyncio.wait_for(run.context.first_step.wait(), 5)
+
+
+async def _start_parked_runs_then_close(db: Path, fn: WorkflowFunction, prefix: str, count: int) -> None:
+    """Start ``count`` runs of ``fn`` on one executor that keeps one in memory (the others are evicted)."""
+    async with DefaultExecutor(store=SQLiteStore(db), workflows=[fn], max_cached_workflows=1) as ex:
+        for n in range(count):
+            await ex.execute(fn, id=f"{prefix}{n}", input=n)
+        await _evicted_count(ex, count - 1)
+    invocations.clear()
+
+
+async def test_a_restart_claims_parked_runs_without_replaying_them(tmp_path: Path) -> None:
+    db = tmp_path / "wf.db"
+    await _start_parked_runs_then_close(db, counted_wait, "w", 5)
+
+    async with DefaultExecutor(store=SQLiteStore(db), workflows=[counted_wait], max_cached_workflows=1) as ex:
+        assert ex._cache is not None and ex._cache.evicted == 5
+        await _first_steps_replayed(ex)
+        assert invocations == []  # the idle run still in memory was parked too, as the first executor closed
+        for n in range(5):
+            await ex.signal(f"w{n}", Signal(name="go", payload="go"))
+        results = [await (await ex.get_handle(f"w{n}")).result(timeout=5) for n in range(5)]
+
+    assert results == [[f"{n}:before", "go", f"{n}:after"] for n in range(5)]
+    assert sorted(ran) == sorted(f"{n}:{when}" for n in range(5) for when in ("before", "after"))
+
+
+async def test_a_parked_timer_fires_after_a_restart_without_the_run_being_loaded_first(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "wf.db"
+    await _start_parked_runs_then_close(db, counted_nap, "n", 3)
+
+    async with DefaultExecutor(store=SQLiteStore(db), workflows=[counted_nap], max_cached_workflows=1) as ex:
+        await _first_steps_replayed(ex)
+        assert invocations == []
+        results = [await (await ex.get_handle(f"n{n}")).result(timeout=5) for n in range(3)]
+
+    assert results == [f"{n}:after" for n in range(3)]
+
+
+async def test_a_signal_from_another_executor_wakes_a_parked_run_of_a_restarted_one(tmp_path: Path) -> None:
+    db = tmp_path / "wf.db"
+    await _start_parked_runs_then_close(db, counted_wait, "w", 3)
+
+    restarted = DefaultExecutor(store=SQLiteStore(db), workflows=[counted_wait], max_cached_workflows=1)
+    client = DefaultExecutor(store=SQLiteStore(db), workflows=[counted_wait], worker=False)
+    async with restarted, client:
+        for n in range(3):
+            await client.signal(f"w{n}", Signal(name="go", payload="go"))
+        results = [await (await client.get_handle(f"w{n}")).result(timeout=5) for n in range(3)]
+
+    assert results == [[f"{n}:before", "go", f"{n}:after"] for n in range(3)]

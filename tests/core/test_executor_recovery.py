@@ -193,6 +193,8 @@ async def test_changed_workflow_code_is_reported_as_nondeterministic(tmp_path: P
         await first.execute(original, id="drift")
         await asyncio.sleep(0.05)
     async with DefaultExecutor(store=SQLiteStore(db), workflows=[rewritten]) as second:
+        # Parked when the first executor closed, the run replays (and the change shows) once something arrives.
+        await second.signal("drift", Signal(name="never"))
         with pytest.raises(
             NonDeterminismError, match=r"step 1: history has activity 'count_run'.*now does a sleep"
         ):

@@ -128,7 +128,7 @@ def _never_retrieved(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "never retrieved" in r.getMessage()]
 
 
-async def test_nondeterminism_after_restart_is_raised_at_once_and_fixed_code_resumes_the_run(
+async def test_nondeterminism_after_a_restart_is_raised_at_once_once_the_run_wakes_and_fixed_code_resumes_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="asyncio")
@@ -138,6 +138,9 @@ async def test_nondeterminism_after_restart_is_raised_at_once_and_fixed_code_res
         recorded = _events(await _stored_until(first.store, "drift", EventType.ACTIVITY_COMPLETED))
 
     async with DefaultExecutor(store=SQLiteStore(db), workflows=[_changed_step_then_signal]) as second:
+        # Parked as the first executor closed, the run replays once something arrives for it (a signal it
+        # never reads, here) and diverges then.
+        await second.signal("drift", Signal(name="nudge"))
         await _until(lambda: "drift" not in second._runs)  # resumed, diverged, suspended, forgotten
         for _ in range(2):  # every call: it does not resume by itself
             error = await _raises_promptly(second, "drift", NonDeterminismError)
@@ -145,7 +148,8 @@ async def test_nondeterminism_after_restart_is_raised_at_once_and_fixed_code_res
         handle = await second.get_handle("drift")
         assert await handle.status() == WorkflowStatus.RUNNING
         assert await second.query("drift", "status") == WorkflowStatus.RUNNING
-        assert _events(await second.store.load("drift")) == recorded  # nothing recorded is lost
+        nudge = (len(recorded) + 1, EventType.SIGNAL_RECEIVED, None)
+        assert _events(await second.store.load("drift")) == [*recorded, nudge]  # nothing recorded is lost
 
     async with DefaultExecutor(store=SQLiteStore(db), workflows=[step_then_signal]) as third:
         await third.signal("drift", Signal(name="go", payload="fixed"))
