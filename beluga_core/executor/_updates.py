@@ -48,6 +48,17 @@ _HOW_IT_ENDED = {
 }
 
 
+def ended_under_update(workflow_id: str, name: str, status: WorkflowStatus) -> UpdateFailedError:
+    """The error of an accepted update whose run ended ``status`` (RUNNING: continued as new) under its
+    handler."""
+    return UpdateFailedError(
+        workflow_id,
+        name,
+        "AcceptedUpdateCompletedWorkflow",
+        f"the workflow {_HOW_IT_ENDED[status]} before update {name!r} completed (its handler was canceled)",
+    )
+
+
 class RunUpdates:
     """The updates of one run execution: handler tasks, the replay positions, the callers' futures."""
 
@@ -90,24 +101,28 @@ class RunUpdates:
 
     # -- accepting ---------------------------------------------------------------------------------------
 
-    async def accept(self, name: str, json_arg: Any) -> asyncio.Future[Any]:
+    async def accept(self, name: str, json_arg: Any, delivery_id: str | None = None) -> asyncio.Future[Any]:
         """Validate the update, record it as accepted and start its handler; the future of its JSON result.
 
         Unknown names and rejections raise here, and record nothing. The accept is appended and the handler
-        started before anything is awaited, so no step of the run can come between them.
+        started before anything is awaited, so no step of the run can come between them. An update another
+        process sent (in the delivery ``delivery_id``) takes the delivery's id as its own, recorded as both.
         """
         context = self._context
         registration = find_update(context.workflow_id, name, context.update_handlers)
         args = update_args(context.workflow_id, registration, json_arg)
         validate_update(context.workflow_id, registration, args)
-        update_id = str(uuid.uuid4())
+        update_id = delivery_id or str(uuid.uuid4())
         context.journal.append(
             EventType.UPDATE_ACCEPTED,
             update_id=update_id,
             update_name=name,
             input=json_arg,
             after_seq=context.steps_taken,
+            delivery_id=delivery_id,
         )
+        if delivery_id is not None:
+            context.journal.deliveries.add(delivery_id)
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters[update_id] = (name, waiter)
         self._start(update_id, name, json_arg, args)
@@ -157,13 +172,7 @@ class RunUpdates:
                 return
             ended = context.decided_status()
             if ended is not None:  # the run ended under the handler: say so, as Temporal does
-                how = _HOW_IT_ENDED[ended]
-                error = UpdateFailedError(
-                    workflow_id,
-                    name,
-                    "AcceptedUpdateCompletedWorkflow",
-                    f"the workflow {how} before update {name!r} completed (its handler was canceled)",
-                )
+                error = ended_under_update(workflow_id, name, ended)
             else:
                 error = failed(workflow_id, name, exc)
         except Exception as exc:

@@ -1,0 +1,227 @@
+"""Updates from any executor sharing a store (a SQLite file, a NATS bucket) with the run's owner: sent through
+the store's inbox, accepted by the owner exactly as a local update, answered with the same results and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from beluga_core.api._types import Delivery, HistoryEvent, WorkflowState
+from beluga_core.stores import NatsStore, SQLiteStore
+from beluga_core.workflow import (
+    DefaultExecutor,
+    EventType,
+    Signal,
+    UnknownUpdateError,
+    UpdateFailedError,
+    UpdateRejectedError,
+    WorkflowContext,
+    WorkflowNotRunningError,
+    WorkflowStatus,
+)
+
+SharedStore = SQLiteStore | NatsStore
+
+
+async def counter(ctx: WorkflowContext, start: int) -> int:
+    """A total that updates add to, until the ``finish`` signal."""
+    total = start
+
+    def add(n: int) -> int:
+        nonlocal total
+        total += n
+        return total
+
+    def positive(n: int) -> None:
+        if n <= 0:
+            raise ValueError(f"{n} is not positive")
+
+    async def fail(reason: str) -> None:
+        raise KeyError(reason)
+
+    ctx.set_update_handler("add", add, validator=positive)
+    ctx.set_update_handler("fail", fail)
+    await ctx.receive_signal("finish").receive()
+    return total
+
+
+@pytest.fixture(params=["sqlite", "nats"])
+async def open_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Callable[[], SharedStore]]:
+    """``open_store()``: a new store object on one SQLite file, or one NATS bucket (an executor's own)."""
+    opened: list[SharedStore] = []
+    if request.param == "sqlite":
+        path = tmp_path / "shared.db"
+
+        def opener() -> SharedStore:
+            return SQLiteStore(path)
+    else:
+        url, bucket = request.getfixturevalue("nats_server").url, f"updates_{uuid.uuid4().hex[:12]}"
+
+        def opener() -> SharedStore:
+            return NatsStore(url, bucket=bucket)
+
+    def open_one() -> SharedStore:
+        opened.append(opener())
+        return opened[-1]
+
+    yield open_one
+    for store in opened:
+        await store.close()
+
+
+def _executor(store: SharedStore, *, worker: bool = True) -> DefaultExecutor:
+    return DefaultExecutor(
+        store=store, workflows=[counter], worker=worker, lease_timeout=timedelta(seconds=5)
+    )
+
+
+def _updates_of(state: Any) -> list[tuple[EventType, Any]]:
+    kinds = (EventType.UPDATE_ACCEPTED, EventType.UPDATE_COMPLETED)
+    return [
+        (e.type, e.input if e.type == EventType.UPDATE_ACCEPTED else e.result)
+        for e in state.history
+        if e.type in kinds
+    ]
+
+
+async def test_an_update_from_another_executor_returns_the_result_of_the_owners_handler(
+    open_store: Callable[[], SharedStore],
+) -> None:
+    async with _executor(open_store()) as owner, _executor(open_store()) as other:
+        handle = await owner.execute(counter, id="count", input=10)
+        assert await other.update("count", "add", 5) == 15
+        total = await other.update("count", "add", 2, result_type=float)
+        assert (type(total), total) == (float, 17.0)
+
+        state = await owner.store.load("count")
+        assert state is not None
+        assert _updates_of(state) == [
+            (EventType.UPDATE_ACCEPTED, 5),
+            (EventType.UPDATE_COMPLETED, 15),
+            (EventType.UPDATE_ACCEPTED, 2),
+            (EventType.UPDATE_COMPLETED, 17),
+        ]
+        await other.signal("count", Signal(name="finish"))
+        assert await handle.result(timeout=10) == 17
+
+
+async def test_an_update_from_a_client_returns_the_result(open_store: Callable[[], SharedStore]) -> None:
+    async with _executor(open_store()) as owner, _executor(open_store(), worker=False) as client:
+        await client.execute(counter, id="count", input=1)
+        assert await client.update("count", "add", 4) == 5
+        assert await owner.query("count", "status") == WorkflowStatus.RUNNING
+
+
+async def test_a_handler_that_raises_in_the_owner_is_update_failed_error_for_the_sender(
+    open_store: Callable[[], SharedStore],
+) -> None:
+    async with _executor(open_store()) as owner, _executor(open_store(), worker=False) as client:
+        await owner.execute(counter, id="count", input=0)
+        with pytest.raises(UpdateFailedError) as failed:
+            await client.update("count", "fail", "broken")
+        assert (failed.value.cause_type, failed.value.update_name) == ("KeyError", "fail")
+        assert "broken" in failed.value.cause_message
+        assert await client.update("count", "add", 1) == 1  # the workflow goes on
+
+
+async def test_an_unknown_update_name_is_unknown_update_error_listing_the_owners_handlers(
+    open_store: Callable[[], SharedStore],
+) -> None:
+    async with _executor(open_store()) as owner, _executor(open_store(), worker=False) as client:
+        await owner.execute(counter, id="count", input=0)
+        with pytest.raises(UnknownUpdateError) as unknown:
+            await client.update("count", "subtract", 1)
+        assert (unknown.value.update_name, sorted(unknown.value.known)) == ("subtract", ["add", "fail"])
+
+
+async def test_an_update_the_validator_rejects_is_update_rejected_error_and_records_nothing(
+    open_store: Callable[[], SharedStore],
+) -> None:
+    async with _executor(open_store()) as owner, _executor(open_store(), worker=False) as client:
+        await owner.execute(counter, id="count", input=0)
+        with pytest.raises(UpdateRejectedError) as rejected:
+            await client.update("count", "add", -3)
+        assert (rejected.value.cause_type, rejected.value.cause_message) == (
+            "ValueError",
+            "-3 is not positive",
+        )
+
+        state = await owner.store.load("count")
+        assert state is not None and _updates_of(state) == []
+        assert await client.update("count", "add", 3) == 3
+
+
+async def test_an_update_whose_run_ends_before_its_owner_applies_it_is_workflow_not_running(
+    open_store: Callable[[], SharedStore],
+) -> None:
+    async with _executor(open_store(), worker=False) as client:
+        await client.execute(counter, id="count", input=0)
+        # Nobody runs the workflow: this store object plays an owner that completes the run, never applying
+        # the update waiting in its inbox.
+        owner = open_store()
+        owner.bind_owner("the-owner", timedelta(seconds=5))
+        [state] = await owner.claim_runs(["counter"])
+        sending = asyncio.create_task(client.update("count", "add", 1))
+        await _until_the_inbox_holds_an_update(owner)
+
+        await _complete(owner, state)
+        with pytest.raises(WorkflowNotRunningError) as not_running:
+            await asyncio.wait_for(sending, timeout=10)
+        assert not_running.value.status == WorkflowStatus.COMPLETED
+
+
+async def _complete(owner: SharedStore, state: WorkflowState) -> None:
+    """Write ``state`` as completed with result 0, as its owner does."""
+    done = HistoryEvent(id=len(state.history) + 1, type=EventType.WORKFLOW_COMPLETED, result=0)
+    completed = state.model_copy(
+        update={"status": WorkflowStatus.COMPLETED, "result": 0, "history": [*state.history, done]}
+    )
+    if isinstance(owner, SQLiteStore):
+        await owner.append(completed, [done])
+    else:
+        await owner.save(completed)
+
+
+async def _until_the_inbox_holds_an_update(owner: SharedStore) -> Delivery:
+    for _ in range(500):
+        updates = [d for d in await owner.take_deliveries() if d.kind == "update"]
+        if updates:
+            return updates[0]
+        await asyncio.sleep(0.01)
+    raise AssertionError("no update reached the inbox")
+
+
+async def test_an_update_taken_again_by_a_restarted_owner_is_applied_once(
+    open_store: Callable[[], SharedStore],
+) -> None:
+    async with _executor(open_store(), worker=False) as client:
+        async with _executor(open_store()) as first_owner:
+            await first_owner.execute(counter, id="count", input=0)
+            assert await client.update("count", "add", 5) == 5
+        state = await client.store.load("count")
+        assert state is not None
+        [accepted] = [e for e in state.history if e.type == EventType.UPDATE_ACCEPTED]
+        assert accepted.delivery_id == accepted.update_id
+
+        async with _executor(open_store()) as second_owner:
+            # The delivery the first owner applied, left in the inbox again (as after a crash between the
+            # accept and its removal): the second owner, which replayed the run, does not accept it again.
+            again = Delivery(
+                id=accepted.update_id, workflow_id="count", kind="update", update_name="add", payload=5
+            )
+            await second_owner.store.post_delivery(again)  # type: ignore[attr-defined]
+            assert await client.update("count", "add", 1) == 6
+
+            state = await second_owner.store.load("count")
+            assert state is not None
+            assert [e.update_id for e in state.history if e.type == EventType.UPDATE_ACCEPTED].count(
+                accepted.update_id
+            ) == 1
