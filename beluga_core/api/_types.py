@@ -249,19 +249,21 @@ class Delivery(BaseModel):
 
 
 class UpdateReply(BaseModel):
-    """What the owner of a run answers to an update another process sent it, when the run's history cannot
-    hold the answer; left in the store for the sender, under the delivery's ``id``.
+    """What the owner of a run answers to an update another process sent it (a :class:`Delivery`), left in
+    the store for the sender under the delivery's ``id``.
 
     ``outcome`` is ``"unknown"`` when the run has no handler of that name (``known``: the names it has) or
-    ``"rejected"`` when its validator raised ``error``: refused, so nothing was recorded. It is ``"failed"``
-    with ``error`` for an update that was accepted but whose outcome could not be recorded in the run (it
-    continued as new under the handler). Every other outcome is in the run's history (``update_completed``).
+    ``"rejected"`` when its validator raised ``error``: refused, so nothing was recorded. An accepted update
+    is ``"completed"`` with its ``result`` (JSON) or ``"failed"`` with its handler's ``error``: written before
+    the outcome is recorded in the run's history (``update_completed``), so the sender finds it even when the
+    run continues as new at once and the store no longer holds that history.
     """
 
     model_config = ConfigDict(frozen=True)
 
     id: str = Field(min_length=1)
     workflow_id: str = Field(min_length=1)
-    outcome: Literal["unknown", "rejected", "failed"]
+    outcome: Literal["unknown", "rejected", "completed", "failed"]
+    result: Any = None
     error: ErrorInfo | None = None
     known: list[str] = Field(default_factory=list)

@@ -3,16 +3,16 @@
 An update of a run another process owns is a :class:`Delivery` of kind ``"update"``; its id is the update's
 id. The owner accepts it exactly as a local update (``RunUpdates.accept``), recording the delivery's id with
 the ``UPDATE_ACCEPTED`` event, so a delivery taken again (after a crash, or by the next owner) is not accepted
-twice. The sender reads the outcome where it is durable: the run's history (``UPDATE_COMPLETED``, or the run's
-end), or the owner's :class:`UpdateReply` for what the history cannot hold (a refusal, which records nothing,
-or a handler cut off by a continue-as-new, whose run is gone from the store). It waits on a watch of the run
-and of the reply (``LeasingStore.watch_run``), not by polling the run.
+twice. It answers with an :class:`UpdateReply` in the store: a refusal (nothing is recorded), or the outcome,
+written before the outcome is recorded in the history. The sender takes the reply, or reads the outcome in
+the run's history (``UPDATE_COMPLETED``, written by a next owner that replayed the handler after a crash, or
+the run's end), waiting on a watch of the run and of the reply (``LeasingStore.watch_run``), not by polling.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Coroutine
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..api._protocols import LeasingStore, RunWatch
@@ -30,8 +30,6 @@ from ._updates import ended_under_update
 
 if TYPE_CHECKING:
     from ._run import WorkflowRun
-
-logger = logging.getLogger("beluga_core.executor")
 
 #: The longest a sender waits without reading the run again (its watch wakes it at every change before).
 _LOOK_AGAIN_AFTER = 5.0
@@ -80,24 +78,40 @@ class SentUpdate:
             self._watch.close()
 
     async def _look(self) -> Any:
-        """The outcome if the store has it (raised when it is an error), else ``_PENDING``."""
-        await self._raise_reply()
+        """The outcome if the store has it (raised when it is an error), else ``_PENDING``.
+
+        The owner leaves its reply before it records the outcome in the history, so once the history (or
+        the run's end) tells, the reply is taken again: it is not left behind, and it wins.
+        """
+        reply = await self._take_reply()
+        if reply is not _PENDING:
+            return reply
         workflow_id = self._delivery.workflow_id
         state = await self._load(workflow_id)
         if state is None:
             raise WorkflowNotFoundError(workflow_id)
-        found = self._outcome_in(state)
+        try:
+            found = self._outcome_in(state)
+        except UpdateFailedError:
+            await self._take_reply()
+            raise
         if found is not _PENDING:
-            return found
-        if self._accepted_in is not None and state.run_id != self._accepted_in:
-            await self._raise_reply()  # the owner's, if it came meanwhile (so it is not left behind)
-            raise ended_under_update(workflow_id, self._name, WorkflowStatus.RUNNING)
-        if state.status.is_terminal:
-            await self._raise_reply()
-            if self._accepted_in is not None:
-                raise ended_under_update(workflow_id, self._name, state.status)
-            raise WorkflowNotRunningError(workflow_id, state.status, "update")
-        return _PENDING
+            reply = await self._take_reply()
+            return found if reply is _PENDING else reply
+        if not self._decided(state):
+            return _PENDING
+        await self._take_reply()
+        if self._accepted_in is not None:
+            # Cut off under its handler (the owner's reply says so, unless it was lost with the owner).
+            ended = WorkflowStatus.RUNNING if state.run_id != self._accepted_in else state.status
+            raise ended_under_update(workflow_id, self._name, ended)
+        raise WorkflowNotRunningError(workflow_id, state.status, "update")
+
+    def _decided(self, state: WorkflowState) -> bool:
+        """Whether the update can have no outcome but the owner's reply any more: the run ended, or continued
+        as new after the update's accept."""
+        continued = self._accepted_in is not None and state.run_id != self._accepted_in
+        return continued or state.status.is_terminal
 
     def _outcome_in(self, state: WorkflowState) -> Any:
         """The outcome ``state``'s history records (raised when the handler failed), else ``_PENDING``."""
@@ -115,10 +129,14 @@ class SentUpdate:
                 return event.result
         return _PENDING
 
-    async def _raise_reply(self) -> None:
+    async def _take_reply(self) -> Any:
+        """The result the owner's reply gives (raised when it is an error); ``_PENDING`` without a reply."""
         reply = await self._store.take_reply(self._delivery.id)
-        if reply is not None:
-            raise reply_error(reply, self._name)
+        if reply is None:
+            return _PENDING
+        if reply.outcome == "completed":
+            return reply.result
+        raise reply_error(reply, self._name)
 
 
 def reply_error(reply: UpdateReply, name: str) -> WorkflowError:
@@ -131,52 +149,38 @@ def reply_error(reply: UpdateReply, name: str) -> WorkflowError:
     return UpdateFailedError(reply.workflow_id, name, error.type, error.message)
 
 
-async def apply_delivered_update(
-    run: WorkflowRun,
-    delivery: Delivery,
-    reply: Reply,
-    in_background: Callable[[Coroutine[Any, Any, None], str], None],
-) -> bool:
+async def apply_delivered_update(run: WorkflowRun, delivery: Delivery, reply: Reply) -> bool:
     """Accept an update another process sent to ``run`` (live here, its handlers set), as a local update;
     True once the delivery is done with, False to keep it for later (the run stopped here meanwhile)."""
     if delivery.id in run.journal.deliveries:
         return True  # accepted before it was taken again: its outcome is (or will be) in the history
     workflow_id = delivery.workflow_id
+
+    async def announce(result: Any, error: UpdateFailedError | None) -> None:
+        if error is None:
+            await reply(
+                UpdateReply(id=delivery.id, workflow_id=workflow_id, outcome="completed", result=result)
+            )
+        else:
+            info = ErrorInfo(type=error.cause_type, message=error.cause_message)
+            await reply(UpdateReply(id=delivery.id, workflow_id=workflow_id, outcome="failed", error=info))
+
     try:
-        waiter = await run.context.updates.accept(delivery.update_name or "", delivery.payload, delivery.id)
+        waiter = await run.context.updates.accept(
+            delivery.update_name or "", delivery.payload, delivery.id, announce
+        )
     except UnknownUpdateError as exc:
         await reply(UpdateReply(id=delivery.id, workflow_id=workflow_id, outcome="unknown", known=exc.known))
-        return True
     except UpdateRejectedError as exc:
         error = ErrorInfo(type=exc.cause_type, message=exc.cause_message)
         await reply(UpdateReply(id=delivery.id, workflow_id=workflow_id, outcome="rejected", error=error))
-        return True
     except RunStopped:
         return False
-
-    def done(outcome: Any) -> None:
-        error = None if outcome.cancelled() else outcome.exception()
-        # A handler cut off by a continue-as-new: the store has the new run, which does not hold the accept.
-        lost = (
-            delivery.id not in run.journal.completed_updates
-            and run.decided_status() is WorkflowStatus.RUNNING
-        )
-        if isinstance(error, UpdateFailedError) and lost:
-            info = ErrorInfo(type=error.cause_type, message=error.cause_message)
-            answer = UpdateReply(id=delivery.id, workflow_id=workflow_id, outcome="failed", error=info)
-            in_background(_reply_or_log(reply, answer), f"beluga-update-reply:{delivery.id}")
-
-    waiter.add_done_callback(done)
+    else:
+        waiter.add_done_callback(_outcome_retrieved)  # it went to the sender, through the store
     return True
 
 
-async def _reply_or_log(reply: Reply, answer: UpdateReply) -> None:
-    try:
-        await reply(answer)
-    except WorkflowError as exc:
-        logger.warning(
-            "workflow %s: the outcome of update %s could not be left for its sender (%s)",
-            answer.workflow_id,
-            answer.id,
-            exc,
-        )
+def _outcome_retrieved(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.cancelled():
+        waiter.exception()

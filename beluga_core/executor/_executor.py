@@ -537,9 +537,7 @@ class DefaultExecutor:
             if delivery.kind == "update":
                 run = await self._updatable_run(workflow_id)
                 if run is not None and self._leases is not None:
-                    return await apply_delivered_update(
-                        run, delivery, self._leases.reply, self._in_background
-                    )
+                    return await apply_delivered_update(run, delivery, self._leases.reply)
             else:
                 run = await self._accepting_run(workflow_id)
             if run is not None:

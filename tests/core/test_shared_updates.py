@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from beluga_core.api._types import Delivery, HistoryEvent, WorkflowState
+from beluga_core.api._types import Delivery, HistoryEvent, UpdateReply, WorkflowState
 from beluga_core.stores import NatsStore, SQLiteStore
 from beluga_core.workflow import (
     DefaultExecutor,
@@ -225,3 +225,81 @@ async def test_an_update_taken_again_by_a_restarted_owner_is_applied_once(
             assert [e.update_id for e in state.history if e.type == EventType.UPDATE_ACCEPTED].count(
                 accepted.update_id
             ) == 1
+
+
+async def test_a_run_watch_wakes_on_the_reply_beside_the_lease_loops_wait_for_change(
+    open_store: Callable[[], SharedStore],
+) -> None:
+    sender, other = open_store(), open_store()
+    sender.bind_owner("sender", timedelta(seconds=5))
+    await sender.claim_runs(["counter"])  # a lease loop's first claim: its baseline for wait_for_change
+    watch = await sender.watch_run("count", "the-update")
+    try:
+        watching = asyncio.create_task(watch.wait(5))
+        waiting = asyncio.create_task(sender.wait_for_change(5))
+        await asyncio.sleep(0.2)
+        reply = UpdateReply(id="the-update", workflow_id="count", outcome="unknown", known=["add"])
+        await other.post_reply(reply)
+        await other.post_delivery(Delivery(workflow_id="count", kind="cancel"))
+
+        # Neither takes the other's change: both wake.
+        assert await asyncio.wait_for(asyncio.gather(watching, waiting), timeout=5) == [True, True]
+        assert await sender.take_reply("the-update") == reply
+        assert await sender.take_reply("the-update") is None
+    finally:
+        watch.close()
+
+
+async def test_a_run_watch_wakes_on_a_write_of_its_run_only(open_store: Callable[[], SharedStore]) -> None:
+    async with _executor(open_store()) as owner:
+        await owner.execute(counter, id="watched", input=0)
+        await owner.execute(counter, id="other", input=0)
+        sender = open_store()
+        watch = await sender.watch_run("watched", "the-update")
+        try:
+            await watch.wait(0.3)  # a change the watch may see from before it caught up
+            await owner.signal("other", Signal(name="finish"))
+            assert await watch.wait(0.5) is False
+            await owner.signal("watched", Signal(name="finish"))
+            assert await watch.wait(5) is True
+        finally:
+            watch.close()
+
+
+async def restarting(ctx: WorkflowContext, round: int) -> int:
+    """Continues as new on ``next``; its update ``slow`` waits longer than any test."""
+
+    async def slow() -> None:
+        await ctx.sleep(timedelta(hours=1))
+
+    ctx.set_update_handler("slow", slow)
+    await ctx.receive_signal("next").receive()
+    ctx.continue_as_new(round + 1)
+
+
+async def test_an_update_whose_run_continues_as_new_under_its_handler_is_update_failed_error(
+    open_store: Callable[[], SharedStore],
+) -> None:
+    workflows = [restarting]
+    async with (
+        DefaultExecutor(store=open_store(), workflows=workflows) as owner,
+        DefaultExecutor(store=open_store(), workflows=workflows, worker=False) as client,
+    ):
+        await owner.execute(restarting, id="restarting", input=0)
+        sending = asyncio.create_task(client.update("restarting", "slow"))
+        await _until_accepted(owner, "restarting")
+        await client.signal("restarting", Signal(name="next"))
+
+        with pytest.raises(UpdateFailedError) as failed:
+            await asyncio.wait_for(sending, timeout=10)
+        assert failed.value.cause_type == "AcceptedUpdateCompletedWorkflow"
+        assert "continued as new" in failed.value.cause_message
+
+
+async def _until_accepted(executor: DefaultExecutor, workflow_id: str) -> None:
+    for _ in range(500):
+        state = await executor.store.load(workflow_id)
+        if state is not None and any(e.type == EventType.UPDATE_ACCEPTED for e in state.history):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no update of {workflow_id} was accepted")
