@@ -98,7 +98,7 @@ class DefaultExecutor:
             leaves memory and is replayed from the store when a signal, cancel, update or its timer arrives.
             A positive int.
         worker: False makes this executor a client on a shared store: it starts workflows, signals, cancels,
-            queries and waits for results, and never runs a workflow itself (the executors with
+            queries, updates and waits for results, and never runs a workflow itself (the executors with
             ``worker=True`` on the same store run them). Needs a store that several processes may share.
         clock: the time source of timers, timeouts, retry backoff and history timestamps: real time unless
             the testing kit (``beluga_core.testing.DefaultTestEnv``) gives its virtual clock.
