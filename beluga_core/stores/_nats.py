@@ -450,14 +450,19 @@ class NatsStore(RemoteStore):
 
         Its ``Beluga-Delivery`` header names the run's key, so the owners' watches know whose it is."""
         key = self._side_key("post_delivery", delivery.id)
-        await self._ready("post_delivery")
-        await self._side_bucket("post_delivery", self.deliveries_bucket)
-        payload, run_key = delivery.model_dump_json().encode(), encode_key(delivery.workflow_id)
-        async with _nats_errors("post_delivery", "create", self._secrets):
+        await self._post_once("post_delivery", key, delivery, delivery.workflow_id, DELIVERY_HEADER)
+
+    async def _post_once(
+        self, op: str, key: str, value: Delivery | UpdateReply, workflow_id: str, header: str
+    ) -> None:
+        """Create ``key`` in the deliveries bucket with ``value`` and the run's key in ``header``, unless it
+        exists (a second post changes nothing)."""
+        await self._ready(op)
+        await self._side_bucket(op, self.deliveries_bucket)
+        payload, run_key = value.model_dump_json().encode(), encode_key(workflow_id)
+        async with _nats_errors(op, "create", self._secrets):
             with contextlib.suppress(KeyWrongLastSequenceError):
-                await self._publish(
-                    self.deliveries_bucket, key, payload, last=0, header=run_key, name=DELIVERY_HEADER
-                )
+                await self._publish(self.deliveries_bucket, key, payload, last=0, header=run_key, name=header)
 
     async def take_deliveries(self) -> builtins.list[Delivery]:
         """The deliveries of runs this executor owns, oldest first: found in the index its watch keeps of the
@@ -510,29 +515,12 @@ class NatsStore(RemoteStore):
         the buckets wake it. Changes since the last call count (nothing is missed between calls)."""
         await self._ready("wait_for_change")
         await self._watching("wait_for_change")
-        # Not asyncio.wait_for: before Python 3.12 it can swallow a cancellation that arrives just as the event
-        # is set, and the executor's loop would never stop.
-        waiter = asyncio.ensure_future(self._changed.wait())
-        try:
-            await asyncio.wait({waiter}, timeout=max(0.0, timeout))
-        finally:
-            waiter.cancel()
-        if not self._changed.is_set():
-            return False
-        self._changed.clear()
-        return True
+        return await _wait_and_clear(self._changed, timeout)
 
     async def post_reply(self, reply: UpdateReply) -> None:
         """Create the reply's key beside its delivery's (a second reply to the same delivery changes nothing)."""
         key = reply_key(self._side_key("post_reply", reply.id))
-        await self._ready("post_reply")
-        await self._side_bucket("post_reply", self.deliveries_bucket)
-        payload, run_key = reply.model_dump_json().encode(), encode_key(reply.workflow_id)
-        async with _nats_errors("post_reply", "create", self._secrets):
-            with contextlib.suppress(KeyWrongLastSequenceError):
-                await self._publish(
-                    self.deliveries_bucket, key, payload, last=0, header=run_key, name=REPLY_HEADER
-                )
+        await self._post_once("post_reply", key, reply, reply.workflow_id, REPLY_HEADER)
 
     async def take_reply(self, delivery_id: str) -> UpdateReply | None:
         """Read the reply's key; purge it when it holds one."""
@@ -988,6 +976,21 @@ class NatsStore(RemoteStore):
         return lock
 
 
+async def _wait_and_clear(event: asyncio.Event, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``event``; True (and clear it) when it is set."""
+    # Not asyncio.wait_for: before Python 3.12 it can swallow a cancellation that arrives just as the event is
+    # set, and the executor's loop would never stop.
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=max(0.0, timeout))
+    finally:
+        waiter.cancel()
+    if not event.is_set():
+        return False
+    event.clear()
+    return True
+
+
 class _RunWatch:
     """The watch of a run and of a reply on a :class:`NatsStore` (see ``LeasingStore.watch_run``): an event
     the store's watches of the buckets set on every message of either key; its own, so it takes no change
@@ -1004,16 +1007,7 @@ class _RunWatch:
         store = self._store
         await store._ready("watch_run")
         await store._watching("watch_run")  # after a reconnect: started again, and this watch woken
-        # Not asyncio.wait_for (see NatsStore.wait_for_change).
-        waiter = asyncio.ensure_future(self._event.wait())
-        try:
-            await asyncio.wait({waiter}, timeout=max(0.0, timeout))
-        finally:
-            waiter.cancel()
-        if not self._event.is_set():
-            return False
-        self._event.clear()
-        return True
+        return await _wait_and_clear(self._event, timeout)
 
     def close(self) -> None:
         for key in self._keys:

@@ -4,6 +4,7 @@ the store's inbox, accepted by the owner exactly as a local update, answered wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -26,29 +27,9 @@ from beluga_core.workflow import (
     WorkflowStatus,
 )
 
+from ..conformance.workflows import with_updates
+
 SharedStore = SQLiteStore | NatsStore
-
-
-async def counter(ctx: WorkflowContext, start: int) -> int:
-    """A total that updates add to, until the ``finish`` signal."""
-    total = start
-
-    def add(n: int) -> int:
-        nonlocal total
-        total += n
-        return total
-
-    def positive(n: int) -> None:
-        if n <= 0:
-            raise ValueError(f"{n} is not positive")
-
-    async def fail(reason: str) -> None:
-        raise KeyError(reason)
-
-    ctx.set_update_handler("add", add, validator=positive)
-    ctx.set_update_handler("fail", fail)
-    await ctx.receive_signal("finish").receive()
-    return total
 
 
 @pytest.fixture(params=["sqlite", "nats"])
@@ -79,8 +60,18 @@ async def open_store(
 
 def _executor(store: SharedStore, *, worker: bool = True) -> DefaultExecutor:
     return DefaultExecutor(
-        store=store, workflows=[counter], worker=worker, lease_timeout=timedelta(seconds=5)
+        store=store, workflows=[with_updates], worker=worker, lease_timeout=timedelta(seconds=5)
     )
+
+
+@contextlib.asynccontextmanager
+async def _owner_and_client(
+    open_store: Callable[[], SharedStore],
+) -> AsyncIterator[tuple[DefaultExecutor, DefaultExecutor]]:
+    """An executor running workflow ``count`` (from 0), and a client beside it on the store."""
+    async with _executor(open_store()) as owner, _executor(open_store(), worker=False) as client:
+        await owner.execute(with_updates, id="count", input=0)
+        yield owner, client
 
 
 def _updates_of(state: Any) -> list[tuple[EventType, Any]]:
@@ -96,7 +87,7 @@ async def test_an_update_from_another_executor_returns_the_result_of_the_owners_
     open_store: Callable[[], SharedStore],
 ) -> None:
     async with _executor(open_store()) as owner, _executor(open_store()) as other:
-        handle = await owner.execute(counter, id="count", input=10)
+        handle = await owner.execute(with_updates, id="count", input=10)
         assert await other.update("count", "add", 5) == 15
         total = await other.update("count", "add", 2, result_type=float)
         assert (type(total), total) == (float, 17.0)
@@ -115,7 +106,7 @@ async def test_an_update_from_another_executor_returns_the_result_of_the_owners_
 
 async def test_an_update_from_a_client_returns_the_result(open_store: Callable[[], SharedStore]) -> None:
     async with _executor(open_store()) as owner, _executor(open_store(), worker=False) as client:
-        await client.execute(counter, id="count", input=1)
+        await client.execute(with_updates, id="count", input=1)
         assert await client.update("count", "add", 4) == 5
         assert await owner.query("count", "status") == WorkflowStatus.RUNNING
 
@@ -123,35 +114,38 @@ async def test_an_update_from_a_client_returns_the_result(open_store: Callable[[
 async def test_a_handler_that_raises_in_the_owner_is_update_failed_error_for_the_sender(
     open_store: Callable[[], SharedStore],
 ) -> None:
-    async with _executor(open_store()) as owner, _executor(open_store(), worker=False) as client:
-        await owner.execute(counter, id="count", input=0)
+    async with _owner_and_client(open_store) as (_, client):
         with pytest.raises(UpdateFailedError) as failed:
-            await client.update("count", "fail", "broken")
-        assert (failed.value.cause_type, failed.value.update_name) == ("KeyError", "fail")
-        assert "broken" in failed.value.cause_message
+            await client.update("count", "boom", "broken")
+        assert (failed.value.update_name, failed.value.cause_type, failed.value.cause_message) == (
+            "boom",
+            "RuntimeError",
+            "broken",
+        )
         assert await client.update("count", "add", 1) == 1  # the workflow goes on
 
 
 async def test_an_unknown_update_name_is_unknown_update_error_listing_the_owners_handlers(
     open_store: Callable[[], SharedStore],
 ) -> None:
-    async with _executor(open_store()) as owner, _executor(open_store(), worker=False) as client:
-        await owner.execute(counter, id="count", input=0)
+    async with _owner_and_client(open_store) as (_, client):
         with pytest.raises(UnknownUpdateError) as unknown:
             await client.update("count", "subtract", 1)
-        assert (unknown.value.update_name, sorted(unknown.value.known)) == ("subtract", ["add", "fail"])
+        assert (unknown.value.update_name, sorted(unknown.value.known)) == (
+            "subtract",
+            ["add", "add_via_activity", "boom"],
+        )
 
 
 async def test_an_update_the_validator_rejects_is_update_rejected_error_and_records_nothing(
     open_store: Callable[[], SharedStore],
 ) -> None:
-    async with _executor(open_store()) as owner, _executor(open_store(), worker=False) as client:
-        await owner.execute(counter, id="count", input=0)
+    async with _owner_and_client(open_store) as (owner, client):
         with pytest.raises(UpdateRejectedError) as rejected:
             await client.update("count", "add", -3)
         assert (rejected.value.cause_type, rejected.value.cause_message) == (
             "ValueError",
-            "-3 is not positive",
+            "amount must be at least 1, got -3",
         )
 
         state = await owner.store.load("count")
@@ -163,12 +157,12 @@ async def test_an_update_whose_run_ends_before_its_owner_applies_it_is_workflow_
     open_store: Callable[[], SharedStore],
 ) -> None:
     async with _executor(open_store(), worker=False) as client:
-        await client.execute(counter, id="count", input=0)
+        await client.execute(with_updates, id="count", input=0)
         # Nobody runs the workflow: this store object plays an owner that completes the run, never applying
         # the update waiting in its inbox.
         owner = open_store()
         owner.bind_owner("the-owner", timedelta(seconds=5))
-        [state] = await owner.claim_runs(["counter"])
+        [state] = await owner.claim_runs(["with_updates"])
         sending = asyncio.create_task(client.update("count", "add", 1))
         await _until_the_inbox_holds_an_update(owner)
 
@@ -204,7 +198,7 @@ async def test_an_update_taken_again_by_a_restarted_owner_is_applied_once(
 ) -> None:
     async with _executor(open_store(), worker=False) as client:
         async with _executor(open_store()) as first_owner:
-            await first_owner.execute(counter, id="count", input=0)
+            await first_owner.execute(with_updates, id="count", input=0)
             assert await client.update("count", "add", 5) == 5
         state = await client.store.load("count")
         assert state is not None
@@ -232,7 +226,7 @@ async def test_a_run_watch_wakes_on_the_reply_beside_the_lease_loops_wait_for_ch
 ) -> None:
     sender, other = open_store(), open_store()
     sender.bind_owner("sender", timedelta(seconds=5))
-    await sender.claim_runs(["counter"])  # a lease loop's first claim: its baseline for wait_for_change
+    await sender.claim_runs(["with_updates"])  # a lease loop's first claim: its baseline for wait_for_change
     watch = await sender.watch_run("count", "the-update")
     try:
         watching = asyncio.create_task(watch.wait(5))
@@ -252,8 +246,8 @@ async def test_a_run_watch_wakes_on_the_reply_beside_the_lease_loops_wait_for_ch
 
 async def test_a_run_watch_wakes_on_a_write_of_its_run_only(open_store: Callable[[], SharedStore]) -> None:
     async with _executor(open_store()) as owner:
-        await owner.execute(counter, id="watched", input=0)
-        await owner.execute(counter, id="other", input=0)
+        await owner.execute(with_updates, id="watched", input=0)
+        await owner.execute(with_updates, id="other", input=0)
         sender = open_store()
         watch = await sender.watch_run("watched", "the-update")
         try:
