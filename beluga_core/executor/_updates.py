@@ -8,8 +8,9 @@ workflow's own. On replay the handler is started again at the same position, rig
 To give the handler's steps the same numbers live and on replay, every step the rest of the run takes after a
 handler started waits until that handler has taken its first step (or ended): the handler's first step is the
 next number after the accept, in both. A handler's outcome is recorded as ``UPDATE_COMPLETED`` (once: a replay
-that re-runs a completed handler records nothing), then handed to the caller waiting in ``executor.update``; an update another process sent through the
-store's inbox is answered through the store (see ``_delivered_updates``), before its outcome is recorded.
+that re-runs a completed handler records nothing), then handed to the caller waiting in ``executor.update``.
+An update another process sent through the store's inbox is answered through the store (see
+``_delivered_updates``), before its outcome is recorded.
 
 A handler must not wait, before its first durable call, for something only the rest of the workflow does.
 """
