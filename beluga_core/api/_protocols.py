@@ -14,6 +14,7 @@ from ._types import (
     ParentClosePolicy,
     ParkedRun,
     Signal,
+    UpdateReply,
     WorkflowFilter,
     WorkflowOptions,
     WorkflowState,
@@ -381,7 +382,9 @@ class LeasingStore(Protocol):
     an expiry), renewed while the owner lives. Writes are fenced: once this store object is bound to an owner,
     ``create_run`` records that owner, and an ``append`` or ``save`` of a run another owner holds fails with
     :class:`StoreError` and writes nothing. Signals and cancel requests for a run owned by another process go
-    through an inbox of :class:`Delivery` rows, which the owner takes and applies.
+    through an inbox of :class:`Delivery` rows, which the owner takes and applies; so do updates, whose sender
+    watches the run (:meth:`watch_run`) for the outcome in its history, or for the owner's
+    :class:`UpdateReply` when the history cannot hold it (a refusal).
     """
 
     def bind_owner(self, owner: str, lease_timeout: timedelta) -> None:
@@ -424,6 +427,37 @@ class LeasingStore(Protocol):
 
     async def wait_for_change(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for another process to write to the store; True when one did."""
+        ...
+
+    async def post_reply(self, reply: UpdateReply) -> None:
+        """Leave ``reply`` for the sender of the delivery it answers (``reply.id``), durably; a second reply to
+        the same delivery changes nothing."""
+        ...
+
+    async def take_reply(self, delivery_id: str) -> UpdateReply | None:
+        """The reply to delivery ``delivery_id``, removed from the store; None while there is none."""
+        ...
+
+    async def watch_run(self, workflow_id: str, delivery_id: str) -> RunWatch:
+        """Watch, from now on, the run of ``workflow_id`` and the reply to delivery ``delivery_id``.
+
+        Any number of watches may wait at once, beside :meth:`wait_for_change`: none takes another's changes.
+        """
+        ...
+
+
+@runtime_checkable
+class RunWatch(Protocol):
+    """A watch of one run and of one reply, from :meth:`LeasingStore.watch_run`."""
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a write to the run or of the reply (since the watch started, or
+        since the last call that returned True); True when one came. A change may also be reported when
+        nothing changed for the watcher (the watch had to start over): it reads the run again."""
+        ...
+
+    def close(self) -> None:
+        """Stop watching (idempotent)."""
         ...
 
 

@@ -151,8 +151,8 @@ class HistoryEvent(BaseModel):
     after_seq: int | None = None
     child: ChildRef | None = None
     parent: ParentRef | None = None
-    #: The :class:`Delivery` a signal or cancel request came in (sent from a process that does not own the
-    #: run): a delivery applied twice (after a takeover) is recorded once.
+    #: The :class:`Delivery` a signal, cancel request or update came in (sent from a process that does not own
+    #: the run): a delivery applied twice (after a takeover) is recorded once.
     delivery_id: str | None = None
 
 
@@ -248,16 +248,40 @@ class ParkedRun(BaseModel):
 
 
 class Delivery(BaseModel):
-    """A signal or a cancel request for a run that another process owns, left in the store's inbox for it.
+    """A signal, a cancel request or an update for a run that another process owns, left in the store's inbox
+    for it.
 
-    ``payload`` is the signal's payload as JSON (checked by the sender). The owner records it in the run's
-    history under :attr:`HistoryEvent.delivery_id`, then removes it from the inbox.
+    ``payload`` is the signal's payload, or the update's argument, as JSON (checked by the sender). An update
+    carries its handler's name in ``update_name``, and its ``id`` is the update's id. The owner records it in
+    the run's history under :attr:`HistoryEvent.delivery_id`, then removes it from the inbox.
     """
 
     model_config = ConfigDict(frozen=True)
 
     id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     workflow_id: str = Field(min_length=1)
-    kind: Literal["signal", "cancel"]
+    kind: Literal["signal", "cancel", "update"]
     signal: Signal | None = None
     payload: Any = None
+    update_name: str | None = None
+
+
+class UpdateReply(BaseModel):
+    """What the owner of a run answers to an update another process sent it (a :class:`Delivery`), left in
+    the store for the sender under the delivery's ``id``.
+
+    ``outcome`` is ``"unknown"`` when the run has no handler of that name (``known``: the names it has) or
+    ``"rejected"`` when its validator raised ``error``: refused, so nothing was recorded. An accepted update
+    is ``"completed"`` with its ``result`` (JSON) or ``"failed"`` with its handler's ``error``: written before
+    the outcome is recorded in the run's history (``update_completed``), so the sender finds it even when the
+    run continues as new at once and the store no longer holds that history.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1)
+    workflow_id: str = Field(min_length=1)
+    outcome: Literal["unknown", "rejected", "completed", "failed"]
+    result: Any = None
+    error: ErrorInfo | None = None
+    known: list[str] = Field(default_factory=list)

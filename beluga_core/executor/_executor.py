@@ -49,6 +49,7 @@ from ..engine._serde import Signature, check_text, from_json, to_json, workflow_
 from ..stores._memory import InMemoryStore
 from ._children import ChildRuns
 from ._clock import REAL_CLOCK, Clock
+from ._delivered_updates import SentUpdate, apply_delivered_update
 from ._eviction import RunCache
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
@@ -98,7 +99,7 @@ class DefaultExecutor:
             leaves memory and is replayed from the store when a signal, cancel, update or its timer arrives.
             A positive int.
         worker: False makes this executor a client on a shared store: it starts workflows, signals, cancels,
-            queries and waits for results, and never runs a workflow itself (the executors with
+            queries, updates and waits for results, and never runs a workflow itself (the executors with
             ``worker=True`` on the same store run them). Needs a store that several processes may share.
         clock: the time source of timers, timeouts, retry backoff and history timestamps: real time unless
             the testing kit (``beluga_core.testing.DefaultTestEnv``) gives its virtual clock.
@@ -418,46 +419,62 @@ class DefaultExecutor:
             raise QueryFailedError(state.workflow_id, query_type, "NonDeterminismError", str(exc)) from exc
 
     async def update(self, workflow_id: str, name: str, arg: Any = None, *, result_type: Any = None) -> Any:
-        """Run update handler ``name`` in the live run of ``workflow_id`` with ``arg``; its result.
+        """Run update handler ``name`` in the run of ``workflow_id`` with ``arg``; its result.
 
         Under the id's lock the handler is looked up (:class:`UnknownUpdateError`), its validator called
         (:class:`UpdateRejectedError`: nothing is recorded), and the update recorded as accepted; the handler
         then runs as a task of the run, and this waits for its outcome (recorded too):
-        :class:`UpdateFailedError` when it raised. The result is decoded into ``result_type`` when given.
-        A run that is not live in this executor cannot take updates (:class:`WorkflowNotRunningError`).
+        :class:`UpdateFailedError` when it raised, or when the run ended under it. The result is decoded into
+        ``result_type`` when given. :class:`WorkflowNotRunningError` when the run has ended.
+
+        On a store several processes share (``SQLiteStore``, ``NatsStore``), a run that another executor owns
+        gets the update through the store's inbox, also from a ``worker=False`` client: its owner accepts it
+        exactly as above (once, even if the delivery is taken again after a crash), and this waits, watching
+        the run in the store, for the outcome (the same results and errors; :class:`WorkflowNotRunningError`
+        when the run ends before the update reached it). It waits as long as the run is running and nobody
+        has taken the update: bound it with ``asyncio.wait_for`` if needed (the update may still be applied
+        later). On another store, a run that is not live here is :class:`WorkflowNotRunningError`.
         """
         _check_id(workflow_id, "update")
         check_text(name, what=f"update of workflow {workflow_id!r}: update name")
         json_arg = to_json(arg, what=f"argument of update {name!r} of workflow {workflow_id!r}")
         await self.start()
         async with self._lock_for(workflow_id):
-            await self._rehydrate(workflow_id)
-            run = self._runs.get(workflow_id)
-            if run is not None and not run.ended.is_set():
-                await run.context.first_step.wait()  # its handlers are set, as for a query
-            if run is None or not run.accepting:
-                if run is not None:
-                    await run.ended.wait()
-                state = await self._running_state(workflow_id, "update")
-                where = (
-                    "another executor process runs it (updates reach only the executor that runs the workflow)"
-                    if self._leases is not None
-                    else "is its workflow type registered here?"
-                )
-                raise WorkflowNotRunningError(
-                    workflow_id,
-                    state.status,
-                    "update",
-                    f"cannot update workflow {workflow_id!r}: it is running in the store but not live in this "
-                    f"executor ({where})",
-                )
-            waiter = await run.context.updates.accept(name, json_arg)
-        json_result = await waiter
+            run = await self._updatable_run(workflow_id)
+            if run is not None:
+                outcome: Awaitable[Any] = await run.context.updates.accept(name, json_arg)
+            else:
+                outcome = (await self._send_update(workflow_id, name, json_arg)).outcome()
+        json_result = await outcome
         if result_type is None:
             return json_result
         return from_json(
             json_result, result_type, what=f"result of update {name!r} of workflow {workflow_id!r}"
         )
+
+    async def _updatable_run(self, workflow_id: str) -> WorkflowRun | None:
+        """The run of ``workflow_id`` live here that can take an update, once its handlers are set (it has
+        reached its first durable call, as for a query); call under the id's lock. None when none is."""
+        run = await self._accepting_run(workflow_id)
+        while run is not None:
+            await run.context.first_step.wait()
+            if run.accepting:
+                return run
+            run = await self._accepting_run(workflow_id)  # it ended, or continued as new
+        return None
+
+    async def _send_update(self, workflow_id: str, name: str, json_arg: Any) -> SentUpdate:
+        """An update of a run not live here: to its owner's inbox on a shared store, else refused."""
+        state = await self._running_state(workflow_id, "update")
+        if self._leases is None:
+            raise WorkflowNotRunningError(
+                workflow_id,
+                state.status,
+                "update",
+                f"cannot update workflow {workflow_id!r}: it is running in the store but not live in this "
+                "executor (is its workflow type registered here?)",
+            )
+        return await self._leases.send_update(self.store.load, workflow_id, name, json_arg)
 
     async def cancel(self, workflow_id: str) -> None:
         """Request cancellation: the workflow sees ``CancelledError`` and ends ``canceled``."""
@@ -537,11 +554,16 @@ class DefaultExecutor:
             self._resume(state)
 
     async def _apply_delivery(self, delivery: Delivery) -> bool:
-        """Apply a signal or cancel request another process left for a run owned here; True once it is done
-        with (applied, or its run has ended), False to keep it for later (the run is not live here yet)."""
+        """Apply a signal, cancel request or update another process left for a run owned here; True once it is
+        done with (applied, or its run has ended), False to keep it for later (the run is not live here yet)."""
         workflow_id = delivery.workflow_id
         async with self._lock_for(workflow_id):
-            run = await self._accepting_run(workflow_id)
+            if delivery.kind == "update":
+                run = await self._updatable_run(workflow_id)
+                if run is not None and self._leases is not None:
+                    return await apply_delivered_update(run, delivery, self._leases.reply)
+            else:
+                run = await self._accepting_run(workflow_id)
             if run is not None:
                 if delivery.kind == "cancel":
                     await run.request_cancel(delivery.id)

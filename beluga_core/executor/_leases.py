@@ -4,9 +4,10 @@ On a :class:`~beluga_core.api._protocols.LeasingStore` every running workflow is
 through a lease in the store. An executor claims the runs no live lease holds when it starts and then
 periodically (so a dead process's runs are taken over once its leases expire), renews its own leases while it
 lives, and releases them when it closes. Writes are fenced by the store: an executor that lost a lease can no
-longer append to that run. Signals and cancel requests from processes that do not own a run reach its owner
-through the store's inbox (:class:`Delivery`); the owner looks for them whenever another process writes to the
-store (``wait_for_change``), so they arrive within a fraction of a second.
+longer append to that run. Signals, cancel requests and updates from processes that do not own a run reach
+its owner through the store's inbox (:class:`Delivery`); the owner looks for them whenever another process
+writes to the store (``wait_for_change``), so they arrive within a fraction of a second. An update's sender
+waits for its outcome in the store (see :mod:`._delivered_updates`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from datetime import timedelta
+from typing import Any
 
 from ..api._protocols import LeasingStore, ParkingStore
-from ..api._types import Delivery, ParkedRun, WorkflowState
+from ..api._types import Delivery, ParkedRun, UpdateReply, WorkflowState
 from ..api.errors import WorkflowError
+from ._delivered_updates import Load, SentUpdate
 
 logger = logging.getLogger("beluga_core.executor")
 
@@ -91,6 +94,15 @@ class Leases:
 
     async def post(self, delivery: Delivery) -> None:
         await self._store.post_delivery(delivery)
+
+    async def send_update(self, load: Load, workflow_id: str, name: str, json_arg: Any) -> SentUpdate:
+        """Post update ``name`` for the owner of ``workflow_id``'s run (``load``: the store's); its outcome is
+        awaited on the result."""
+        return await SentUpdate.send(self._store, load, workflow_id, name, json_arg)
+
+    async def reply(self, reply: UpdateReply) -> None:
+        """Leave the answer to an update another process sent, for that process."""
+        await self._store.post_reply(reply)
 
     def start(
         self,

@@ -9,6 +9,8 @@ To give the handler's steps the same numbers live and on replay, every step the 
 handler started waits until that handler has taken its first step (or ended): the handler's first step is the
 next number after the accept, in both. A handler's outcome is recorded as ``UPDATE_COMPLETED`` (once: a replay
 that re-runs a completed handler records nothing), then handed to the caller waiting in ``executor.update``.
+An update another process sent through the store's inbox is answered through the store (see
+``_delivered_updates``), before its outcome is recorded.
 
 A handler must not wait, before its first durable call, for something only the rest of the workflow does.
 """
@@ -19,10 +21,11 @@ import asyncio
 import logging
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..api._types import ErrorInfo, EventType, HistoryEvent, WorkflowStatus
-from ..api.errors import ExecutorClosedError, NonDeterminismError, UpdateFailedError
+from ..api.errors import ExecutorClosedError, NonDeterminismError, UpdateFailedError, WorkflowError
 from ..engine._updates import (
     UpdateRegistration,
     encode_update_result,
@@ -48,6 +51,36 @@ _HOW_IT_ENDED = {
 }
 
 
+#: Tells the process that sent an update its outcome: ``(json_result, None)`` or ``(None, error)``.
+Announce = Callable[[Any, UpdateFailedError | None], Awaitable[None]]
+
+
+async def _announce(
+    announce: Announce, workflow_id: str, update_id: str, result: Any, error: UpdateFailedError | None
+) -> None:
+    """Tell the sender; when that fails it still finds the outcome in the history (recorded next)."""
+    try:
+        await announce(result, error)
+    except WorkflowError as exc:
+        logger.warning(
+            "workflow %s: the outcome of update %s could not be left for its sender (%s); it reads the history",
+            workflow_id,
+            update_id,
+            exc,
+        )
+
+
+def ended_under_update(workflow_id: str, name: str, status: WorkflowStatus) -> UpdateFailedError:
+    """The error of an accepted update whose run ended ``status`` (RUNNING: continued as new) under its
+    handler."""
+    return UpdateFailedError(
+        workflow_id,
+        name,
+        "AcceptedUpdateCompletedWorkflow",
+        f"the workflow {_HOW_IT_ENDED[status]} before update {name!r} completed (its handler was canceled)",
+    )
+
+
 class RunUpdates:
     """The updates of one run execution: handler tasks, the replay positions, the callers' futures."""
 
@@ -58,6 +91,8 @@ class RunUpdates:
         #: Handlers started whose first step is not taken yet: other steps wait for them.
         self._pending_first_step: dict[asyncio.Task[None], asyncio.Event] = {}
         self._waiters: dict[str, tuple[str, asyncio.Future[Any]]] = {}
+        #: Per update sent by another process, what tells that process its outcome (before it is recorded).
+        self._announcers: dict[str, Announce] = {}
 
     @property
     def running(self) -> bool:
@@ -90,26 +125,36 @@ class RunUpdates:
 
     # -- accepting ---------------------------------------------------------------------------------------
 
-    async def accept(self, name: str, json_arg: Any) -> asyncio.Future[Any]:
+    async def accept(
+        self, name: str, json_arg: Any, delivery_id: str | None = None, announce: Announce | None = None
+    ) -> asyncio.Future[Any]:
         """Validate the update, record it as accepted and start its handler; the future of its JSON result.
 
         Unknown names and rejections raise here, and record nothing. The accept is appended and the handler
-        started before anything is awaited, so no step of the run can come between them.
+        started before anything is awaited, so no step of the run can come between them. An update another
+        process sent (in the delivery ``delivery_id``) takes the delivery's id as its own, recorded as both;
+        ``announce`` is awaited with its outcome (the JSON result, or the error) before the outcome is
+        recorded, so its sender finds it even if the run continues as new right after.
         """
         context = self._context
         registration = find_update(context.workflow_id, name, context.update_handlers)
         args = update_args(context.workflow_id, registration, json_arg)
         validate_update(context.workflow_id, registration, args)
-        update_id = str(uuid.uuid4())
+        update_id = delivery_id or str(uuid.uuid4())
         context.journal.append(
             EventType.UPDATE_ACCEPTED,
             update_id=update_id,
             update_name=name,
             input=json_arg,
             after_seq=context.steps_taken,
+            delivery_id=delivery_id,
         )
+        if delivery_id is not None:
+            context.journal.deliveries.add(delivery_id)
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters[update_id] = (name, waiter)
+        if announce is not None:
+            self._announcers[update_id] = announce
         self._start(update_id, name, json_arg, args)
         await context.journal.flush()
         return waiter
@@ -157,13 +202,7 @@ class RunUpdates:
                 return
             ended = context.decided_status()
             if ended is not None:  # the run ended under the handler: say so, as Temporal does
-                how = _HOW_IT_ENDED[ended]
-                error = UpdateFailedError(
-                    workflow_id,
-                    name,
-                    "AcceptedUpdateCompletedWorkflow",
-                    f"the workflow {how} before update {name!r} completed (its handler was canceled)",
-                )
+                error = ended_under_update(workflow_id, name, ended)
             else:
                 error = failed(workflow_id, name, exc)
         except Exception as exc:
@@ -184,7 +223,10 @@ class RunUpdates:
 
     async def _complete(self, update_id: str, result: Any, error: UpdateFailedError | None) -> None:
         journal = self._context.journal
+        announce = self._announcers.pop(update_id, None)
         if update_id not in journal.completed_updates:
+            if announce is not None:
+                await _announce(announce, self._context.workflow_id, update_id, result, error)
             info = None if error is None else ErrorInfo(type=error.cause_type, message=error.cause_message)
             try:
                 await journal.record(
@@ -202,6 +244,7 @@ class RunUpdates:
                 entry[1].set_result(result)
 
     def _fail_waiter(self, update_id: str, exc: BaseException) -> None:
+        self._announcers.pop(update_id, None)
         entry = self._waiters.pop(update_id, None)
         if entry is not None and not entry[1].done():
             entry[1].set_exception(exc)

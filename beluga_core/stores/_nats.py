@@ -51,14 +51,16 @@ a bucket, each with its own store object. Three buckets hold what they share:
   an hour are purged by the next claim of any executor, so they do not pile up.
 - ``<bucket>_deliveries``: one key per :class:`Delivery` (its id), its value the delivery as JSON, its
   ``Beluga-Delivery`` header the key of the run it is for. A delivery done with is purged from the stream,
-  leaving no delete marker to pile up.
+  leaving no delete marker to pile up. The owner's :class:`UpdateReply` to an update delivery is under
+  ``reply-<delivery key>`` with a ``Beluga-Reply`` header (the run's key), purged once its sender took it.
 
 A bound store watches the three buckets (ordered push consumers; headers only for runs and deliveries) and
 keeps indexes from them: the running runs (owner, type, creation time, revision), the executors' lease
 expiries, and the deliveries by run. A claim reads only the runs the index says it may take (each is read
 again and taken with a revision-checked write), a take reads only this executor's deliveries, and
 :meth:`NatsStore.wait_for_change` wakes when another process wrote something this executor may act on: a new or
-released run, or a delivery. No polling.
+released run, or a delivery. No polling. A sender waiting for an update's outcome watches the run's key and
+the reply's key through the same watches (:meth:`NatsStore.watch_run`).
 """
 
 from __future__ import annotations
@@ -93,12 +95,13 @@ from nats.js.errors import (
     NotFoundError,
 )
 
-from ..api._types import Delivery, WorkflowFilter, WorkflowState, utc_now
+from ..api._types import Delivery, UpdateReply, WorkflowFilter, WorkflowState, utc_now
 from ..api.errors import InvalidInputError, StoreError
 from ._base import CredentialsRefused, TlsFailed, apply_filter, check_one_owner, encode_state, store_errors
 from ._nats_leases import (
     DELIVERY_HEADER,
     EXPECTED_LAST,
+    REPLY_HEADER,
     RUN_HEADER,
     RunMeta,
     Watch,
@@ -108,6 +111,7 @@ from ._nats_leases import (
     meta_of,
     meta_of_state,
     removed,
+    reply_key,
     to_us,
 )
 from ._remote import RemoteStore, decode_stored_state, require_key_id
@@ -238,6 +242,8 @@ class NatsStore(RemoteStore):
         self._deliveries: dict[str, tuple[int, str | None]] = {}
         self._deliveries_of: dict[str, set[str]] = {}
         self._changed = asyncio.Event()
+        #: The events of the run watches (see :meth:`watch_run`), by the key they watch (of a run or a reply).
+        self._watchers: dict[str, set[asyncio.Event]] = {}
         #: Per key, the revision of a value that cannot be decoded, already logged.
         self._reported: dict[str, int] = {}
         for secret in url_secrets(url, bare_user_is_secret=True):
@@ -444,14 +450,19 @@ class NatsStore(RemoteStore):
 
         Its ``Beluga-Delivery`` header names the run's key, so the owners' watches know whose it is."""
         key = self._side_key("post_delivery", delivery.id)
-        await self._ready("post_delivery")
-        await self._side_bucket("post_delivery", self.deliveries_bucket)
-        payload, run_key = delivery.model_dump_json().encode(), encode_key(delivery.workflow_id)
-        async with _nats_errors("post_delivery", "create", self._secrets):
+        await self._post_once("post_delivery", key, delivery, delivery.workflow_id, DELIVERY_HEADER)
+
+    async def _post_once(
+        self, op: str, key: str, value: Delivery | UpdateReply, workflow_id: str, header: str
+    ) -> None:
+        """Create ``key`` in the deliveries bucket with ``value`` and the run's key in ``header``, unless it
+        exists (a second post changes nothing)."""
+        await self._ready(op)
+        await self._side_bucket(op, self.deliveries_bucket)
+        payload, run_key = value.model_dump_json().encode(), encode_key(workflow_id)
+        async with _nats_errors(op, "create", self._secrets):
             with contextlib.suppress(KeyWrongLastSequenceError):
-                await self._publish(
-                    self.deliveries_bucket, key, payload, last=0, header=run_key, name=DELIVERY_HEADER
-                )
+                await self._publish(self.deliveries_bucket, key, payload, last=0, header=run_key, name=header)
 
     async def take_deliveries(self) -> builtins.list[Delivery]:
         """The deliveries of runs this executor owns, oldest first: found in the index its watch keeps of the
@@ -504,17 +515,48 @@ class NatsStore(RemoteStore):
         the buckets wake it. Changes since the last call count (nothing is missed between calls)."""
         await self._ready("wait_for_change")
         await self._watching("wait_for_change")
-        # Not asyncio.wait_for: before Python 3.12 it can swallow a cancellation that arrives just as the event
-        # is set, and the executor's loop would never stop.
-        waiter = asyncio.ensure_future(self._changed.wait())
+        return await _wait_and_clear(self._changed, timeout)
+
+    async def post_reply(self, reply: UpdateReply) -> None:
+        """Create the reply's key beside its delivery's (a second reply to the same delivery changes nothing)."""
+        key = reply_key(self._side_key("post_reply", reply.id))
+        await self._post_once("post_reply", key, reply, reply.workflow_id, REPLY_HEADER)
+
+    async def take_reply(self, delivery_id: str) -> UpdateReply | None:
+        """Read the reply's key; purge it when it holds one."""
+        key = reply_key(self._side_key("take_reply", delivery_id))
+        await self._ready("take_reply")
+        kv = await self._side_bucket("take_reply", self.deliveries_bucket)
+        async with _nats_errors("take_reply", "get", self._secrets):
+            try:
+                entry = await kv.get(key)
+            except KeyNotFoundError:
+                return None
         try:
-            await asyncio.wait({waiter}, timeout=max(0.0, timeout))
-        finally:
-            waiter.cancel()
-        if not self._changed.is_set():
-            return False
-        self._changed.clear()
-        return True
+            reply = UpdateReply.model_validate_json(entry.value or b"")
+        except ValueError as exc:
+            detail = f"bucket {self.deliveries_bucket!r}: key {key!r} is not an update reply: {exc}"
+            raise self._error("take_reply", detail) from exc
+        stream, subject = f"KV_{self.deliveries_bucket}", f"$KV.{self.deliveries_bucket}.{key}"
+        async with _nats_errors("take_reply", "purge", self._secrets):
+            await self._js.purge_stream(stream, subject=subject)
+        return reply
+
+    async def watch_run(self, workflow_id: str, delivery_id: str) -> _RunWatch:
+        """A watch woken by the store's watches of the buckets: any message on the run's key or the reply's."""
+        keys = (self._key("watch_run", workflow_id), reply_key(self._side_key("watch_run", delivery_id)))
+        await self._ready("watch_run")
+        watch = _RunWatch(self, keys)
+        try:
+            await self._watching("watch_run")
+        except BaseException:
+            watch.close()
+            raise
+        return watch
+
+    def _wake(self, key: str) -> None:
+        for event in self._watchers.get(key, ()):
+            event.set()
 
     # -- writes and reads --
 
@@ -782,6 +824,9 @@ class NatsStore(RemoteStore):
         watches, self._watches = self._watches, {}
         for watch in watches.values():
             await watch.stop()
+        for events in self._watchers.values():  # what they watch may change unseen until the watches restart
+            for event in events:
+                event.set()
         self._running.clear()
         self._leases.clear()
         self._deliveries.clear()
@@ -798,8 +843,10 @@ class NatsStore(RemoteStore):
         revision = int(msg.metadata.sequence.stream)
         headers = msg.headers or {}
         if removed(headers):
+            self._wake(key)
             self._seen_run(key, revision, None)
             return
+        self._wake(key)
         meta = meta_of(headers, revision)
         self._seen_run(key, revision, revision if meta is None else meta)
         if self._caught_up(self.bucket) and self._acts_on(meta):
@@ -837,6 +884,9 @@ class NatsStore(RemoteStore):
     def _on_delivery(self, msg: Any) -> None:
         key = msg.subject[len(f"$KV.{self.deliveries_bucket}.") :]
         headers = msg.headers or {}
+        if REPLY_HEADER in headers:
+            self._wake(key)
+            return
         if removed(headers):
             self._forget_delivery(key)
             return
@@ -924,6 +974,48 @@ class NatsStore(RemoteStore):
         if lock is None:
             lock = self._locks[workflow_id] = asyncio.Lock()
         return lock
+
+
+async def _wait_and_clear(event: asyncio.Event, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``event``; True (and clear it) when it is set."""
+    # Not asyncio.wait_for: before Python 3.12 it can swallow a cancellation that arrives just as the event is
+    # set, and the executor's loop would never stop.
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=max(0.0, timeout))
+    finally:
+        waiter.cancel()
+    if not event.is_set():
+        return False
+    event.clear()
+    return True
+
+
+class _RunWatch:
+    """The watch of a run and of a reply on a :class:`NatsStore` (see ``LeasingStore.watch_run``): an event
+    the store's watches of the buckets set on every message of either key; its own, so it takes no change
+    from ``wait_for_change`` nor from another watch."""
+
+    def __init__(self, store: NatsStore, keys: tuple[str, ...]) -> None:
+        self._store = store
+        self._keys = keys
+        self._event = asyncio.Event()
+        for key in keys:
+            store._watchers.setdefault(key, set()).add(self._event)
+
+    async def wait(self, timeout: float) -> bool:
+        store = self._store
+        await store._ready("watch_run")
+        await store._watching("watch_run")  # after a reconnect: started again, and this watch woken
+        return await _wait_and_clear(self._event, timeout)
+
+    def close(self) -> None:
+        for key in self._keys:
+            events = self._store._watchers.get(key)
+            if events is not None:
+                events.discard(self._event)
+                if not events:
+                    del self._store._watchers[key]
 
 
 #: JetStream's error codes for a message refused by its expected last subject sequence.

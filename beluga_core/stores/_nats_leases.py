@@ -31,6 +31,8 @@ _log = logging.getLogger(__name__)
 RUN_HEADER = "Beluga-Run"
 #: The header of a delivery's message: the key of the run it is for.
 DELIVERY_HEADER = "Beluga-Delivery"
+#: The header of a reply's message (in the deliveries bucket, under :func:`reply_key`): the run's key.
+REPLY_HEADER = "Beluga-Reply"
 #: The header that makes JetStream refuse a message unless its subject's last sequence is the given one.
 EXPECTED_LAST = "Nats-Expected-Last-Subject-Sequence"
 #: How long the server keeps a watch's consumer once this process stopped listening (it crashed, say).
@@ -105,6 +107,11 @@ def meta_of_state(state: WorkflowState, revision: int) -> RunMeta:
 def removed(headers: Mapping[str, str]) -> bool:
     """True for a delete or purge marker (put by ``kv.delete``/``kv.purge``, or by the server on expiry)."""
     return headers.get("KV-Operation") in ("DEL", "PURGE") or "Nats-Marker-Reason" in headers
+
+
+def reply_key(delivery_key: str) -> str:
+    """The key of the reply to the delivery of ``delivery_key``, beside it in the deliveries bucket."""
+    return f"reply-{delivery_key}"
 
 
 def lease_record(owner: str, lease_until_us: int, lease_us: int) -> bytes:

@@ -32,6 +32,7 @@ from ..api._types import (
     ErrorInfo,
     HistoryEvent,
     ParkedRun,
+    UpdateReply,
     WorkflowFilter,
     WorkflowState,
     WorkflowStatus,
@@ -94,6 +95,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
     body        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS workflows_by_created ON workflows (created_us);
+CREATE TABLE IF NOT EXISTS replies (
+    id         TEXT PRIMARY KEY,
+    body       TEXT NOT NULL,
+    created_us INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     workflow_id TEXT NOT NULL,
     id          INTEGER NOT NULL,
@@ -115,8 +121,15 @@ def _from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-#: How often :meth:`SQLiteStore.wait_for_change` looks at ``data_version``.
+#: How often :meth:`SQLiteStore.wait_for_change` (and a run's watch) looks at ``data_version``.
 _CHANGE_POLL_SECONDS = 0.1
+#: How long a reply nobody took (its sender went away) stays: the next reply posted after it removes it.
+_KEEP_REPLY = timedelta(days=1)
+#: What a run's watch compares: the run's id, status and last event, and whether the reply is there.
+_RUN_MARK = (
+    "SELECT (SELECT run_id || ' ' || status FROM workflows WHERE workflow_id = ?), "
+    "(SELECT MAX(id) FROM events WHERE workflow_id = ?), EXISTS (SELECT 1 FROM replies WHERE id = ?)"
+)
 
 
 def _data_version(conn: sqlite3.Connection) -> int:
@@ -223,6 +236,42 @@ async def _finish_before_cancel(done: asyncio.Future[None]) -> None:
         if not done.done():
             await asyncio.wait({done})
         raise
+
+
+class _RunWatch:
+    """The watch of a run and of a reply on a :class:`SQLiteStore` (see ``LeasingStore.watch_run``): its own
+    ``data_version`` baseline, so it takes no change from ``wait_for_change`` nor from another watch."""
+
+    def __init__(self, store: SQLiteStore, params: tuple[str, str, str]) -> None:
+        self._store = store
+        self._params = params
+        self._version: int | None = None
+        self._mark: tuple[Any, ...] | None = None
+
+    async def start(self) -> None:
+        self._version, self._mark = await self._store._read("watch_run", self._look)
+
+    async def wait(self, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            version = await self._store._read("watch_run", _data_version)
+            if version != self._version:
+                self._version, mark = await self._store._read("watch_run", self._look)
+                if mark != self._mark:
+                    self._mark = mark
+                    return True
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(_CHANGE_POLL_SECONDS, left))
+
+    def close(self) -> None:
+        """Nothing to release: the watch only reads."""
+
+    def _look(self, conn: sqlite3.Connection) -> tuple[int, tuple[Any, ...]]:
+        version = _data_version(conn)
+        return version, tuple(conn.execute(_RUN_MARK, self._params).fetchone())
 
 
 class SQLiteStore:
@@ -586,6 +635,40 @@ class SQLiteStore:
             if left <= 0:
                 return False
             await asyncio.sleep(min(_CHANGE_POLL_SECONDS, left))
+
+    async def post_reply(self, reply: UpdateReply) -> None:
+        now = _to_us(utc_now())
+        row = (reply.id, reply.model_dump_json(), now)
+        stale = (now - _KEEP_REPLY // timedelta(microseconds=1),)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR IGNORE INTO replies VALUES (?, ?, ?)", row)
+            conn.execute("DELETE FROM replies WHERE created_us < ?", stale)
+
+        await self._write("post_reply", _Write(write))
+
+    async def take_reply(self, delivery_id: str) -> UpdateReply | None:
+        """Read the reply, and remove it only when there is one (a look that finds none writes nothing)."""
+
+        def read(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT body FROM replies WHERE id = ?", (delivery_id,)).fetchone()
+            return None if row is None else str(row[0])
+
+        body = await self._read("take_reply", read)
+        if body is None:
+            return None
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM replies WHERE id = ?", (delivery_id,))
+
+        await self._write("take_reply", _Write(write))
+        return UpdateReply.model_validate_json(body)
+
+    async def watch_run(self, workflow_id: str, delivery_id: str) -> _RunWatch:
+        """A watch that looks at ``data_version`` every 100 ms, and at the run and the reply when it moved."""
+        watch = _RunWatch(self, (workflow_id, workflow_id, delivery_id))
+        await watch.start()
+        return watch
 
     def _require_owner(self, op: str) -> str:
         if self._owner is None:

@@ -54,7 +54,13 @@ def record(key: str) -> str:
 GO_TIMEOUT = timedelta(seconds=6)
 
 
+def process_id() -> int:
+    """The update ``pid``: which process ran it (recorded as its outcome; a replay does not call it again)."""
+    return os.getpid()
+
+
 async def job(ctx: WorkflowContext, n: int) -> int:
+    ctx.set_update_handler("pid", process_id)
     await ctx.execute_activity(record, f"{ctx.workflow_id}|1")
     await ctx.sleep(timedelta(milliseconds=50))
     bonus = await ctx.receive_signal("go").receive(timeout=GO_TIMEOUT)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from beluga_core.workflow import EventType
+from beluga_core.workflow import DefaultExecutor, EventType, Signal
 
 from . import multiprocess_workflows as mp
 
@@ -211,3 +211,22 @@ async def test_an_executor_paused_past_its_lease_loses_its_runs_and_can_write_no
             assert [e.id for e in state.history] == list(range(1, len(state.history) + 1))
     finally:
         await store.close()
+
+
+async def test_an_update_from_this_process_runs_in_the_executor_process_that_owns_the_run(
+    store_spec: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "activity.log"
+    worker = _spawn("executor", store_spec, log)
+    store = mp.open_store(store_spec)
+    try:
+        _ready(worker)
+        async with DefaultExecutor(store=store, workflows=[mp.job], worker=False) as client:
+            handle = await client.execute(mp.job, id="job-updated", input=4)
+            assert await client.update("job-updated", "pid", result_type=int) == worker.pid
+            await client.signal("job-updated", Signal(name="go", payload=1))
+            assert await handle.result(timeout=30) == 9
+    finally:
+        await store.close()
+        worker.terminate()
+        worker.wait(timeout=30)
