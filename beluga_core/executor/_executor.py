@@ -27,6 +27,7 @@ from ..api._types import (
 from ..api.errors import (
     InvalidInputError,
     NonDeterminismError,
+    OwnedElsewhereError,
     QueryFailedError,
     StoreError,
     WorkflowAlreadyStartedError,
@@ -483,8 +484,13 @@ class DefaultExecutor:
         async with self._lock_for(workflow_id):
             run = await self._accepting_run(workflow_id)
             if run is not None:
-                await live(run)
-                return
+                try:
+                    await live(run)
+                    return
+                except OwnedElsewhereError as exc:
+                    if exc.owner is None:
+                        raise
+                    # This executor lost the run (nothing was written): its owner gets it through the store.
             await stored(await self._running_state(workflow_id, operation))
 
     async def _accepting_run(self, workflow_id: str) -> WorkflowRun | None:

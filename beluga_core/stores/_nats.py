@@ -94,8 +94,16 @@ from nats.js.errors import (
 )
 
 from ..api._types import Delivery, WorkflowFilter, WorkflowState, utc_now
-from ..api.errors import InvalidInputError, StoreError
-from ._base import CredentialsRefused, TlsFailed, apply_filter, check_one_owner, encode_state, store_errors
+from ..api.errors import InvalidInputError, OwnedElsewhereError, StoreError
+from ._base import (
+    CredentialsRefused,
+    TlsFailed,
+    apply_filter,
+    check_one_owner,
+    encode_state,
+    owned_elsewhere,
+    store_errors,
+)
 from ._nats_leases import (
     DELIVERY_HEADER,
     EXPECTED_LAST,
@@ -604,19 +612,15 @@ class NatsStore(RemoteStore):
         if holder is not None and holder != self._owner:
             return self._owned_elsewhere(op, workflow_id, holder)
         if self._owner is not None and base is not None and base.owner == self._owner:
-            return self._error(
-                op,
+            detail = (
                 f"workflow {workflow_id!r} is no longer owned by executor {self._owner!r}: another process "
-                f"wrote it since revision {base.revision} (this one lost its lease): nothing was written",
+                f"wrote it since revision {base.revision} (this one lost its lease): nothing was written"
             )
+            return OwnedElsewhereError(PROVIDER, op, workflow_id, holder, detail)
         return self._error(op, _conflict(workflow_id, None if base is None else base.revision, exc))
 
     def _owned_elsewhere(self, op: str, workflow_id: str, holder: str) -> StoreError:
-        return self._error(
-            op,
-            f"workflow {workflow_id!r} is owned by executor {holder!r} (this one lost or never held its "
-            "lease): nothing was written",
-        )
+        return owned_elsewhere(PROVIDER, op, workflow_id, holder)
 
     # -- leases --
 

@@ -37,7 +37,14 @@ from ..api._types import (
     utc_now,
 )
 from ..api.errors import StoreError
-from ._base import check_one_owner, require_workflow_id, run_not_stored, running_not_deleted, store_errors
+from ._base import (
+    check_one_owner,
+    owned_elsewhere,
+    require_workflow_id,
+    run_not_stored,
+    running_not_deleted,
+    store_errors,
+)
 
 PROVIDER = "sqlite"
 
@@ -233,7 +240,7 @@ class SQLiteStore:
         events = [(state.workflow_id, e.id, e.model_dump_json()) for e in state.history]
 
         def write(conn: sqlite3.Connection) -> None:
-            if not conn.execute(_REPLACE_HEADER, (*header, _to_us(utc_now()))).rowcount:
+            if not conn.execute(_REPLACE_HEADER, (*header, self._now_us())).rowcount:
                 raise self._owned_elsewhere(conn, "save", state.workflow_id)
             conn.execute("DELETE FROM events WHERE workflow_id = ?", (state.workflow_id,))
             conn.executemany(_INSERT_EVENT, events)
@@ -372,7 +379,7 @@ class SQLiteStore:
         if not types or (workflow_ids is not None and not workflow_ids):
             return []
         takeable = ["w.owner IS NULL", "COALESCE(e.lease_until_us, 0) < ?"]
-        params: builtins.list[Any] = [owner, *types, _to_us(utc_now())]
+        params: builtins.list[Any] = [owner, *types, self._now_us()]
         if workflow_ids is not None:
             takeable.append("w.owner = ?")  # a run of its own it names, to resume it
             params.append(owner)
@@ -414,7 +421,7 @@ class SQLiteStore:
 
     async def lease_owners(self) -> builtins.list[str]:
         """The owners holding a lease that has not expired."""
-        now = _to_us(utc_now())
+        now = self._now_us()
 
         def read(conn: sqlite3.Connection) -> builtins.list[str]:
             sql = "SELECT owner FROM executors WHERE lease_until_us >= ?"
@@ -497,18 +504,17 @@ class SQLiteStore:
         return self._owner
 
     def _lease_until(self) -> int:
-        return _to_us(utc_now()) + self._lease_us
+        return self._now_us() + self._lease_us
+
+    @staticmethod
+    def _now_us() -> int:
+        """This process's wall clock, as leases are written and compared (the seam clock-jump tests skew)."""
+        return _to_us(utc_now())
 
     @staticmethod
     def _owned_elsewhere(conn: sqlite3.Connection, op: str, workflow_id: str) -> StoreError:
         row = conn.execute("SELECT owner FROM workflows WHERE workflow_id = ?", (workflow_id,)).fetchone()
-        owner = None if row is None else row["owner"]
-        return StoreError(
-            PROVIDER,
-            op,
-            f"workflow {workflow_id!r} is owned by executor {owner!r} (this one lost or never held its "
-            "lease): nothing was written",
-        )
+        return owned_elsewhere(PROVIDER, op, workflow_id, None if row is None else row["owner"])
 
     async def __aenter__(self) -> SQLiteStore:
         return self

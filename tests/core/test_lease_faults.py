@@ -1,0 +1,216 @@
+"""Faults of several executors on one store (a SQLite file, a NATS bucket): clock jumps, the store briefly
+unavailable, and the lease loop under load. No run is owned by two executors, nothing recorded is lost or
+recorded twice, every workflow completes with the right result, and the log says what happened, once.
+
+The executors share one process here, each with a store object of its own (as separate processes would);
+``tests/core/test_multiprocess.py`` does the same with real processes (a SIGKILL, a SIGSTOP past the lease).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from beluga_core.stores import NatsStore, SQLiteStore
+from beluga_core.workflow import (
+    DefaultExecutor,
+    EventType,
+    Signal,
+    WorkflowContext,
+    WorkflowState,
+    WorkflowStore,
+)
+from tests.fixtures.nats import NatsServer
+
+LEASE = timedelta(seconds=1)
+STEPS = 6
+STEP_PAUSE = timedelta(milliseconds=250)
+#: A clock jump far beyond any lease.
+JUMP = timedelta(hours=1)
+
+OpenStore = Callable[[], WorkflowStore]
+
+
+@pytest.fixture(params=["sqlite", "nats"])
+async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenStore]:
+    """``open_store()``: a new store object on one shared SQLite file or NATS bucket (one per executor)."""
+    opened: list[WorkflowStore] = []
+    if request.param == "sqlite":
+
+        def make() -> WorkflowStore:
+            return SQLiteStore(tmp_path / "shared.db")
+    else:
+        server: NatsServer = request.getfixturevalue("nats_server")
+        bucket = f"faults_{uuid.uuid4().hex[:12]}"
+
+        def make() -> WorkflowStore:
+            return NatsStore(server.url, bucket=bucket)
+
+    def open_one() -> WorkflowStore:
+        store = make()
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        await store.close()
+
+
+def skew_clock(store: WorkflowStore, by: timedelta) -> None:
+    """Make the wall clock ``store`` writes and compares leases with run ``by`` ahead (behind when negative),
+    as after a clock jump of its process."""
+    real = store._now_us  # type: ignore[attr-defined]
+    store._now_us = lambda: real() + by // timedelta(microseconds=1)  # type: ignore[attr-defined]
+
+
+async def step(key: str) -> str:
+    """An activity; each executor of a test runs its own override of it, which notes who ran which step."""
+    return key
+
+
+async def stepper(ctx: WorkflowContext, n: int) -> int:
+    total = 0
+    for i in range(STEPS):
+        await ctx.execute_activity(step, f"{ctx.workflow_id}|{i}")
+        await ctx.sleep(STEP_PAUSE)
+        total += n
+    return total
+
+
+#: Every activity execution of a test: (workflow id, step, name of the executor that ran it), in order.
+Executions = list[tuple[str, int, str]]
+
+
+def executor(store: WorkflowStore, name: str, executions: Executions, **options: Any) -> DefaultExecutor:
+    """A worker on ``store`` whose ``step`` activity notes each execution as run by ``name``."""
+
+    async def noted_step(key: str) -> str:
+        workflow_id, _, index = key.partition("|")
+        executions.append((workflow_id, int(index), name))
+        return key
+
+    return DefaultExecutor(
+        store=store,
+        workflows=[stepper],
+        lease_timeout=LEASE,
+        activity_overrides={"step": noted_step},
+        **options,
+    )
+
+
+async def wait_until(condition: Callable[[], bool | Awaitable[bool]], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        outcome = condition()
+        if not isinstance(outcome, bool):
+            outcome = await outcome
+        if outcome:
+            return
+        assert time.monotonic() < deadline, f"timed out after {within}s waiting until {what}"
+        await asyncio.sleep(0.01)
+
+
+def assert_recorded_once(state: WorkflowState | None, steps: int) -> None:
+    """Each activity step of ``state`` completed once in its history, and no event is missing."""
+    assert state is not None
+    completed = [e.seq for e in state.history if e.type == EventType.ACTIVITY_COMPLETED]
+    assert len(completed) == len(set(completed)) == steps, f"{state.workflow_id}: {completed}"
+    assert [e.id for e in state.history] == list(range(1, len(state.history) + 1)), state.workflow_id
+
+
+def assert_never_driven_by_both(executions: Executions, first: str, second: str) -> dict[str, list[str]]:
+    """Each workflow's steps ran in ``first``, then in ``second``, with at most the step the handover cut
+    short run in both; returns who ran each workflow's steps, in order."""
+    ran: dict[str, list[tuple[int, str]]] = collections.defaultdict(list)
+    for workflow_id, index, name in executions:
+        ran[workflow_id].append((index, name))
+    for workflow_id, steps in ran.items():
+        names = [name for _, name in steps]
+        assert names == sorted(names, key=[first, second].index), f"{workflow_id} went back: {steps}"
+        in_first = {i for i, name in steps if name == first}
+        in_second = {i for i, name in steps if name == second}
+        assert len(in_first & in_second) <= 1, f"{workflow_id}: more than one step ran in both: {steps}"
+        assert in_second and max(in_first, default=-1) <= min(in_second), f"{workflow_id}: {steps}"
+        assert in_first | in_second == set(range(STEPS)), f"{workflow_id}: {steps}"
+    return {workflow_id: [name for _, name in steps] for workflow_id, steps in ran.items()}
+
+
+def stopped_lines(caplog: pytest.LogCaptureFixture, workflow_id: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith(f"workflow {workflow_id} stopped in this executor")
+    ]
+
+
+# -- clock jumps --
+
+
+@pytest.mark.parametrize("jumps", ["the other executor's clock forward", "the owner's clock backward"])
+async def test_after_a_clock_jump_each_run_moves_to_one_executor_and_the_one_that_lost_it_stops(
+    open_store: OpenStore, jumps: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A clock jump past the lease makes one executor take the other's live runs: the one that lost them
+    finds its next write of each refused, stops it with one warning naming the new owner, and never retries
+    it; the new owner finishes every run, with no step recorded twice."""
+    caplog.set_level(logging.INFO, logger="beluga_core.executor")
+    executions: Executions = []
+    owner_store, other_store = open_store(), open_store()
+    ids = [f"jump-{n}" for n in range(8)]
+    async with executor(owner_store, "owner", executions) as owner:
+        handles = [await owner.execute(stepper, id=i, input=n) for n, i in enumerate(ids)]
+        await wait_until(
+            lambda: {w for w, _, _ in executions} == set(ids), 10, "every run ran its first step"
+        )
+        other = executor(other_store, "other", executions)
+        if jumps == "the other executor's clock forward":
+            skew_clock(other_store, JUMP)  # it sees the owner's lease expired
+        else:
+            skew_clock(owner_store, -JUMP)  # it renews a lease that has expired already
+        async with other:
+            new_owner = other._leases.owner  # type: ignore[union-attr]
+            results = [await handle.result(timeout=20) for handle in handles]
+            await wait_until(
+                lambda: not owner._runs and not owner._healing, 5, "the owner let go of the runs"
+            )
+
+    assert results == [STEPS * n for n in range(len(ids))]
+    ran_by = assert_never_driven_by_both(executions, "owner", "other")
+    assert all(names[-1] == "other" for names in ran_by.values()), ran_by
+    reader = open_store()
+    for workflow_id in ids:
+        assert_recorded_once(await reader.load(workflow_id), STEPS)
+        lines = stopped_lines(caplog, workflow_id)
+        assert len(lines) == 1, lines  # it stopped the run once, and did not try again
+        assert f"executor {new_owner!r} owns it now" in lines[0]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def waits_for_go(ctx: WorkflowContext) -> str:
+    return str(await ctx.receive_signal("go").receive())
+
+
+async def test_a_signal_sent_through_the_executor_that_lost_the_run_reaches_its_new_owner(
+    open_store: OpenStore,
+) -> None:
+    owner_store, other_store = open_store(), open_store()
+    async with DefaultExecutor(store=owner_store, workflows=[waits_for_go], lease_timeout=LEASE) as owner:
+        handle = await owner.execute(waits_for_go, id="lost-then-signaled")
+        await wait_until(lambda: "lost-then-signaled" in owner._runs, 5, "the run is live in its owner")
+        skew_clock(other_store, JUMP)
+        async with DefaultExecutor(store=other_store, workflows=[waits_for_go], lease_timeout=LEASE) as other:
+            await wait_until(
+                lambda: "lost-then-signaled" in other._runs, 5, "the other executor took the run"
+            )
+            # Still parked in the executor that lost it, which has written nothing since.
+            await owner.signal("lost-then-signaled", Signal(name="go", payload="through the old owner"))
+            assert await handle.result(timeout=5) == "through the old owner"
