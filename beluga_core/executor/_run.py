@@ -129,7 +129,7 @@ class WorkflowRun:
     def taken_over(self) -> bool:
         """True when a write of the run was refused because another executor owns it now (this one lost its
         lease): the run goes on there, and here it is over."""
-        return isinstance(self.suspended, OwnedElsewhereError) and self.suspended.owner is not None
+        return isinstance(self.suspended, OwnedElsewhereError)
 
     @property
     def suspension(self) -> Suspension | None:
@@ -368,15 +368,20 @@ class WorkflowRun:
 
     def _suspend(self, reason: BaseException) -> None:
         self._note_suspension(reason)
-        if self.taken_over:
+        if isinstance(self.suspended, OwnedElsewhereError):
+            owner = self.suspended.owner
             logger.warning(
-                "workflow %s stopped in this executor: executor %r owns it now and runs it (this executor lost "
-                "its lease on it; nothing more is recorded from here): %s",
+                "workflow %s stopped in this executor: %s (this executor lost its lease on it; nothing more is "
+                "recorded from here): %s",
                 self.workflow_id,
-                getattr(self.suspended, "owner", None),
+                "another process wrote it since"
+                if owner is None
+                else f"executor {owner!r} owns it now and runs it",
                 self.suspended,
             )
             return
+        if self.resumes_by_itself:
+            return  # the executor logs it: once for every run the same store outage suspends
         logger.error(
             "workflow %s suspended (it stays running in the store; %s): %s",
             self.workflow_id,

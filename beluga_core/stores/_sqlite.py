@@ -191,6 +191,11 @@ def _in_transaction(conn: sqlite3.Connection, work: Callable[[], None]) -> None:
         raise
 
 
+def _locked(exc: Exception) -> bool:
+    """True for SQLite's "database is locked": another connection held the write lock past the busy timeout."""
+    return isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc)
+
+
 async def _finish_before_cancel(done: asyncio.Future[None]) -> None:
     """Await a queued write; a cancelled caller still waits for its commit, then is cancelled.
 
@@ -213,15 +218,26 @@ class SQLiteStore:
         synchronous: SQLite's ``synchronous`` setting. ``"FULL"`` (the default) makes every committed step
             survive a power loss; ``"NORMAL"`` survives a process crash but may lose the last commits on a
             power loss, and is faster.
+        busy_timeout: how long a write waits for another connection's lock on the file (another process
+            committing, a backup) before it fails with :class:`StoreError` (``database is locked``).
     """
 
     def __init__(
-        self, path: str | os.PathLike[str] = "beluga.db", *, synchronous: Literal["FULL", "NORMAL"] = "FULL"
+        self,
+        path: str | os.PathLike[str] = "beluga.db",
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        busy_timeout: timedelta = timedelta(seconds=10),
     ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"SQLiteStore: synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
+        if not isinstance(busy_timeout, timedelta) or busy_timeout < timedelta(0):
+            raise ValueError(
+                f"SQLiteStore: busy_timeout must be a timedelta of 0 or more, got {busy_timeout!r}"
+            )
         self.path = os.fspath(path)
         self._synchronous = synchronous
+        self._busy_timeout_ms = busy_timeout // timedelta(milliseconds=1)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beluga-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._pending: builtins.list[tuple[_Write, asyncio.Future[None]]] = []
@@ -576,7 +592,7 @@ class SQLiteStore:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             conn.executescript(_SCHEMA)
             _add_lease_columns(conn)
             self._conn = conn
@@ -621,6 +637,8 @@ class SQLiteStore:
         try:
             _in_transaction(conn, lambda: _apply_grouped(conn, writes))
         except Exception as exc:
+            if _locked(exc):  # each alone would wait out the busy timeout again
+                return [exc] * len(writes)
             if len(writes) == 1 and not isinstance(exc, _HeaderMissing):
                 return [exc]
         else:
