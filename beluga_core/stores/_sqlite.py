@@ -480,9 +480,11 @@ class SQLiteStore:
 
     async def take_deliveries(self) -> builtins.list[Delivery]:
         owner = self._require_owner("take_deliveries")
+        # Also those of runs that ended (or are gone) before their owner took them: whoever finds them first
+        # sees the run is over and removes them.
         sql = (
-            "SELECT d.body FROM deliveries d JOIN workflows w ON w.workflow_id = d.workflow_id "
-            "WHERE w.owner = ? ORDER BY d.rowid"
+            "SELECT d.body FROM deliveries d LEFT JOIN workflows w ON w.workflow_id = d.workflow_id "
+            "WHERE w.owner = ? OR w.workflow_id IS NULL OR w.status != 'running' ORDER BY d.rowid"
         )
 
         def read(conn: sqlite3.Connection) -> builtins.list[Delivery]:

@@ -15,13 +15,14 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from beluga_core.api._types import Delivery
 from beluga_core.stores import NatsStore, SQLiteStore
 from beluga_core.workflow import (
     DefaultExecutor,
@@ -33,6 +34,7 @@ from beluga_core.workflow import (
     WorkflowStore,
 )
 from tests.fixtures.nats import NatsServer
+from tests.stores.test_nats_outage import FAST
 
 LEASE = timedelta(seconds=1)
 STEPS = 6
@@ -249,42 +251,60 @@ async def test_executors_outlast_a_sqlite_lock_held_past_the_busy_timeout_and_th
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Another connection holds the file's write lock longer than the stores' busy timeout and the lease, then
-    lets go: the runs suspended meanwhile resume, every workflow completes with the right result, no step is
-    recorded twice, no run runs in two executors at once, and each executor logs the outage in a few lines."""
-    caplog.set_level(logging.INFO)
+    lets go."""
     db = tmp_path / "shared.db"
     busy = timedelta(milliseconds=200)
+
+    async def hold_the_lock() -> None:
+        with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as blocker:
+            blocker.execute("BEGIN EXCLUSIVE")
+            await asyncio.sleep(1.5)  # longer than the busy timeout and the lease
+            blocker.execute("ROLLBACK")
+
+    stores = [SQLiteStore(db, busy_timeout=busy) for _ in range(3)]
+    await assert_executors_outlast(hold_the_lock, stores, caplog)
+
+
+async def assert_executors_outlast(
+    outage: Callable[[], Awaitable[None]], stores: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two executors (on ``stores[0]`` and ``stores[1]``) with runs under way live through ``outage``: the
+    runs suspended meanwhile resume, every workflow completes with the right result, no step is recorded
+    twice (read back through ``stores[2]``), no run runs in two executors at once, and each executor logs
+    the outage in a few lines."""
+    caplog.set_level(logging.INFO)
     executions: Executions = []
-    first_store, second_store = SQLiteStore(db, busy_timeout=busy), SQLiteStore(db, busy_timeout=busy)
-    ids = [f"locked-{n}" for n in range(20)]
+    ids = [f"outage-{n}" for n in range(20)]
     async with (
-        executor(first_store, "first", executions) as first,
-        executor(second_store, "second", executions) as second,
+        executor(stores[0], "first", executions) as first,
+        executor(stores[1], "second", executions) as second,
     ):
         handles = [await (first, second)[n % 2].execute(stepper, id=i, input=n) for n, i in enumerate(ids)]
         await wait_until(
             lambda: {w for w, _, _ in executions} == set(ids), 10, "every run ran its first step"
         )
-        with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as blocker:
-            blocker.execute("BEGIN EXCLUSIVE")
-            await asyncio.sleep(1.5)  # the outage: longer than the busy timeout and the lease
-            blocker.execute("ROLLBACK")
+        await outage()
         results = [await result_after_resume(handle) for handle in handles]
 
     assert results == [STEPS * n for n in range(len(ids))]
     assert_each_run_in_one_executor_at_a_time(executions)
-    async with SQLiteStore(db) as reader:
-        for workflow_id in ids:
-            assert_recorded_once(await reader.load(workflow_id), STEPS)
+    for workflow_id in ids:
+        assert_recorded_once(await stores[2].load(workflow_id), STEPS)
+    for store in stores:
+        await store.close()
     assert_outage_logged_once(caplog, executors=2)
 
 
 def assert_outage_logged_once(caplog: pytest.LogCaptureFixture, executors: int) -> None:
-    """Each executor logged the outage as a warning when it began and one when it ended; besides those, only
-    the runs that changed owner meanwhile (their lease expired), one line each."""
+    """Each executor logged the outage as a warning when it began and one when it ended (and its store's
+    connection, if it has one, as much); besides those, only the runs that changed owner meanwhile (their
+    lease expired), one line each."""
     warnings = store_warnings(caplog)
+    # The store's client may log its connection: when it broke, and when it came back.
+    connection = [w for w in warnings if w.startswith("WARNING NatsStore connection: ")]
+    assert len(connection) <= 2 * executors, "\n".join(connection)
     outage = [w for w in warnings if "answers again" in w]
-    per_run = [w for w in warnings if w not in outage]
+    per_run = [w for w in warnings if w not in outage and w not in connection]
     assert len(outage) <= 2 * executors, "\n".join(outage)
     assert len([w for w in outage if "answers again after" in w]) == executors, "\n".join(outage)
     lost = [w for w in per_run if "stopped in this executor" in w or "owned by another executor now" in w]
@@ -293,9 +313,152 @@ def assert_outage_logged_once(caplog: pytest.LogCaptureFixture, executors: int) 
     assert len(workflow_ids) == len(set(workflow_ids)), "\n".join(lost)
 
 
-async def result_after_resume(handle: Any) -> Any:
-    """The result; a handle whose run was suspended by the outage says so once, then follows the resumed run."""
-    try:
-        return await handle.result(timeout=30)
-    except StoreError:
-        return await handle.result(timeout=30)
+async def result_after_resume(handle: Any, within: float = 20.0) -> Any:
+    """The result, once the store answers again: a handle whose run the outage suspended says so once, and one
+    that reads the store fails while it is away (or its client is still reconnecting)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await handle.result(timeout=within)
+        except StoreError:
+            assert time.monotonic() < deadline, "the store did not come back"
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def own_nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A NATS server of this test's own, which it may stop and start again (same port, same JetStream data)."""
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_executors_outlast_a_nats_server_restart_longer_than_the_lease(
+    own_nats_server: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def restart() -> None:
+        own_nats_server.stop()
+        await asyncio.sleep(1.5)  # longer than the lease
+        own_nats_server.start()
+
+    stores = [
+        NatsStore(own_nats_server.url, bucket="restart", timeout=1.0, connect_options=FAST) for _ in range(3)
+    ]
+    await assert_executors_outlast(restart, stores, caplog)
+
+
+# -- the lease loop --
+
+
+async def test_deliveries_to_many_runs_of_one_owner_are_applied_side_by_side(open_store: OpenStore) -> None:
+    """Signals from another process to 50 runs of one owner: each run's delivery does not wait for the store
+    writes of the others' (they are applied concurrently, in order for each run)."""
+    owner = DefaultExecutor(store=open_store(), workflows=[waits_for_go], lease_timeout=LEASE)
+    applying, most = 0, 0
+    apply_one = owner._apply_delivery
+
+    async def counted(delivery: Any) -> bool:
+        nonlocal applying, most
+        applying += 1
+        most = max(most, applying)
+        try:
+            await asyncio.sleep(0.02)  # as a slow store write would
+            return await apply_one(delivery)
+        finally:
+            applying -= 1
+
+    owner._apply_delivery = counted  # type: ignore[method-assign]
+    ids = [f"side-by-side-{n}" for n in range(50)]
+    client = DefaultExecutor(store=open_store(), workflows=[waits_for_go], worker=False)
+    async with owner, client:
+        handles = [await owner.execute(waits_for_go, id=i) for i in ids]
+        await wait_until(lambda: all(i in owner._runs for i in ids), 5, "every run is live in its owner")
+        await asyncio.gather(*(client.signal(i, Signal(name="go", payload=i)) for i in ids))
+        assert [await h.result(timeout=10) for h in handles] == ids
+    assert most >= 5, f"at most {most} deliveries were applied at once"
+
+
+async def test_a_stream_of_changes_is_claimed_at_most_every_tenth_of_a_second_and_a_new_run_at_once(
+    open_store: OpenStore,
+) -> None:
+    lease = timedelta(seconds=10)  # left alone, it would claim every 5 s
+    owner = DefaultExecutor(store=open_store(), workflows=[waits_for_go], lease_timeout=lease)
+    client = DefaultExecutor(store=open_store(), workflows=[waits_for_go], worker=False)
+    async with owner, client:
+        leases = owner._leases
+        assert leases is not None
+        claims = 0
+        claim = leases.claim
+
+        async def counted(*args: Any, **kwargs: Any) -> list[WorkflowState]:
+            nonlocal claims
+            claims += 1
+            return await claim(*args, **kwargs)
+
+        leases.claim = counted  # type: ignore[method-assign]
+        await asyncio.sleep(0.3)  # idle: no claim meanwhile
+        started = time.monotonic()
+        await client.execute(waits_for_go, id="new")
+        await wait_until(lambda: "new" in owner._runs, 1.0, "the new run was claimed within a second")
+        claims = 0
+        started = time.monotonic()
+        ids = [f"stream-{n}" for n in range(100)]
+        for workflow_id in ids:  # another process writes all the time
+            await client.execute(waits_for_go, id=workflow_id)
+            await asyncio.sleep(0.005)
+        await wait_until(lambda: all(i in owner._runs for i in ids), 5, "every run was claimed")
+        elapsed = time.monotonic() - started
+        # Besides a claim every tenth of a second, one right after each full batch (there may be more).
+        assert claims <= elapsed / 0.1 + len(ids) / 16 + 2, f"{claims} claims in {elapsed:.2f}s"
+        for workflow_id in ["new", *ids]:
+            await client.signal(workflow_id, Signal(name="go", payload="done"))
+
+
+@pytest.mark.parametrize("owner_then", ["runs on", "has closed"])
+async def test_a_delivery_for_a_run_that_ended_before_its_owner_took_it_is_removed(
+    open_store: OpenStore, owner_then: str
+) -> None:
+    """A signal another process sent while the run was ending, left in the inbox, is removed by the next
+    executor that finds the run over: its owner, or any other once the owner has gone."""
+    client_store = open_store()
+    owner = DefaultExecutor(store=open_store(), workflows=[waits_for_go], lease_timeout=LEASE)
+    async with owner:
+        handle = await owner.execute(waits_for_go, id="ended")
+        await owner.signal("ended", Signal(name="go", payload="first"))
+        assert await handle.result(timeout=5) == "first"
+        if owner_then == "has closed":
+            await owner.close()
+        await client_store.post_delivery(  # type: ignore[attr-defined]
+            Delivery(workflow_id="ended", kind="signal", signal=Signal(name="go", payload="late"))
+        )
+        assert await inbox_size(client_store) == 1
+        async with DefaultExecutor(store=open_store(), workflows=[waits_for_go], lease_timeout=LEASE):
+            await wait_until(
+                lambda: _empty(inbox_size(client_store)), 5, "the delivery was removed from the inbox"
+            )
+
+
+async def inbox_size(store: WorkflowStore) -> int:
+    """How many deliveries the store's inbox holds, whoever they are for."""
+    if isinstance(store, SQLiteStore):
+        with contextlib.closing(sqlite3.connect(store.path)) as conn:
+            return int(conn.execute("SELECT count(*) FROM deliveries").fetchone()[0])
+    assert isinstance(store, NatsStore)
+    info = await store._js.stream_info(f"KV_{store.deliveries_bucket}")
+    return int(info.state.messages)
+
+
+async def _empty(size: Awaitable[int]) -> bool:
+    return await size == 0
+
+
+async def test_a_delivery_for_a_run_nobody_owns_is_applied_once_an_executor_claims_it(
+    open_store: OpenStore,
+) -> None:
+    client = DefaultExecutor(store=open_store(), workflows=[waits_for_go], worker=False)
+    async with client:
+        handle = await client.execute(waits_for_go, id="unowned")
+        await client.signal("unowned", Signal(name="go", payload="waited in the inbox"))
+        async with DefaultExecutor(store=open_store(), workflows=[waits_for_go], lease_timeout=LEASE):
+            assert await handle.result(timeout=5) == "waited in the inbox"
