@@ -195,6 +195,20 @@ class StoreError(WorkflowError):
         super().__init__(f"{provider}/{op}: {detail}")
 
 
+class OwnedElsewhereError(StoreError):
+    """A write refused because another executor owns the run: its lease fences everyone else's writes of it
+    (an executor that lost its lease, a client saving over a run), and nothing was written.
+
+    ``owner`` is the executor that owns the run now, as the store found it (None when the store could not
+    tell: the run was written by another process since this one's last write).
+    """
+
+    def __init__(self, provider: str, op: str, workflow_id: str, owner: str | None, detail: str) -> None:
+        self.workflow_id = workflow_id
+        self.owner = owner
+        super().__init__(provider, op, detail)
+
+
 class NonDeterminismError(WorkflowError):
     """Replaying a workflow's history diverged from what the workflow code does now.
 
@@ -255,6 +269,7 @@ __all__ = [
     "InvalidInputError",
     "NonDeterminismError",
     "NonRetryableError",
+    "OwnedElsewhereError",
     "QueryFailedError",
     "StoreError",
     "UnknownQueryError",

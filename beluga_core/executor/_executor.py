@@ -28,11 +28,13 @@ from ..api._types import (
 from ..api.errors import (
     InvalidInputError,
     NonDeterminismError,
+    OwnedElsewhereError,
     QueryFailedError,
     StoreError,
     WorkflowAlreadyStartedError,
     WorkflowNotFoundError,
     WorkflowNotRunningError,
+    describe_exception,
 )
 from ..engine._calls import StartRequest, encode_signal, prepare_signal_with_start, prepare_start
 from ..engine._children import ChildCall
@@ -54,6 +56,7 @@ from ._eviction import RunCache
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
 from ._leases import Leases
+from ._outage import StoreOutage
 from ._replay import replay_query_handlers
 from ._run import RunChain, Suspension, WorkflowRun
 from ._store_writer import StoreWriter
@@ -158,6 +161,11 @@ class DefaultExecutor:
         self._children = ChildRuns(self)
         self._background: set[asyncio.Task[None]] = set()
         self._leases = _leases_for(self.store, lease or 10.0, worker)
+        self._outage = (
+            self._leases.outage
+            if self._leases is not None
+            else StoreOutage(f"on {type(self.store).__name__}")
+        )
         if (
             isinstance(max_cached_workflows, bool)
             or not isinstance(max_cached_workflows, int)
@@ -509,8 +517,11 @@ class DefaultExecutor:
         async with self._lock_for(workflow_id):
             run = await self._accepting_run(workflow_id)
             if run is not None:
-                await live(run)
-                return
+                try:
+                    await live(run)
+                    return
+                except OwnedElsewhereError:
+                    pass  # this executor lost the run (nothing was written): its owner gets it through the store
             await stored(await self._running_state(workflow_id, operation))
 
     async def _accepting_run(self, workflow_id: str) -> WorkflowRun | None:
@@ -707,9 +718,18 @@ class DefaultExecutor:
         suspension = run.suspension
         if suspension is not None and not (suspension.resumes_by_itself and self._closing):
             self._suspensions[workflow_id] = suspension
-        if not run.resumes_by_itself:
+        reason = run.suspended
+        if reason is None or not run.resumes_by_itself:
             self._heal_attempts.pop(workflow_id, None)
-        elif not self._closing and workflow_id not in self._healing:
+            return
+        self._outage.failed(
+            logging.ERROR,
+            "workflow %s suspended by a store error (it stays running in the store; %s): %s",
+            workflow_id,
+            "the next executor start resumes it" if self._closing else "it resumes once the store answers",
+            describe_exception(reason),
+        )
+        if not self._closing and workflow_id not in self._healing:
             self._healing[workflow_id] = asyncio.create_task(
                 self._heal(workflow_id), name=f"beluga-resume:{workflow_id}"
             )
@@ -723,11 +743,13 @@ class DefaultExecutor:
                 await asyncio.sleep(delay)
                 try:
                     if await self._resume_from_store(workflow_id):
-                        logger.info("workflow %s resumed from the store after a store error", workflow_id)
+                        logger.debug("workflow %s resumed from the store after a store error", workflow_id)
+                    self._outage.answered()
                     return
                 except StoreError as exc:
                     delay = min(delay * 2, _HEAL_MAX_DELAY)
-                    logger.warning(
+                    self._outage.failed(
+                        logging.WARNING,
                         "workflow %s: the store still fails (%s); trying to resume it again in %.1fs",
                         workflow_id,
                         exc,

@@ -64,8 +64,10 @@ class DefaultWorkflowHandle(RunHandleBase):
             if run is not None:
                 with run.journal.clock.awaiting_result():
                     await run.ended.wait()
-                if run.evicted:
-                    continue  # out of memory until something arrives for it: the store says how it goes on
+                if run.evicted or run.taken_over:
+                    # Out of memory until something arrives for it, or run by another executor now: the
+                    # store says how it goes on.
+                    continue
                 if run.suspended is not None:
                     # Visible at once. A run suspended by a store error resumes by itself meanwhile: a new
                     # result() call then waits for it.

@@ -25,6 +25,7 @@ from ..api._protocols import LeasingStore, ParkingStore
 from ..api._types import Delivery, ParkedRun, UpdateReply, WorkflowState
 from ..api.errors import WorkflowError
 from ._delivered_updates import Load, SentUpdate
+from ._outage import StoreOutage
 
 logger = logging.getLogger("beluga_core.executor")
 
@@ -32,6 +33,11 @@ logger = logging.getLogger("beluga_core.executor")
 _MAX_IDLE = 1.0
 _RETRY_AFTER_ERROR = 1.0
 _CANCEL_AGAIN_AFTER = 0.1
+#: The shortest time between two claims prompted by changes: while other processes keep writing, the changes
+#: in between are claimed together (a claim is a query on SQLite, a read per candidate run on NATS).
+_MIN_CLAIM_INTERVAL = 0.1
+#: How many runs take their deliveries at once (each may be rehydrated from the store first).
+_CONCURRENT_DELIVERIES = 64
 #: How many runs the loop claims at a time, so executors sharing a store share new runs too.
 _CLAIM_BATCH = 16
 
@@ -65,6 +71,8 @@ class Leases:
         self._store = store
         self._lease = lease_timeout
         self._task: asyncio.Task[None] | None = None
+        #: The store failing, as this executor sees it (shared with its runs: one warning per outage).
+        self.outage = StoreOutage(self.owner)
         if worker:
             store.bind_owner(self.owner, timedelta(seconds=lease_timeout))
 
@@ -147,33 +155,59 @@ class Leases:
         loop = asyncio.get_running_loop()
         renew_every, claim_every = self._lease / 3, self._lease / 2
         next_renew = next_claim = loop.time()
+        last_claim = next_claim - _MIN_CLAIM_INTERVAL
         changed = True
         while True:
             try:
                 now = loop.time()
-                if now >= next_renew:
+                wrote = now >= next_renew
+                if wrote:
                     await self._store.renew_leases()
                     next_renew = now + renew_every
-                if changed or now >= next_claim:
+                if changed:  # claimed soon, but not once per change while other processes keep writing
+                    next_claim = min(next_claim, max(now, last_claim + _MIN_CLAIM_INTERVAL))
+                claim_now = now >= next_claim
+                if claim_now:
                     claimed, parked = await self.claim_awake(workflow_types(), limit=_CLAIM_BATCH)
                     for state in claimed:
                         logger.debug("executor %s took workflow %s", self.owner, state.workflow_id)
                         resume(state)
                     for run in parked:
                         adopt_parked(run)
+                    last_claim, wrote = now, True
                     # A full batch: more may be waiting, for this executor or another one (they share them).
                     next_claim = now if len(claimed) == _CLAIM_BATCH else now + claim_every
+                if changed or claim_now:
                     await self._deliver_all(deliver)
+                if wrote:
+                    self.outage.answered()
                 wait = min(next_renew, next_claim) - loop.time()
                 changed = await self._store.wait_for_change(max(0.0, min(wait, _MAX_IDLE)))
             except WorkflowError as exc:
-                logger.warning("executor %s: the store failed (%s); trying again", self.owner, exc)
+                self.outage.failed(
+                    logging.WARNING, "executor %s: the store failed (%s); trying again", self.owner, exc
+                )
                 changed = True
                 await asyncio.sleep(_RETRY_AFTER_ERROR)
 
     async def _deliver_all(self, deliver: Callable[[Delivery], Awaitable[bool]]) -> None:
-        done = []
+        """Apply the deliveries of the inbox: in order for each run, the runs concurrently (so one run's store
+        writes do not hold up the others'); those done with are removed, even when another one failed."""
+        by_run: dict[str, list[Delivery]] = {}
         for delivery in await self._store.take_deliveries():
-            if await deliver(delivery):
-                done.append(delivery.id)
+            by_run.setdefault(delivery.workflow_id, []).append(delivery)
+        done: list[str] = []
+        limit = asyncio.Semaphore(_CONCURRENT_DELIVERIES)
+
+        async def in_order(deliveries: list[Delivery]) -> None:
+            async with limit:
+                for delivery in deliveries:
+                    if not await deliver(delivery):
+                        return  # the later ones wait behind it
+                    done.append(delivery.id)
+
+        outcomes = await asyncio.gather(*(in_order(d) for d in by_run.values()), return_exceptions=True)
         await self._store.delete_deliveries(done)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome

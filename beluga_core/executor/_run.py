@@ -23,6 +23,7 @@ from ..api._types import ErrorInfo, EventType, WorkflowState, WorkflowStatus
 from ..api.errors import (
     ExecutorClosedError,
     NonDeterminismError,
+    OwnedElsewhereError,
     StoreError,
     WorkflowTimeoutError,
     describe_exception,
@@ -122,7 +123,13 @@ class WorkflowRun:
     @property
     def resumes_by_itself(self) -> bool:
         """True when the run was suspended by a store error: the executor resumes it once the store is back."""
-        return isinstance(self.suspended, StoreError)
+        return isinstance(self.suspended, StoreError) and not self.taken_over
+
+    @property
+    def taken_over(self) -> bool:
+        """True when a write of the run was refused because another executor owns it now (this one lost its
+        lease): the run goes on there, and here it is over."""
+        return isinstance(self.suspended, OwnedElsewhereError)
 
     @property
     def suspension(self) -> Suspension | None:
@@ -131,7 +138,7 @@ class WorkflowRun:
         A run stopped by the executor closing is not remembered: the next start resumes it.
         """
         reason = self.suspended
-        if reason is None or self._stopping or isinstance(reason, ExecutorClosedError):
+        if reason is None or self._stopping or isinstance(reason, ExecutorClosedError) or self.taken_over:
             return None
         return Suspension(self.state.run_id, reason, resumes_by_itself=self.resumes_by_itself)
 
@@ -361,6 +368,20 @@ class WorkflowRun:
 
     def _suspend(self, reason: BaseException) -> None:
         self._note_suspension(reason)
+        if isinstance(self.suspended, OwnedElsewhereError):
+            owner = self.suspended.owner
+            logger.warning(
+                "workflow %s stopped in this executor: %s (this executor lost its lease on it; nothing more is "
+                "recorded from here): %s",
+                self.workflow_id,
+                "another process wrote it since"
+                if owner is None
+                else f"executor {owner!r} owns it now and runs it",
+                self.suspended,
+            )
+            return
+        if self.resumes_by_itself:
+            return  # the executor logs it: once for every run the same store outage suspends
         logger.error(
             "workflow %s suspended (it stays running in the store; %s): %s",
             self.workflow_id,

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable
 from pydantic import ValidationError
 
 from ..api._types import WorkflowFilter, WorkflowState
-from ..api.errors import InvalidInputError, StoreError
+from ..api.errors import InvalidInputError, OwnedElsewhereError, StoreError
 from ._secrets import Secrets
 
 
@@ -65,6 +65,18 @@ def check_one_owner(store: object, where: str, bound: str | None, owner: str, sh
             f"this {kind} object ({where}) already serves executor {bound!r}: give each DefaultExecutor a "
             f"{kind} of its own (on the same {shared}, if they share the workflows)"
         )
+
+
+def owned_elsewhere(provider: str, op: str, workflow_id: str, owner: str | None) -> OwnedElsewhereError:
+    """The error of a write fenced by another executor's lease on the run."""
+    return OwnedElsewhereError(
+        provider,
+        op,
+        workflow_id,
+        owner,
+        f"workflow {workflow_id!r} is owned by executor {owner!r} (this one lost or never held its lease): "
+        "nothing was written",
+    )
 
 
 def running_not_deleted(provider: str, workflow_id: str) -> StoreError:

@@ -96,8 +96,16 @@ from nats.js.errors import (
 )
 
 from ..api._types import Delivery, UpdateReply, WorkflowFilter, WorkflowState, utc_now
-from ..api.errors import InvalidInputError, StoreError
-from ._base import CredentialsRefused, TlsFailed, apply_filter, check_one_owner, encode_state, store_errors
+from ..api.errors import InvalidInputError, OwnedElsewhereError, StoreError
+from ._base import (
+    CredentialsRefused,
+    TlsFailed,
+    apply_filter,
+    check_one_owner,
+    encode_state,
+    owned_elsewhere,
+    store_errors,
+)
 from ._nats_leases import (
     DELIVERY_HEADER,
     EXPECTED_LAST,
@@ -466,22 +474,26 @@ class NatsStore(RemoteStore):
 
     async def take_deliveries(self) -> builtins.list[Delivery]:
         """The deliveries of runs this executor owns, oldest first: found in the index its watch keeps of the
-        deliveries bucket (each delivery's header names its run), then read, one get each."""
+        deliveries bucket (each delivery's header names its run), then read, one get each. Also those of runs
+        that are not running (they ended before their owner took them): whoever finds them first removes them
+        (the executor sees the run is over)."""
         owner = self._require_owner("take_deliveries")
         await self._ready("take_deliveries")
         await self._watching("take_deliveries")
         owned = {k for k, seen in self._running.items() if isinstance(seen, RunMeta) and seen.owner == owner}
+
+        def for_here(run_key: str | None) -> bool:
+            return run_key is None or run_key in owned or run_key not in self._running
+
         mine = sorted(
-            (revision, key)
-            for key, (revision, run_key) in self._deliveries.items()
-            if run_key is None or run_key in owned
+            (revision, key) for key, (revision, run_key) in self._deliveries.items() if for_here(run_key)
         )
         if not mine:
             return []
         kv = await self._side_bucket("take_deliveries", self.deliveries_bucket)
         async with _nats_errors("take_deliveries", "get", self._secrets):
             read = await asyncio.gather(*(self._delivery(kv, key) for _, key in mine))
-        return [d for d in read if d is not None and encode_key(d.workflow_id) in owned]
+        return [d for d in read if d is not None and for_here(encode_key(d.workflow_id))]
 
     async def _delivery(self, kv: Any, key: str) -> Delivery | None:
         """The delivery under ``key``; None when it is gone (taken and purged by a previous owner of its run)."""
@@ -646,19 +658,15 @@ class NatsStore(RemoteStore):
         if holder is not None and holder != self._owner:
             return self._owned_elsewhere(op, workflow_id, holder)
         if self._owner is not None and base is not None and base.owner == self._owner:
-            return self._error(
-                op,
+            detail = (
                 f"workflow {workflow_id!r} is no longer owned by executor {self._owner!r}: another process "
-                f"wrote it since revision {base.revision} (this one lost its lease): nothing was written",
+                f"wrote it since revision {base.revision} (this one lost its lease): nothing was written"
             )
+            return OwnedElsewhereError(PROVIDER, op, workflow_id, holder, detail)
         return self._error(op, _conflict(workflow_id, None if base is None else base.revision, exc))
 
     def _owned_elsewhere(self, op: str, workflow_id: str, holder: str) -> StoreError:
-        return self._error(
-            op,
-            f"workflow {workflow_id!r} is owned by executor {holder!r} (this one lost or never held its "
-            "lease): nothing was written",
-        )
+        return owned_elsewhere(PROVIDER, op, workflow_id, holder)
 
     # -- leases --
 
@@ -864,10 +872,9 @@ class NatsStore(RemoteStore):
         if seen is not None and _revision(seen) > revision:
             return
         if meta is None or (isinstance(meta, RunMeta) and not meta.running):
+            # Its deliveries stay indexed: any executor may take those left (one its owner had not taken yet),
+            # to remove them; those the owner purged are not reported by the watch, and a take finds them gone.
             self._running.pop(key, None)
-            # Its deliveries are no one's to take now; those the owner purged are not reported by the watch.
-            for delivery_key in builtins.list(self._deliveries_of.get(key, ())):
-                self._forget_delivery(delivery_key)
         else:
             self._running[key] = meta
 
@@ -1106,17 +1113,39 @@ async def _connect(url: str, timeout: float, options: Mapping[str, Any], secrets
     loop = asyncio.get_running_loop()
     fatal: asyncio.Future[Exception] = loop.create_future()
     callers_cb: ErrorCallback | None = options.get("error_cb")
+    callers_reconnected_cb: Callable[[], Awaitable[None]] | None = options.get("reconnected_cb")
+    #: Errors since the connection was last up: the first one is a warning, the reconnect attempts after it
+    #: (every ``reconnect_time_wait``) only debug records, and the reconnect one line.
+    failures = 0
 
     async def error_cb(exc: Exception) -> None:
+        nonlocal failures
         if not fatal.done() and _fatal_at_connect(exc):
             fatal.set_result(exc)
             return
         if callers_cb is not None:
             await callers_cb(exc)
-        else:
-            _log.warning("NatsStore connection: %s: %s", type(exc).__name__, secrets.scrub(str(exc)))
+            return
+        failures += 1
+        level = logging.WARNING if failures == 1 else logging.DEBUG
+        _log.log(level, "NatsStore connection: %s: %s", type(exc).__name__, secrets.scrub(str(exc)))
 
-    settings = {"pending_size": 0, "connect_timeout": timeout, **options, "error_cb": error_cb}
+    async def reconnected_cb() -> None:
+        nonlocal failures
+        if failures:
+            shown = redact_url(url, bare_user_is_secret=True)
+            _log.warning("NatsStore connection: reconnected to %s after %d errors", shown, failures)
+        failures = 0
+        if callers_reconnected_cb is not None:
+            await callers_reconnected_cb()
+
+    settings = {
+        "pending_size": 0,
+        "connect_timeout": timeout,
+        **options,
+        "error_cb": error_cb,
+        "reconnected_cb": reconnected_cb,
+    }
     connecting: asyncio.Future[Any] = asyncio.ensure_future(client.connect(url, **settings))
     waited: set[asyncio.Future[Any]] = {connecting, fatal}
     try:

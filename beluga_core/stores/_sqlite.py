@@ -39,7 +39,14 @@ from ..api._types import (
     utc_now,
 )
 from ..api.errors import StoreError
-from ._base import check_one_owner, require_workflow_id, run_not_stored, running_not_deleted, store_errors
+from ._base import (
+    check_one_owner,
+    owned_elsewhere,
+    require_workflow_id,
+    run_not_stored,
+    running_not_deleted,
+    store_errors,
+)
 
 PROVIDER = "sqlite"
 
@@ -224,6 +231,11 @@ def _in_transaction(conn: sqlite3.Connection, work: Callable[[], None]) -> None:
         raise
 
 
+def _locked(exc: Exception) -> bool:
+    """True for SQLite's "database is locked": another connection held the write lock past the busy timeout."""
+    return isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc)
+
+
 async def _finish_before_cancel(done: asyncio.Future[None]) -> None:
     """Await a queued write; a cancelled caller still waits for its commit, then is cancelled.
 
@@ -282,15 +294,26 @@ class SQLiteStore:
         synchronous: SQLite's ``synchronous`` setting. ``"FULL"`` (the default) makes every committed step
             survive a power loss; ``"NORMAL"`` survives a process crash but may lose the last commits on a
             power loss, and is faster.
+        busy_timeout: how long a write waits for another connection's lock on the file (another process
+            committing, a backup) before it fails with :class:`StoreError` (``database is locked``).
     """
 
     def __init__(
-        self, path: str | os.PathLike[str] = "beluga.db", *, synchronous: Literal["FULL", "NORMAL"] = "FULL"
+        self,
+        path: str | os.PathLike[str] = "beluga.db",
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        busy_timeout: timedelta = timedelta(seconds=10),
     ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"SQLiteStore: synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
+        if not isinstance(busy_timeout, timedelta) or busy_timeout < timedelta(0):
+            raise ValueError(
+                f"SQLiteStore: busy_timeout must be a timedelta of 0 or more, got {busy_timeout!r}"
+            )
         self.path = os.fspath(path)
         self._synchronous = synchronous
+        self._busy_timeout_ms = busy_timeout // timedelta(milliseconds=1)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beluga-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._pending: builtins.list[tuple[_Write, asyncio.Future[None]]] = []
@@ -309,7 +332,7 @@ class SQLiteStore:
         events = [(state.workflow_id, e.id, e.model_dump_json()) for e in state.history]
 
         def write(conn: sqlite3.Connection) -> None:
-            if not conn.execute(_REPLACE_HEADER, (*header, _to_us(utc_now()))).rowcount:
+            if not conn.execute(_REPLACE_HEADER, (*header, self._now_us())).rowcount:
                 raise self._owned_elsewhere(conn, "save", state.workflow_id)
             conn.execute("DELETE FROM events WHERE workflow_id = ?", (state.workflow_id,))
             conn.executemany(_INSERT_EVENT, events)
@@ -509,8 +532,8 @@ class SQLiteStore:
         if rows:
             await self._write("park_runs", _Write(write))
 
-    @staticmethod
     def _claimable(
+        self,
         owner: str,
         workflow_types: Collection[str],
         workflow_ids: Collection[str] | None,
@@ -519,7 +542,7 @@ class SQLiteStore:
         """The SELECT of the running runs ``owner`` may claim, and its parameters (``owner`` first: the SET's)."""
         types = builtins.list(workflow_types)
         takeable = ["w.owner IS NULL", "COALESCE(e.lease_until_us, 0) < ?"]
-        params: builtins.list[Any] = [owner, *types, _to_us(utc_now())]
+        params: builtins.list[Any] = [owner, *types, self._now_us()]
         if workflow_ids is not None:
             takeable.append("w.owner = ?")  # a run of its own it names, to resume it
             params.append(owner)
@@ -559,7 +582,7 @@ class SQLiteStore:
 
     async def lease_owners(self) -> builtins.list[str]:
         """The owners holding a lease that has not expired."""
-        now = _to_us(utc_now())
+        now = self._now_us()
 
         def read(conn: sqlite3.Connection) -> builtins.list[str]:
             sql = "SELECT owner FROM executors WHERE lease_until_us >= ?"
@@ -602,9 +625,11 @@ class SQLiteStore:
 
     async def take_deliveries(self) -> builtins.list[Delivery]:
         owner = self._require_owner("take_deliveries")
+        # Also those of runs that ended (or are gone) before their owner took them: whoever finds them first
+        # sees the run is over and removes them.
         sql = (
-            "SELECT d.body FROM deliveries d JOIN workflows w ON w.workflow_id = d.workflow_id "
-            "WHERE w.owner = ? ORDER BY d.rowid"
+            "SELECT d.body FROM deliveries d LEFT JOIN workflows w ON w.workflow_id = d.workflow_id "
+            "WHERE w.owner = ? OR w.workflow_id IS NULL OR w.status != 'running' ORDER BY d.rowid"
         )
 
         def read(conn: sqlite3.Connection) -> builtins.list[Delivery]:
@@ -676,18 +701,17 @@ class SQLiteStore:
         return self._owner
 
     def _lease_until(self) -> int:
-        return _to_us(utc_now()) + self._lease_us
+        return self._now_us() + self._lease_us
+
+    @staticmethod
+    def _now_us() -> int:
+        """This process's wall clock, as leases are written and compared (the seam clock-jump tests skew)."""
+        return _to_us(utc_now())
 
     @staticmethod
     def _owned_elsewhere(conn: sqlite3.Connection, op: str, workflow_id: str) -> StoreError:
         row = conn.execute("SELECT owner FROM workflows WHERE workflow_id = ?", (workflow_id,)).fetchone()
-        owner = None if row is None else row["owner"]
-        return StoreError(
-            PROVIDER,
-            op,
-            f"workflow {workflow_id!r} is owned by executor {owner!r} (this one lost or never held its "
-            "lease): nothing was written",
-        )
+        return owned_elsewhere(PROVIDER, op, workflow_id, None if row is None else row["owner"])
 
     async def __aenter__(self) -> SQLiteStore:
         return self
@@ -749,7 +773,7 @@ class SQLiteStore:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             conn.executescript(_SCHEMA)
             _add_new_columns(conn)
             self._conn = conn
@@ -794,6 +818,8 @@ class SQLiteStore:
         try:
             _in_transaction(conn, lambda: _apply_grouped(conn, writes))
         except Exception as exc:
+            if _locked(exc):  # each alone would wait out the busy timeout again
+                return [exc] * len(writes)
             if len(writes) == 1 and not isinstance(exc, _HeaderMissing):
                 return [exc]
         else:
