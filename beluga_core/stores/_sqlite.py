@@ -145,15 +145,15 @@ def _data_version(conn: sqlite3.Connection) -> int:
 
 def _add_new_columns(conn: sqlite3.Connection) -> None:
     """Bring a file made before leases or the parked index existed up to date (its runs start unowned and
-    not parked), and index the parked runs by owner."""
+    not parked), and index the running runs by owner (what a claim reads)."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(workflows)")}
     if "owner" not in columns:
         conn.execute("ALTER TABLE workflows ADD COLUMN owner TEXT")
     if "parked_until_us" not in columns:
         conn.execute("ALTER TABLE workflows ADD COLUMN parked_until_us INTEGER")
     conn.execute(
-        "CREATE INDEX IF NOT EXISTS workflows_parked ON workflows (owner, parked_until_us) "
-        "WHERE parked_until_us IS NOT NULL"
+        "CREATE INDEX IF NOT EXISTS workflows_running_by_owner ON workflows (owner, created_us) "
+        "WHERE status = 'running'"
     )
 
 
@@ -469,13 +469,16 @@ class SQLiteStore:
         owner = self._require_owner("claim_runs")
         if not workflow_types or (workflow_ids is not None and not workflow_ids):
             return []
-        which, params = self._claimable(owner, workflow_types, workflow_ids, dead_owners)
-        if limit is not None:
-            which += f" ORDER BY w.created_us LIMIT {int(limit)}"
-        sql = f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({which}) RETURNING workflow_id"
+
+        def take(conn: sqlite3.Connection) -> builtins.list[Any]:
+            which, params = self._claimable(conn, owner, workflow_types, workflow_ids, dead_owners)
+            if limit is not None:
+                which += f" ORDER BY w.created_us LIMIT {int(limit)}"
+            sql = f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({which}) RETURNING workflow_id"
+            return conn.execute(sql, params).fetchall()
 
         def claim(conn: sqlite3.Connection) -> builtins.list[WorkflowState]:
-            claimed = self._claim_in_transaction(conn, owner, lambda: conn.execute(sql, params).fetchall())
+            claimed = self._claim_in_transaction(conn, owner, lambda: take(conn))
             return [self._load_row(conn, row[0], "claim_runs") for row in claimed]
 
         return await self._read("claim_runs", claim)
@@ -491,24 +494,25 @@ class SQLiteStore:
         owner = self._require_owner("claim_awake_runs")
         if not workflow_types:
             return [], []
-        which, params = self._claimable(owner, workflow_types, None, dead_owners)
-        awake = f"{which} AND w.parked_until_us IS NULL"
-        if limit is not None:
-            awake += f" ORDER BY w.created_us LIMIT {int(limit)}"
-        claim_awake = f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({awake}) RETURNING workflow_id"
-        claim_parked = (
-            f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({which} AND w.parked_until_us IS NOT NULL) "
-            "RETURNING workflow_id, run_id, parked_until_us"
-        )
+        parked_rows: builtins.list[Any] = []
+
+        def take(conn: sqlite3.Connection) -> builtins.list[Any]:
+            which, params = self._claimable(conn, owner, workflow_types, None, dead_owners)
+            awake = f"{which} AND w.parked_until_us IS NULL"
+            if limit is not None:
+                awake += f" ORDER BY w.created_us LIMIT {int(limit)}"
+            claim_parked = (
+                f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({which} AND w.parked_until_us IS NOT NULL) "
+                "RETURNING workflow_id, run_id, parked_until_us"
+            )
+            parked_rows.extend(conn.execute(claim_parked, params).fetchall())
+            claim_awake = (
+                f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({awake}) RETURNING workflow_id"
+            )
+            return conn.execute(claim_awake, params).fetchall()
 
         def claim(conn: sqlite3.Connection) -> tuple[builtins.list[WorkflowState], builtins.list[ParkedRun]]:
-            parked_rows: builtins.list[Any] = []
-
-            def take() -> builtins.list[Any]:
-                parked_rows.extend(conn.execute(claim_parked, params).fetchall())
-                return conn.execute(claim_awake, params).fetchall()
-
-            claimed = self._claim_in_transaction(conn, owner, take)
+            claimed = self._claim_in_transaction(conn, owner, lambda: take(conn))
             states = [self._load_row(conn, row[0], "claim_awake_runs") for row in claimed]
             return states, [_parked_run(row) for row in parked_rows]
 
@@ -534,32 +538,59 @@ class SQLiteStore:
 
     def _claimable(
         self,
+        conn: sqlite3.Connection,
         owner: str,
         workflow_types: Collection[str],
         workflow_ids: Collection[str] | None,
         dead_owners: Collection[str],
     ) -> tuple[str, builtins.list[Any]]:
-        """The SELECT of the running runs ``owner`` may claim, and its parameters (``owner`` first: the SET's)."""
+        """The SELECT of the running runs ``owner`` may claim (as ``w``), and its parameters (``owner`` first:
+        the SET's).
+
+        The owners whose runs may be taken are looked up first in the small ``executors`` table (expired
+        leases, ``dead_owners``), so the SELECT reads only their runs and the unowned ones, through the
+        ``workflows_running_by_owner`` index, whatever the number of runs the live owners hold. A store
+        object's first claim also takes the runs of owners with no lease row at all (a file written by hand,
+        or by a store object bound to an owner that never claimed).
+        """
         types = builtins.list(workflow_types)
-        takeable = ["w.owner IS NULL", "COALESCE(e.lease_until_us, 0) < ?"]
-        params: builtins.list[Any] = [owner, *types, self._now_us()]
-        if workflow_ids is not None:
-            takeable.append("w.owner = ?")  # a run of its own it names, to resume it
-            params.append(owner)
-        dead = builtins.list(dead_owners)
-        if dead:
-            takeable.append(f"w.owner IN ({', '.join('?' * len(dead))})")
-            params += dead
-        which = (
-            "SELECT w.workflow_id FROM workflows w LEFT JOIN executors e ON e.owner = w.owner "
-            f"WHERE w.status = 'running' AND w.workflow_type IN ({', '.join('?' * len(types))}) "
-            f"AND ({' OR '.join(takeable)})"
-        )
-        if workflow_ids is not None:
+        of_types = f"w.workflow_type IN ({', '.join('?' * len(types))})"
+        params: builtins.list[Any] = [owner]
+        if workflow_ids is not None:  # by primary key: the ones it names, its own among them to resume them
             ids = builtins.list(workflow_ids)
-            which += f" AND w.workflow_id IN ({', '.join('?' * len(ids))})"
-            params += ids
-        return which, params
+            takeable = [*self._takeable_owners(conn, owner, dead_owners), owner]
+            params += [*types, *ids, *takeable]
+            return (
+                f"SELECT w.workflow_id FROM workflows w WHERE w.status = 'running' AND {of_types} "
+                f"AND w.workflow_id IN ({', '.join('?' * len(ids))}) "
+                f"AND (w.owner IS NULL OR w.owner IN ({', '.join('?' * len(takeable))}))"
+            ), params
+        running = f"FROM workflows w INDEXED BY workflows_running_by_owner WHERE w.status = 'running' AND {of_types}"
+        candidates = f"SELECT w.workflow_id {running} AND w.owner IS NULL"
+        params += types
+        takeable = self._takeable_owners(conn, owner, dead_owners)
+        if takeable:  # a second indexed search: an OR of both would scan every running run
+            candidates += (
+                f" UNION ALL SELECT w.workflow_id {running} AND w.owner IN ({', '.join('?' * len(takeable))})"
+            )
+            params += [*types, *takeable]
+        return f"SELECT w.workflow_id FROM workflows w WHERE w.workflow_id IN ({candidates})", params
+
+    def _takeable_owners(
+        self, conn: sqlite3.Connection, owner: str, dead_owners: Collection[str]
+    ) -> builtins.list[str]:
+        """The owners other than ``owner`` whose runs may be taken: expired leases, ``dead_owners``, and at a
+        store object's first claim, owners of running runs that have no lease row."""
+        rows = conn.execute("SELECT owner FROM executors WHERE lease_until_us < ?", (self._now_us(),))
+        takeable = {row[0] for row in rows} | set(dead_owners)
+        if self._data_version is None:
+            orphans = conn.execute(
+                "SELECT DISTINCT owner FROM workflows WHERE status = 'running' AND owner IS NOT NULL "
+                "AND owner NOT IN (SELECT owner FROM executors)"
+            )
+            takeable |= {row[0] for row in orphans}
+        takeable.discard(owner)
+        return sorted(takeable)
 
     def _claim_in_transaction(self, conn: sqlite3.Connection, owner: str, take: Callable[[], T]) -> T:
         """Renew ``owner``'s lease and ``take`` runs, in one transaction; the first claim sets the baseline of
