@@ -243,3 +243,13 @@ class Delivery(BaseModel):
     kind: Literal["signal", "cancel"]
     signal: Signal | None = None
     payload: Any = None
+
+
+class LockHolder(BaseModel):
+    """Who holds a store's executor lock (see :class:`~beluga_core.api._protocols.ExclusiveStore`): the
+    executor's owner id (``host:pid:random``) and when its lock expires unless renewed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    owner: str = Field(min_length=1)
+    expires_at: datetime
