@@ -38,7 +38,10 @@ class ExecutorLock:
         self._task: asyncio.Task[None] | None = None
 
     async def acquire(self) -> None:
-        """Take the lock and start renewing it; :class:`InvalidInputError` while another executor holds it."""
+        """Take the lock and start renewing it; :class:`InvalidInputError` while another executor holds it.
+        Holding it already (a start that failed after taking it, tried again), it does nothing."""
+        if self._task is not None and not self._task.done():
+            return
         loop = asyncio.get_running_loop()
         asked = loop.time()
         holder = await self._store.acquire_executor_lock(self.owner, self._timeout)
@@ -70,26 +73,36 @@ class ExecutorLock:
     async def _keep(self) -> None:
         """Renew every third of the lease until cancelled; call ``on_lost`` once the lock is lost."""
         loop = asyncio.get_running_loop()
+        wait = self._lease / 3
         while True:
-            await asyncio.sleep(self._lease / 3)
+            await asyncio.sleep(wait)
+            wait = self._lease / 3
             asked = loop.time()
+            why = "the store shows another executor's lock in its place"
             try:
                 held = await asyncio.wait_for(
                     self._store.renew_executor_lock(self.owner, self._timeout), self._expires - asked
                 )
-            except (WorkflowError, asyncio.TimeoutError) as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a store error, a timeout, or a bug: tried again while the lock lasts
                 if loop.time() < self._expires:
-                    logger.warning("executor %s: renewing the executor lock failed (%s)", self.owner, exc)
+                    logger.warning(
+                        "executor %s: renewing the executor lock failed (%s); trying again",
+                        self.owner,
+                        exc if isinstance(exc, WorkflowError) else repr(exc),
+                    )
+                    wait = self._lease / 10
                     continue
-                held = False
+                held, why = False, f"it was not renewed within lease_timeout={self._lease:g}s"
             if not held:
                 logger.error(
-                    "executor %s lost the executor lock of %r (not renewed within lease_timeout=%ss, and "
-                    "another executor may run the store now): it stops its runs, which stay running in the "
-                    "store; start it again once the other executor is gone",
+                    "executor %s lost the executor lock of %r (%s; another executor may run the store now): "
+                    "it stops its runs, which stay running in the store; start it again once the other "
+                    "executor is gone",
                     self.owner,
                     self._store,
-                    self._lease,
+                    why,
                 )
                 self._on_lost()
                 return

@@ -22,8 +22,8 @@ take it, an executor reads it; while another executor's lock is live it is refus
 claim, waits ``lock_settle`` seconds, and reads the record again: it holds the lock when the record is still
 its claim. Two executors claiming at once both see the later write, so one wins, provided every claim
 reaches the server within ``lock_settle`` of the read before it. The store checks that for its own claims
-(read to acknowledged write): a slower one is withdrawn and the start fails with a :class:`StoreError`
-(try again). A claim request that times out but reaches the server later can still break the exclusion; the
+(read to acknowledged write): a slower one is withdrawn and tried again, three times at most before the
+start fails with a :class:`StoreError`. A claim request that times out but reaches the server later can still break the exclusion; the
 holder it overwrote sees that at its next renewal (a read, then a write, every third of ``lease_timeout``)
 and stops its runs. Closing deletes the record.
 """
@@ -31,6 +31,7 @@ and stops its runs. Closing deletes the record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Collection
@@ -48,6 +49,9 @@ from ._secrets import REDACTED
 PROVIDER = "inngest"
 
 _OK = (200, 201, 202, 204)
+
+#: How many times a claim of the executor lock is tried when it could not be decided (too slow, or raced).
+_LOCK_ATTEMPTS = 3
 
 #: The id under which the executor lock's record is stored; no workflow may have it.
 LOCK_ID = "__beluga_executor_lock__"
@@ -117,6 +121,18 @@ class InngestStore(HttpStore):
     async def acquire_executor_lock(
         self, owner: str, timeout: timedelta, dead_owners: Collection[str] = ()
     ) -> LockHolder | None:
+        for _ in range(_LOCK_ATTEMPTS - 1):
+            with contextlib.suppress(_Undecided):
+                return await self._claim_lock(owner, timeout, dead_owners)
+        try:
+            return await self._claim_lock(owner, timeout, dead_owners)
+        except _Undecided as exc:
+            raise self._error("lock", f"{exc}; try again") from None
+
+    async def _claim_lock(
+        self, owner: str, timeout: timedelta, dead_owners: Collection[str]
+    ) -> LockHolder | None:
+        """One round of Fischer's algorithm (see the module docs)."""
         loop = asyncio.get_running_loop()
         asked = loop.time()
         current = await self._read_lock("lock")
@@ -130,17 +146,16 @@ class InngestStore(HttpStore):
         if took > self.lock_settle:
             if after == claim:
                 await self._request("lock", "DELETE", _LOCK_PATH, expect=(*_OK, 404))
-            raise self._error(
-                "lock",
+            raise _Undecided(
                 f"reading and claiming the executor lock took {took:.3f}s, more than lock_settle="
-                f"{self.lock_settle}s, so another executor may have claimed it unseen; the claim is withdrawn, "
-                "try again",
+                f"{self.lock_settle}s, so another executor may have claimed it unseen; the claim was withdrawn "
+                f"({_LOCK_ATTEMPTS} attempts)"
             )
         if after == claim:
             return None
         if after is not None and after.live(time.time(), dead_owners):
             return after.holder()
-        raise self._error("lock", "the executor lock's record changed while it was claimed; try again")
+        raise _Undecided("the executor lock's record changed while it was claimed")
 
     async def renew_executor_lock(self, owner: str, timeout: timedelta) -> bool:
         current = await self._read_lock("renew lock")
@@ -171,6 +186,10 @@ class InngestStore(HttpStore):
         body = encode_state(PROVIDER, record)
         headers = {"Content-Type": "application/json"}
         await self._request(op, "PUT", _LOCK_PATH, expect=_OK, content=body, headers=headers)
+
+
+class _Undecided(Exception):
+    """A claim of the executor lock that could not be decided: tried again."""
 
 
 def _path(op: str, workflow_id: str) -> str:

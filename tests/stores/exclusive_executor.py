@@ -20,7 +20,7 @@ from beluga_core.stores import DaprStore, InngestStore, KafkaStore
 from beluga_core.workflow import DefaultExecutor, WorkflowContext, WorkflowStore
 
 COUNT = 5
-LEASE = timedelta(seconds=1)
+LEASE = timedelta(seconds=2)
 #: The Inngest lock's settle time in these tests: far longer than a request to the local stand-in takes.
 INNGEST_SETTLE = 0.25
 LOG = Path("activity.log")
