@@ -295,7 +295,7 @@ async def test_while_one_process_runs_the_store_another_is_refused_and_every_ste
             InvalidInputError, match=rf"executor '[^']+:{first.pid}:\w+' \(process {first.pid} "
         ):
             await second.start()
-        await asyncio.sleep(LEASE.total_seconds() * 1.5)  # the first keeps its lock: it renews it
+        await asyncio.sleep(LEASE.total_seconds() * 1.25)  # the first keeps its lock: it renews it
         with pytest.raises(InvalidInputError, match="already run by another DefaultExecutor"):
             await second.start()
 
