@@ -170,7 +170,7 @@ class DefaultExecutor:
         self._background: set[asyncio.Task[None]] = set()
         self._leases = _leases_for(self.store, lease or 10.0, worker)
         self._lock = _lock_for(self.store, lease or 10.0, self._lock_lost)
-        self._lost_lock: asyncio.Task[None] | None = None
+        self._lost_lock: asyncio.Task[None] | None = None  # the close after losing the lock (kept alive)
         if (
             isinstance(max_cached_workflows, bool)
             or not isinstance(max_cached_workflows, int)
