@@ -11,6 +11,7 @@ from ._retry import RetryPolicy
 from ._types import (
     Delivery,
     HistoryEvent,
+    LockHolder,
     ParentClosePolicy,
     ParkedRun,
     Signal,
@@ -483,4 +484,34 @@ class ParkingStore(Protocol):
     ) -> tuple[list[WorkflowState], list[ParkedRun]]:
         """Claim like :meth:`LeasingStore.claim_runs` (``limit`` counts the runs that are not parked): the
         states of the claimed runs that are not parked, and the parked ones as :class:`ParkedRun` (unloaded)."""
+        ...
+
+
+@runtime_checkable
+class ExclusiveStore(Protocol):
+    """Capability of a :class:`WorkflowStore` that several processes can reach but not share: it holds an
+    executor lock, so that one DefaultExecutor at a time runs its workflows (``KafkaStore``, ``DaprStore``,
+    ``InngestStore``).
+
+    The lock names its holder (an owner id, ``host:pid:random``) and expires ``timeout`` after it was last
+    taken or renewed, so a process that dies does not keep it. The DefaultExecutor takes it in ``start()``
+    (refusing to start while another executor holds it), renews it every third of its ``lease_timeout``, and
+    releases it in ``close()``. A store that is a :class:`LeasingStore` has no need of it.
+    """
+
+    async def acquire_executor_lock(
+        self, owner: str, timeout: timedelta, dead_owners: Collection[str] = ()
+    ) -> LockHolder | None:
+        """Take the lock for ``owner`` until ``timeout`` from now: None when taken (or already held by
+        ``owner``), else the other holder, whose lock has not expired. A lock held by one of ``dead_owners``
+        (executors known to be gone) is taken over as if it had expired."""
+        ...
+
+    async def renew_executor_lock(self, owner: str, timeout: timedelta) -> bool:
+        """Extend ``owner``'s lock to ``timeout`` from now; False when the store shows that ``owner`` no
+        longer holds it (another executor took it after it expired)."""
+        ...
+
+    async def release_executor_lock(self, owner: str) -> None:
+        """Give up ``owner``'s lock, if it holds it: another executor may take it at once."""
         ...

@@ -285,3 +285,13 @@ class UpdateReply(BaseModel):
     result: Any = None
     error: ErrorInfo | None = None
     known: list[str] = Field(default_factory=list)
+
+
+class LockHolder(BaseModel):
+    """Who holds a store's executor lock (see :class:`~beluga_core.api._protocols.ExclusiveStore`): the
+    executor's owner id (``host:pid:random``) and when its lock expires unless renewed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    owner: str = Field(min_length=1)
+    expires_at: datetime

@@ -11,7 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..api._hooks import Hooks, fire_hook
-from ..api._protocols import ActivityFunction, LeasingStore, QueryHandler, WorkflowFunction, WorkflowStore
+from ..api._protocols import (
+    ActivityFunction,
+    ExclusiveStore,
+    LeasingStore,
+    QueryHandler,
+    WorkflowFunction,
+    WorkflowStore,
+)
 from ..api._types import (
     ChildRef,
     Delivery,
@@ -53,6 +60,7 @@ from ._children import ChildRuns
 from ._clock import REAL_CLOCK, Clock
 from ._delivered_updates import SentUpdate, apply_delivered_update
 from ._eviction import RunCache
+from ._exclusive import ExecutorLock
 from ._handle import DefaultWorkflowHandle
 from ._journal import Journal
 from ._leases import Leases
@@ -68,7 +76,8 @@ logger = logging.getLogger("beluga_core.executor")
 #: What ``_reclaimed`` gives for a run another executor owns now.
 _OWNED_ELSEWHERE = WorkflowState(workflow_id="-", run_id="-", workflow_type="-")
 
-#: The executor started on each store object that only one executor may run (by the store's id()).
+#: The executor started on each store object that only one executor may run and that holds no executor lock
+#: (by the store's id()): such a store is refused to a second executor of this process only.
 _EXCLUSIVE_STORES: weakref.WeakValueDictionary[int, DefaultExecutor] = weakref.WeakValueDictionary()
 
 #: How long a run suspended by a store error waits before the first attempt to resume it, and at most.
@@ -96,7 +105,9 @@ class DefaultExecutor:
             int, else ``InvalidInputError``.
         lease_timeout: on a store that several processes may share (``SQLiteStore``, ``NatsStore``), how long a run stays
             owned by this executor without a renewal: a process that dies loses its runs after this long, and
-            another executor on the store takes them over. Renewed every third of it.
+            another executor on the store takes them over. Renewed every third of it. On a store that one
+            executor at a time may run (``KafkaStore``, ``DaprStore``, ``InngestStore``), how long its executor
+            lock lasts without a renewal: after a process dies, another executor can start after this long.
         max_cached_workflows: how many runs stay in memory at most, as Temporal's workflow cache. Past it, the
             run idle the longest (every step it has under way waits for a signal or a timer) is evicted: it
             leaves memory and is replayed from the store when a signal, cancel, update or its timer arrives.
@@ -112,8 +123,10 @@ class DefaultExecutor:
     Use it as an async context manager (``async with DefaultExecutor(...) as ex:``), or call :meth:`start`
     and :meth:`close`. Closing stops the runs in this process without ending them: they stay ``running``
     in the store and resume on the next start (or at once in another executor sharing the store). Several
-    executors may share a ``SQLiteStore`` file or a ``NatsStore`` bucket, each with its own store object; on other stores run one
-    executor per store at a time.
+    executors may share a ``SQLiteStore`` file or a ``NatsStore`` bucket, each with its own store object; other stores
+    are run by one executor at a time: ``start()`` raises :class:`InvalidInputError` while another executor, in
+    any process, holds the executor lock of a ``KafkaStore`` topic, a ``DaprStore`` state store or an
+    ``InngestStore`` server (or, for an ``InMemoryStore``, runs the same store object).
 
     Each run has one writer: signals and cancellations go through the run's own journal when it is live in
     this process, and wait for a start or a recovery of the same id to finish first. A run suspended by a
@@ -166,6 +179,8 @@ class DefaultExecutor:
             if self._leases is not None
             else StoreOutage(f"on {type(self.store).__name__}")
         )
+        self._executor_lock = _executor_lock_for(self.store, lease or 10.0, self._lock_lost)
+        self._lost_lock: asyncio.Task[None] | None = None  # the close after losing the lock (kept alive)
         if (
             isinstance(max_cached_workflows, bool)
             or not isinstance(max_cached_workflows, int)
@@ -197,8 +212,13 @@ class DefaultExecutor:
         async with self._start_lock:
             if self._started:
                 return
-            self._take_store()
-            running, parked = await self._running_to_resume()
+            await self._take_store()
+            try:
+                running, parked = await self._running_to_resume()
+            except BaseException:
+                if self._executor_lock is not None:  # not started: another executor may take the store
+                    await self._executor_lock.close()
+                raise
             for state in running:
                 self._resume(state)
             for run in parked:
@@ -211,9 +231,13 @@ class DefaultExecutor:
                     self._workflows.keys, self._take_over, self._adopt_parked, self._apply_delivery
                 )
 
-    def _take_store(self) -> None:
-        """A store several executors cannot share is refused to a second one started in this process."""
+    async def _take_store(self) -> None:
+        """A store several executors cannot share is refused to a second executor: in any process when the
+        store holds an executor lock, else in this process."""
         if self._leases is not None:
+            return
+        if self._executor_lock is not None:
+            await self._executor_lock.acquire()
             return
         running = _EXCLUSIVE_STORES.get(id(self.store))
         if running is not None and running is not self:
@@ -250,6 +274,8 @@ class DefaultExecutor:
                 await self._cache.park(idle)
             if self._leases is not None:
                 await self._leases.close()
+            if self._executor_lock is not None:
+                await self._executor_lock.close()
             if _EXCLUSIVE_STORES.get(id(self.store)) is self:
                 del _EXCLUSIVE_STORES[id(self.store)]
             if self._cache is not None:
@@ -258,6 +284,10 @@ class DefaultExecutor:
             self._activity_pool.shutdown()
         finally:
             self._closing = False
+
+    def _lock_lost(self) -> None:
+        """Another executor may run the store now: stop the runs here (logged by the lock)."""
+        self._lost_lock = asyncio.create_task(self.close(), name="beluga-executor-lock-lost")
 
     def _in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(work, name=name)
@@ -812,6 +842,12 @@ def _leases_for(store: WorkflowStore, lease_timeout: float, worker: bool) -> Lea
             f"DefaultExecutor(worker=False) needs a store that several processes may share (SQLiteStore, NatsStore); "
             f"{type(store).__name__} is run by one executor at a time"
         )
+    return None
+
+
+def _executor_lock_for(store: WorkflowStore, lease_timeout: float, on_lost: Callable[[], None]) -> ExecutorLock | None:
+    if isinstance(store, ExclusiveStore) and not isinstance(store, LeasingStore):
+        return ExecutorLock(store, lease_timeout, on_lost)
     return None
 
 

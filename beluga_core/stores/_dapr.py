@@ -24,6 +24,15 @@ exist yet, the very first write of it has no etag to check.
 
 Workflow states themselves are written last-write-wins: Dapr does not return the new etag from a save, so
 tracking it would cost a read per step and still race; use NatsStore for revision-checked saves.
+
+The executor lock (``ExclusiveStore``: one DefaultExecutor at a time runs the state store's workflows) is the
+key ``beluga-executor-lock``, ``{"owner", "expires_at"}``, changed by compare-and-set only: it is created by
+a save with ``concurrency: first-write`` and no etag, which a state store with first-write support refuses
+when the key exists (the "first-write without etag" case of Dapr's state store conformance tests), and
+replaced or deleted (``If-Match``) with the etag it was read with. An executor takes it when it is missing,
+expired or its own, renews it every third of ``lease_timeout``, and deletes it when it closes. Use a state
+store component with etag and first-write support (Redis, PostgreSQL, ...): on one without, two executors
+starting at the same moment could both create the key.
 """
 
 from __future__ import annotations
@@ -32,12 +41,16 @@ import asyncio
 import builtins
 import json
 import random
+import time
+from collections.abc import Collection
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-from ..api._types import WorkflowFilter, WorkflowState
+from ..api._types import LockHolder, WorkflowFilter, WorkflowState
 from ..api.errors import StoreError
 from ._base import apply_filter, encode_state
+from ._executor_lock import LockRecord, decode_lock, new_claim
 from ._http import HttpStore, describe_status, json_array
 from ._remote import decode_stored_state, require_key_id
 
@@ -45,6 +58,7 @@ PROVIDER = "dapr"
 
 INDEX_KEY = "beluga-workflow-index"
 STATE_KEY_PREFIX = "beluga-workflow:"
+LOCK_KEY = "beluga-executor-lock"
 
 _BULK_CHUNK = 500
 _SAVED = (200, 201, 204)
@@ -122,6 +136,68 @@ class DaprStore(HttpStore):
         await self._change_index("delete", workflow_id, present=False)
         self._indexed.discard(workflow_id)
 
+    # -- ExclusiveStore: the executor lock --
+
+    async def acquire_executor_lock(
+        self, owner: str, timeout: timedelta, dead_owners: Collection[str] = ()
+    ) -> LockHolder | None:
+        for attempt in range(self._index_retries):
+            current, etag = await self._read_lock("lock")
+            if current is not None and current.owner != owner and current.live(time.time(), dead_owners):
+                return current.holder()
+            if await self._write_lock("lock", new_claim(owner, timeout), etag):
+                return None
+            await _backoff(attempt)
+        raise StoreError(
+            PROVIDER, "lock", f"{LOCK_KEY!r}: still conflicting after {self._index_retries} attempts"
+        )
+
+    async def renew_executor_lock(self, owner: str, timeout: timedelta) -> bool:
+        for attempt in range(self._index_retries):
+            current, etag = await self._read_lock("renew lock")
+            if current is None or current.owner != owner:
+                return False
+            if await self._write_lock("renew lock", new_claim(owner, timeout), etag):
+                return True
+            await _backoff(attempt)
+        raise StoreError(
+            PROVIDER, "renew lock", f"{LOCK_KEY!r}: still conflicting after {self._index_retries} attempts"
+        )
+
+    async def release_executor_lock(self, owner: str) -> None:
+        current, etag = await self._read_lock("unlock")
+        if current is None or current.owner != owner or etag is None:
+            return
+        response = await self._request(
+            "unlock",
+            "DELETE",
+            self._key_path(LOCK_KEY),
+            expect=(200, 204, 409, 500),
+            params={"concurrency": "first-write"},
+            headers={"If-Match": etag},
+        )
+        # 409 (or 500 "etag mismatch"): another executor changed the lock since, so it is not ours to delete
+        if response.status_code == 500 and "etag mismatch" not in response.text.lower():
+            raise self._error("unlock", f"DELETE {LOCK_KEY}: {describe_status(response)}")
+
+    async def _read_lock(self, op: str) -> tuple[LockRecord | None, str | None]:
+        """The lock's record and etag; (None, None) when there is no lock key."""
+        response = await self._request(op, "GET", self._key_path(LOCK_KEY), expect=(200, 204))
+        if response.status_code == 204:
+            return None, None
+        return decode_lock(response.content), response.headers.get("etag")
+
+    async def _write_lock(self, op: str, claim: LockRecord, etag: str | None) -> bool:
+        """Save ``claim`` if the key still has ``etag`` (is still missing, for None); False when it changed."""
+        item: dict[str, Any] = {
+            "key": LOCK_KEY,
+            "value": claim.to_json(),
+            "options": {"concurrency": "first-write"},
+        }
+        if etag is not None:
+            item["etag"] = etag
+        return await self._post_state(op, json.dumps([item]).encode(), conflict_ok=True)
+
     # -- states --
 
     async def _post_state(self, op: str, items: bytes, *, conflict_ok: bool = False) -> bool:
@@ -170,7 +246,7 @@ class DaprStore(HttpStore):
                 item["etag"] = etag
                 item["options"] = {"concurrency": "first-write"}
             if not await self._post_state(op, json.dumps([item]).encode(), conflict_ok=True):
-                await asyncio.sleep(min(0.5, 0.005 * 2**attempt) * random.uniform(0.5, 1.5))
+                await _backoff(attempt)
             # either way, loop: the next read confirms the change (or retries it)
         raise StoreError(
             PROVIDER, op, f"index {INDEX_KEY!r}: still conflicting after {self._index_retries} attempts"
@@ -193,3 +269,8 @@ class DaprStore(HttpStore):
 
     def _key_path(self, key: str) -> str:
         return f"{self._state_path}/{quote(key, safe='')}"
+
+
+async def _backoff(attempt: int) -> None:
+    """Wait before trying a conflicting write again: exponential, jittered, at most about half a second."""
+    await asyncio.sleep(min(0.5, 0.005 * 2**attempt) * random.uniform(0.5, 1.5))

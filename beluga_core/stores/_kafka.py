@@ -19,6 +19,19 @@ of the acknowledgement and the follower gets there first.
 There are no revision checks: Kafka has no conditional produce. Two instances writing the same workflow both
 succeed and the one written later in the log wins.
 
+The executor lock (``ExclusiveStore``: one DefaultExecutor at a time runs the topic's workflows). Kafka has no
+compare-and-set, but a partition is totally ordered, and every reader of it sees the same records in the same
+order. The lock lives in a second compacted topic, ``<topic>-executor-lock`` (one partition, created on first
+use), keyed by executor. To take it, an executor appends its claim (owner, expiry), then reads that topic
+from the start to its end, keeping each key's latest record: of the claims that have not expired, the one
+whose chain started first holds the lock. A first claim's chain starts at its own offset, and each renewal
+(a claim appended every third of ``lease_timeout``) names the offset of the first claim; so a claim made
+while the holder renews always loses, whoever reads the log. A losing claim is withdrawn (tombstoned) at
+once, the winner tombstones the expired claims it read, and closing tombstones the holder's claim. Compaction
+keeps the latest record of every key, which is all the rule reads. An executor whose renewal is not
+acknowledged before its lock expires counts the lock as lost (another executor may take the topic then).
+Expiries are in the writer's clock: keep the hosts' clocks in sync (NTP) to well within ``lease_timeout``.
+
 Security: ``client_options`` (``security_protocol``, ``sasl_mechanism``, ``sasl_plain_username``,
 ``sasl_plain_password``, ``ssl_context``, ...) go to every client the store makes: the admin client, the
 producer and the consumer. The SASL password never appears in an error, a log record or ``repr()``; a broker
@@ -30,8 +43,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Mapping
+import time
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -47,14 +62,18 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
-from ..api._types import WorkflowFilter, WorkflowState
+from ..api._types import LockHolder, WorkflowFilter, WorkflowState
 from ._base import CredentialsRefused, TlsFailed, apply_filter, encode_state, require_workflow_id
+from ._executor_lock import LockRecord, decode_lock, new_claim
 from ._remote import RemoteStore, decode_stored_state
 from ._secrets import REDACTED
 
 PROVIDER = "kafka"
 
 _TOPIC_ALREADY_EXISTS = 36
+
+#: The executor lock's topic is the store's topic name with this suffix.
+LOCK_TOPIC_SUFFIX = "-executor-lock"
 
 # The keyword arguments that aiokafka's admin client, producer and consumer all take, less those the store
 # sets itself (bootstrap_servers, request_timeout_ms): what ``client_options`` may hold.
@@ -153,6 +172,9 @@ class KafkaStore(RemoteStore):
         self._positions: dict[TopicPartition, int] = {}
         self._progress = asyncio.Event()
         self._view: dict[str, _Record] = {}
+        self._lock_topic_ready = False
+        #: Per owner holding the executor lock through this store: the offset its claims chain from.
+        self._lock_chains: dict[str, int] = {}
 
     def __repr__(self) -> str:
         shown = "".join(
@@ -196,6 +218,105 @@ class KafkaStore(RemoteStore):
         await self._ready("sync")
         async with self._errors("sync"):
             await self._catch_up()
+
+    # -- ExclusiveStore: the executor lock --
+
+    @property
+    def lock_topic(self) -> str:
+        """The compacted topic of the executor lock's claims: ``<topic>-executor-lock``."""
+        return self.topic + LOCK_TOPIC_SUFFIX
+
+    async def acquire_executor_lock(
+        self, owner: str, timeout: timedelta, dead_owners: Collection[str] = ()
+    ) -> LockHolder | None:
+        """Append ``owner``'s claim, read the lock topic back to its end, and hold the lock when the claim
+        is the live one whose chain started first (see the module docs)."""
+        await self._ready("lock")
+        since = self._lock_chains.get(owner)
+        async with self._errors("lock"):
+            if not self._lock_topic_ready:
+                await self._ensure_topic(self.lock_topic, partitions=1)
+                self._lock_topic_ready = True
+            offset = await self._put_claim(new_claim(owner, timeout, since))
+            now, claims = await self._read_claims()
+            winner = _lock_winner(claims, now, dead_owners)
+            if winner is not None and winner.owner == owner:
+                self._lock_chains[owner] = offset if since is None else since
+                await self._withdraw(
+                    other for other, (_, claim) in claims.items() if not claim.live(now, dead_owners)
+                )
+                return None
+            if since is None:
+                await self._withdraw([owner])
+        if winner is None:  # even this claim had expired by the time it was read back
+            raise self._error(
+                "lock", f"the claim expired before it was read back: a timeout of {timeout} is too short"
+            )
+        return winner.holder()
+
+    async def renew_executor_lock(self, owner: str, timeout: timedelta) -> bool:
+        since = self._lock_chains.get(owner)
+        if since is None:
+            return False
+        await self._ready("renew lock")
+        async with self._errors("renew lock"):
+            await self._put_claim(new_claim(owner, timeout, since))
+        return True
+
+    async def release_executor_lock(self, owner: str) -> None:
+        if self._lock_chains.pop(owner, None) is None:
+            return
+        await self._ready("unlock")
+        async with self._errors("unlock"):
+            await self._withdraw([owner])
+
+    async def _put_claim(self, claim: LockRecord) -> int:
+        sent = await self._producer.send_and_wait(
+            self.lock_topic, value=claim.encode(), key=claim.owner.encode()
+        )
+        return int(sent.offset)
+
+    async def _withdraw(self, owners: Iterable[str]) -> None:
+        """Tombstone the claims of ``owners``."""
+        for owner in owners:
+            await self._producer.send_and_wait(self.lock_topic, value=None, key=owner.encode())
+
+    async def _read_claims(self) -> tuple[float, dict[str, tuple[int, LockRecord]]]:
+        """The time just before the lock topic's end was asked for, and each owner's latest claim up to that
+        end (with its offset); tombstoned owners are left out."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=self._poll_ms,
+            request_timeout_ms=int(self._timeout * 1000),
+            **self._client_options,
+        )
+        await consumer.start()
+        try:
+            partition = TopicPartition(self.lock_topic, 0)
+            consumer.assign([partition])
+            await consumer.seek_to_beginning(partition)
+            now = time.time()
+            end = (await consumer.end_offsets([partition]))[partition]
+            latest: dict[str, tuple[int, bytes | None]] = {}
+            deadline = time.monotonic() + self._timeout
+            while await consumer.position(partition) < end:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"reading topic {self.lock_topic!r} took more than {self._timeout}s")
+                batches = await consumer.getmany(partition, timeout_ms=self._poll_ms)
+                for record in batches.get(partition, []):
+                    if record.key is not None and record.offset < end:
+                        latest[record.key.decode(errors="replace")] = (record.offset, record.value)
+        finally:
+            await consumer.stop()
+        claims = {}
+        for owner, (offset, value) in latest.items():
+            claim = None if value is None else decode_lock(value)
+            if claim is not None and claim.owner == owner:
+                claims[owner] = (offset, claim)
+        return now, claims
 
     # -- producing --
 
@@ -275,8 +396,9 @@ class KafkaStore(RemoteStore):
             await self._shutdown()
             raise
 
-    async def _ensure_topic(self) -> None:
-        """Create the topic compacted, or check that an existing one is compacted."""
+    async def _ensure_topic(self, topic: str | None = None, partitions: int | None = None) -> None:
+        """Create ``topic`` (the store's by default) compacted, or check that an existing one is compacted."""
+        topic = self.topic if topic is None else topic
         admin = AIOKafkaAdminClient(
             bootstrap_servers=self.bootstrap_servers,
             request_timeout_ms=int(self._timeout * 1000),
@@ -284,33 +406,20 @@ class KafkaStore(RemoteStore):
         )
         await admin.start()
         try:
-            topic = NewTopic(
-                self.topic,
-                self._partition_count,
+            new_topic = NewTopic(
+                topic,
+                self._partition_count if partitions is None else partitions,
                 self._replication_factor,
                 topic_configs={"cleanup.policy": "compact"},
             )
-            response = await admin.create_topics([topic])
+            response = await admin.create_topics([new_topic])
             for _, code, message in (error[:3] for error in response.topic_errors):
                 if code == _TOPIC_ALREADY_EXISTS:
-                    await self._check_compacted(admin)
+                    await _check_compacted(admin, topic)
                 elif code != 0:
-                    raise RuntimeError(f"create topic {self.topic!r}: {message} (error {code})")
+                    raise RuntimeError(f"create topic {topic!r}: {message} (error {code})")
         finally:
             await admin.close()
-
-    async def _check_compacted(self, admin: Any) -> None:
-        """Refuse a topic whose cleanup policy would drop the latest state of a workflow after a while."""
-        resource = ConfigResource(ConfigResourceType.TOPIC, self.topic)
-        for response in await admin.describe_configs([resource]):
-            for resource_result in response.resources:
-                for entry in resource_result[4]:
-                    name, value = entry[0], entry[1]
-                    if name == "cleanup.policy" and value is not None and "compact" not in value:
-                        raise RuntimeError(
-                            f"topic {self.topic!r} has cleanup.policy={value}: states would be deleted by "
-                            f"retention; use a compacted topic"
-                        )
 
     async def _start_clients(self) -> None:
         request_timeout_ms = int(self._timeout * 1000)
@@ -355,6 +464,33 @@ class KafkaStore(RemoteStore):
     def _connection_lost(self) -> bool:
         """A follower that stopped on an error means the view is stale: reconnect and rebuild it."""
         return self._follower_error is not None
+
+
+async def _check_compacted(admin: Any, topic: str) -> None:
+    """Refuse a topic whose cleanup policy would drop the latest record of a key after a while."""
+    resource = ConfigResource(ConfigResourceType.TOPIC, topic)
+    for response in await admin.describe_configs([resource]):
+        for resource_result in response.resources:
+            for entry in resource_result[4]:
+                name, value = entry[0], entry[1]
+                if name == "cleanup.policy" and value is not None and "compact" not in value:
+                    raise RuntimeError(
+                        f"topic {topic!r} has cleanup.policy={value}: records would be deleted by "
+                        f"retention; use a compacted topic"
+                    )
+
+
+def _lock_winner(
+    claims: Mapping[str, tuple[int, LockRecord]], now: float, dead_owners: Collection[str]
+) -> LockRecord | None:
+    """The claim that holds the lock: of the live claims, the one whose chain started first (a first claim's
+    chain starts at its own offset, a renewal names the offset it chains from)."""
+    live = [
+        (claim.since if claim.since is not None else offset, claim)
+        for offset, claim in claims.values()
+        if claim.live(now, dead_owners)
+    ]
+    return min(live, key=lambda started: started[0])[1] if live else None
 
 
 # the options of one aiokafka connection (aiokafka.conn.create_conn), for diagnosing a failed bootstrap

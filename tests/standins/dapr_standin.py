@@ -4,10 +4,13 @@ It is not Dapr. It serves the documented state API (https://docs.dapr.io/referen
 enough to test DaprStore against real HTTP, with the data kept in this object so that every store instance
 talking to it sees the same state:
 
-- ``POST /v1.0/state/{store}``: save a JSON array of ``{"key", "value", "etag"?}`` (204). An item with an
-  etag that is not the key's current one (or names a missing key) is refused with 409 and
-  ``ERR_STATE_SAVE`` ("possible etag mismatch"), as Dapr does; nothing of the request is saved then. Keys
-  with ``||`` are refused (400), as Dapr reserves that separator.
+- ``POST /v1.0/state/{store}``: save a JSON array of ``{"key", "value", "etag"?, "options"?}`` (204). An
+  item with an etag that is not the key's current one (or names a missing key) is refused with 409 and
+  ``ERR_STATE_SAVE`` ("possible etag mismatch"), as Dapr does; so is an item with
+  ``"options": {"concurrency": "first-write"}`` and no etag (or an empty one) whose key exists: first-write
+  without an etag only creates, as Dapr's state store conformance tests require of the stores that support
+  first-write ("first-write without etag"). Nothing of the request is saved then. An empty etag counts as
+  none. Keys with ``||`` are refused (400), as Dapr reserves that separator.
 - ``GET /v1.0/state/{store}/{key}``: the value with an ``ETag`` header (200), or 204 when missing.
 - ``DELETE /v1.0/state/{store}/{key}``: 204; an ``If-Match`` etag that does not match is refused (409).
 - ``POST /v1.0/state/{store}/bulk``: ``{"keys": [...]}`` -> ``[{"key", "data", "etag"}]``, ``{"key"}`` only
@@ -32,6 +35,16 @@ from ._http import Request, Response, StandinServer
 
 def _error(status: int, code: str, message: str) -> Response:
     return Response.of_json(status, {"errorCode": code, "message": message})
+
+
+def _conflicts(item: dict[str, object], data: dict[str, tuple[bytes, str]]) -> bool:
+    """Whether Dapr refuses to save ``item``: its etag is not the key's, or it is a first-write create of a
+    key that exists."""
+    etag, key = item.get("etag") or None, str(item["key"])
+    if etag is None:
+        options = item.get("options")
+        return isinstance(options, dict) and options.get("concurrency") == "first-write" and key in data
+    return key not in data or data[key][1] != etag
 
 
 class DaprStandin(StandinServer):
@@ -91,10 +104,10 @@ class DaprStandin(StandinServer):
         for item in items:
             if "||" in item["key"]:
                 return _error(400, "ERR_MALFORMED_REQUEST", f"input key {item['key']} can't contain '||'")
-            etag = item.get("etag")
-            if etag is not None and (item["key"] not in data or data[item["key"]][1] != etag):
+            if _conflicts(item, data):
                 self.conflicts += 1
-                return _error(409, "ERR_STATE_SAVE", f"failed saving state: possible etag mismatch ({etag})")
+                message = f"failed saving state: possible etag mismatch ({item.get('etag')})"
+                return _error(409, "ERR_STATE_SAVE", message)
         for item in items:
             self.put(data, item["key"], item.get("value"))
         return Response(204)
