@@ -467,23 +467,22 @@ class ParkingStore(Protocol):
     """Capability of a :class:`LeasingStore` (``SQLiteStore``): an index of the runs that are *parked*, evicted
     from memory while they wait only for a signal or a timer, with their next wake-up time.
 
-    So an executor that starts claims parked runs without loading or replaying them (it brings one back when
-    something arrives for it, or when its timer is due): a restart is as fast with 100,000 parked runs as
-    with none. A mark lasts until the run's next write (any append or save clears it).
+    A parked run is owned by no executor: :meth:`park_runs` releases its lease with the mark. ``claim_runs``
+    (without ids) takes a parked run only once it has something to do (its timer is due, or a delivery waits
+    for it), and a claim by id takes it whenever an executor brings it back itself (a signal it was sent, its
+    timer); a claimed run is not parked any more. So an executor that starts lists the parked runs
+    (:meth:`parked_runs`) without claiming, loading or replaying them: a restart is as fast with 100,000
+    parked runs as with none, and a process that dies leaves no parked run to take over. Any write to a run
+    clears its mark too.
     """
 
     async def park_runs(self, runs: Sequence[ParkedRun]) -> None:
-        """Mark ``runs`` (running, held by the bound owner, of those run ids) as parked; others are skipped."""
+        """Mark ``runs`` (running, held by the bound owner, of those run ids, and with that last event when
+        ``last_event_id`` is given) parked, releasing their leases; others are skipped."""
         ...
 
-    async def claim_awake_runs(
-        self,
-        workflow_types: Collection[str],
-        dead_owners: Collection[str] = (),
-        limit: int | None = None,
-    ) -> tuple[list[WorkflowState], list[ParkedRun]]:
-        """Claim like :meth:`LeasingStore.claim_runs` (``limit`` counts the runs that are not parked): the
-        states of the claimed runs that are not parked, and the parked ones as :class:`ParkedRun` (unloaded)."""
+    async def parked_runs(self, workflow_types: Collection[str]) -> list[ParkedRun]:
+        """The parked runs of ``workflow_types``, with their wake-up times (nothing claimed nor loaded)."""
         ...
 
 

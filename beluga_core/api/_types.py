@@ -7,6 +7,7 @@ it and any executor can return it.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, Literal
@@ -229,20 +230,23 @@ class Signal(BaseModel):
     sender_id: str = ""
 
 
-class ParkedRun(BaseModel):
+@dataclass(frozen=True, slots=True)
+class ParkedRun:
     """A running run its executor evicted from memory while it waited only for a signal or a timer, as a
-    :class:`~beluga_core.api._protocols.ParkingStore` remembers it: a restart claims it without loading it.
+    :class:`~beluga_core.api._protocols.ParkingStore` remembers it: owned by no executor, listed by a start
+    without being claimed or loaded.
 
     ``wake_at`` is when its earliest timer is due (None: it waits for a signal, a cancel or an update only).
-    The mark is the store's until the run's next write, which clears it. ``last_event_id``, when set, is the
+    The mark is the store's until the run is claimed or written again. ``last_event_id``, when set, is the
     id of the run's last event as its executor saw it: the store marks the run only if that is still its last
     event (a write that got in first, a signal say, means the run has something to do).
+
+    A plain dataclass, not a model: it passes between the executor and its store only, and a start may list
+    100,000 of them.
     """
 
-    model_config = ConfigDict(frozen=True)
-
-    workflow_id: str = Field(min_length=1)
-    run_id: str = Field(min_length=1)
+    workflow_id: str
+    run_id: str
     wake_at: datetime | None = None
     last_event_id: int | None = None
 

@@ -8,9 +8,10 @@ running anything again, when something arrives for it: a signal, a cancel, an up
 process, or the earliest of its timers. A handle waiting for its result keeps waiting.
 
 On a :class:`~beluga_core.api._protocols.ParkingStore` (``SQLiteStore``) an evicted run is also marked parked
-in the store, with its wake-up time: an executor that starts later (this process restarted, or another one
-taking the run over) claims it without loading it, and it stays out of memory until something arrives for it.
-Only an id, a run id and a timer handle per parked run stay in memory.
+in the store, with its wake-up time, and its lease released: an executor brings it back by claiming it (a
+signal it was sent, its timer), another one claims it once it has something to do (a delivery, a due timer),
+and an executor that starts lists the parked runs without claiming or loading them. Only an id, a run id
+and a timer handle per parked run stay in memory.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from ..api._protocols import ParkingStore
-from ..api._types import ParkedRun
+from ..api._types import ParkedRun, WorkflowState
 from ..api.errors import WorkflowError
 
 if TYPE_CHECKING:
@@ -146,10 +147,19 @@ class RunCache:
         if evicted.wake is not None:
             evicted.wake.cancel()
         executor = self._executor
-        state = await executor.store.load(workflow_id)
+        state = await self._reload(workflow_id)
         if state is None or state.status.is_terminal or state.run_id != evicted.run_id:
             return  # ended, or replaced, while evicted (another process took it over, say)
         executor._resume(state)
+
+    async def _reload(self, workflow_id: str) -> WorkflowState | None:
+        """The stored state of an evicted run to bring back: claimed first when it is parked in the store
+        (None when another executor holds it now)."""
+        executor = self._executor
+        if executor._leases is None or not isinstance(executor.store, ParkingStore):
+            return await executor.store.load(workflow_id)
+        claimed = await executor._leases.claim(list(executor._workflows), [workflow_id])
+        return claimed[0] if claimed else None
 
     def __contains__(self, workflow_id: str) -> bool:
         return workflow_id in self._evicted

@@ -227,9 +227,7 @@ class DefaultExecutor:
             if self._worker:
                 self._in_background(self._children.cancel_orphans(running), "beluga-cancel-orphans")
             if self._leases is not None:
-                self._leases.start(
-                    self._workflows.keys, self._take_over, self._adopt_parked, self._apply_delivery
-                )
+                self._leases.start(self._workflows.keys, self._take_over, self._apply_delivery)
 
     async def _take_store(self) -> None:
         """A store several executors cannot share is refused to a second executor: in any process when the
@@ -250,9 +248,10 @@ class DefaultExecutor:
 
     async def _running_to_resume(self) -> tuple[list[WorkflowState], list[ParkedRun]]:
         """The running runs this executor resumes at its start: the ones it could claim on a shared store,
-        where the parked ones (see ``RunCache``) are claimed without being loaded."""
+        and the parked runs (see ``RunCache``), which are neither claimed nor loaded."""
         if self._leases is not None:
-            return await self._leases.claim_awake(list(self._workflows))
+            types = list(self._workflows)
+            return await self._leases.claim(types), await self._leases.parked(types)
         return await self.store.list(WorkflowFilter(status=WorkflowStatus.RUNNING)), []
 
     async def close(self) -> None:
@@ -575,8 +574,8 @@ class DefaultExecutor:
             await self._cache.rehydrate(workflow_id)
 
     def _adopt_parked(self, parked: ParkedRun) -> None:
-        """Hold a parked run this executor claimed out of memory until something arrives for it (resumed at
-        once when runs are not evicted here: under a virtual clock)."""
+        """Hold a parked run out of memory until something arrives for it (resumed at once when runs are not
+        evicted here: under a virtual clock)."""
         if parked.workflow_id in self._runs:
             return
         if self._cache is not None:
@@ -845,7 +844,9 @@ def _leases_for(store: WorkflowStore, lease_timeout: float, worker: bool) -> Lea
     return None
 
 
-def _executor_lock_for(store: WorkflowStore, lease_timeout: float, on_lost: Callable[[], None]) -> ExecutorLock | None:
+def _executor_lock_for(
+    store: WorkflowStore, lease_timeout: float, on_lost: Callable[[], None]
+) -> ExecutorLock | None:
     if isinstance(store, ExclusiveStore) and not isinstance(store, LeasingStore):
         return ExecutorLock(store, lease_timeout, on_lost)
     return None

@@ -88,17 +88,11 @@ class Leases:
         dead = [owner for owner in await self._store.lease_owners() if _is_dead(owner)]
         return await self._store.claim_runs(workflow_types, workflow_ids, dead, limit)
 
-    async def claim_awake(
-        self, workflow_types: Collection[str], limit: int | None = None
-    ) -> tuple[list[WorkflowState], list[ParkedRun]]:
-        """Claim like :meth:`claim`; on a :class:`ParkingStore` the parked runs come back unloaded (their
-        ids and wake-up times), the others loaded."""
-        if not self.worker:
-            return [], []
-        dead = [owner for owner in await self._store.lease_owners() if _is_dead(owner)]
-        if isinstance(self._store, ParkingStore):
-            return await self._store.claim_awake_runs(workflow_types, dead, limit)
-        return await self._store.claim_runs(workflow_types, None, dead, limit), []
+    async def parked(self, workflow_types: Collection[str]) -> list[ParkedRun]:
+        """The parked runs of ``workflow_types`` (on a :class:`ParkingStore`; none on another store)."""
+        if not self.worker or not isinstance(self._store, ParkingStore):
+            return []
+        return await self._store.parked_runs(workflow_types)
 
     async def post(self, delivery: Delivery) -> None:
         await self._store.post_delivery(delivery)
@@ -116,14 +110,13 @@ class Leases:
         self,
         workflow_types: Callable[[], Collection[str]],
         resume: Callable[[WorkflowState], None],
-        adopt_parked: Callable[[ParkedRun], None],
         deliver: Callable[[Delivery], Awaitable[bool]],
     ) -> None:
-        """Run the loop: renew, take over expired runs (``resume`` each, ``adopt_parked`` each parked one),
-        apply deliveries (``deliver``: True once the delivery is done with, to be removed from the inbox)."""
+        """Run the loop: renew, take over expired runs and parked runs with something to do (``resume``
+        each), apply deliveries (``deliver``: True once the delivery is done with, to be removed from the inbox)."""
         if self.worker and self._task is None:
             self._task = asyncio.create_task(
-                self._loop(workflow_types, resume, adopt_parked, deliver), name=f"beluga-leases:{self.owner}"
+                self._loop(workflow_types, resume, deliver), name=f"beluga-leases:{self.owner}"
             )
 
     async def close(self) -> None:
@@ -149,7 +142,6 @@ class Leases:
         self,
         workflow_types: Callable[[], Collection[str]],
         resume: Callable[[WorkflowState], None],
-        adopt_parked: Callable[[ParkedRun], None],
         deliver: Callable[[Delivery], Awaitable[bool]],
     ) -> None:
         loop = asyncio.get_running_loop()
@@ -168,12 +160,10 @@ class Leases:
                     next_claim = min(next_claim, max(now, last_claim + _MIN_CLAIM_INTERVAL))
                 claim_now = now >= next_claim
                 if claim_now:
-                    claimed, parked = await self.claim_awake(workflow_types(), limit=_CLAIM_BATCH)
+                    claimed = await self.claim(workflow_types(), limit=_CLAIM_BATCH)
                     for state in claimed:
                         logger.debug("executor %s took workflow %s", self.owner, state.workflow_id)
                         resume(state)
-                    for run in parked:
-                        adopt_parked(run)
                     last_claim, wrote = now, True
                     # A full batch: more may be waiting, for this executor or another one (they share them).
                     next_claim = now if len(claimed) == _CLAIM_BATCH else now + claim_every

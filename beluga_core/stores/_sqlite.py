@@ -145,15 +145,20 @@ def _data_version(conn: sqlite3.Connection) -> int:
 
 def _add_new_columns(conn: sqlite3.Connection) -> None:
     """Bring a file made before leases or the parked index existed up to date (its runs start unowned and
-    not parked), and index the running runs by owner (what a claim reads)."""
+    not parked), and index what a claim reads: the runs that are not parked by owner, the parked ones by
+    wake-up time."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(workflows)")}
     if "owner" not in columns:
         conn.execute("ALTER TABLE workflows ADD COLUMN owner TEXT")
     if "parked_until_us" not in columns:
         conn.execute("ALTER TABLE workflows ADD COLUMN parked_until_us INTEGER")
     conn.execute(
-        "CREATE INDEX IF NOT EXISTS workflows_running_by_owner ON workflows (owner, created_us) "
-        "WHERE status = 'running'"
+        "CREATE INDEX IF NOT EXISTS workflows_awake_by_owner ON workflows (owner, created_us) "
+        "WHERE status = 'running' AND parked_until_us IS NULL"
+    )
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS workflows_parked_by_wake ON workflows (parked_until_us) "
+        "WHERE parked_until_us IS NOT NULL"
     )
 
 
@@ -466,6 +471,9 @@ class SQLiteStore:
         dead_owners: Collection[str] = (),
         limit: int | None = None,
     ) -> builtins.list[WorkflowState]:
+        """Claim as :meth:`LeasingStore.claim_runs` says. Without ``workflow_ids``, a parked run (see
+        :meth:`park_runs`) is claimed only once it has something to do: its timer is due, or a delivery waits
+        for it. A claimed run is not parked any more."""
         owner = self._require_owner("claim_runs")
         if not workflow_types or (workflow_ids is not None and not workflow_ids):
             return []
@@ -474,7 +482,10 @@ class SQLiteStore:
             which, params = self._claimable(conn, owner, workflow_types, workflow_ids, dead_owners)
             if limit is not None:
                 which += f" ORDER BY w.created_us LIMIT {int(limit)}"
-            sql = f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({which}) RETURNING workflow_id"
+            sql = (
+                f"UPDATE workflows SET owner = ?, parked_until_us = NULL WHERE workflow_id IN ({which}) "
+                "RETURNING workflow_id"
+            )
             return conn.execute(sql, params).fetchall()
 
         def claim(conn: sqlite3.Connection) -> builtins.list[WorkflowState]:
@@ -483,50 +494,32 @@ class SQLiteStore:
 
         return await self._read("claim_runs", claim)
 
-    async def claim_awake_runs(
-        self,
-        workflow_types: Collection[str],
-        dead_owners: Collection[str] = (),
-        limit: int | None = None,
-    ) -> tuple[builtins.list[WorkflowState], builtins.list[ParkedRun]]:
-        """Claim as :meth:`claim_runs` does, in one transaction; the parked runs are claimed without a limit
-        and without being loaded (their ids and wake-up times come from the parked index)."""
-        owner = self._require_owner("claim_awake_runs")
-        if not workflow_types:
-            return [], []
-        parked_rows: builtins.list[Any] = []
+    async def parked_runs(self, workflow_types: Collection[str]) -> builtins.list[ParkedRun]:
+        """The parked runs of ``workflow_types``, from the parked index (nothing is claimed nor loaded)."""
+        types = builtins.list(workflow_types)
+        if not types:
+            return []
+        sql = (
+            "SELECT workflow_id, run_id, parked_until_us FROM workflows INDEXED BY workflows_parked_by_wake "
+            "WHERE parked_until_us IS NOT NULL AND status = 'running' AND owner IS NULL "
+            f"AND workflow_type IN ({', '.join('?' * len(types))})"
+        )
 
-        def take(conn: sqlite3.Connection) -> builtins.list[Any]:
-            which, params = self._claimable(conn, owner, workflow_types, None, dead_owners)
-            awake = f"{which} AND w.parked_until_us IS NULL"
-            if limit is not None:
-                awake += f" ORDER BY w.created_us LIMIT {int(limit)}"
-            claim_parked = (
-                f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({which} AND w.parked_until_us IS NOT NULL) "
-                "RETURNING workflow_id, run_id, parked_until_us"
-            )
-            parked_rows.extend(conn.execute(claim_parked, params).fetchall())
-            claim_awake = (
-                f"UPDATE workflows SET owner = ? WHERE workflow_id IN ({awake}) RETURNING workflow_id"
-            )
-            return conn.execute(claim_awake, params).fetchall()
+        def read(conn: sqlite3.Connection) -> builtins.list[ParkedRun]:
+            return [_parked_run(row) for row in conn.execute(sql, types).fetchall()]
 
-        def claim(conn: sqlite3.Connection) -> tuple[builtins.list[WorkflowState], builtins.list[ParkedRun]]:
-            claimed = self._claim_in_transaction(conn, owner, lambda: take(conn))
-            states = [self._load_row(conn, row[0], "claim_awake_runs") for row in claimed]
-            return states, [_parked_run(row) for row in parked_rows]
-
-        return await self._read("claim_awake_runs", claim)
+        return await self._read("parked_runs", read)
 
     async def park_runs(self, runs: Sequence[ParkedRun]) -> None:
+        """Mark ``runs`` parked and release their leases (see :class:`~beluga_core.api._protocols.ParkingStore`)."""
         owner = self._require_owner("park_runs")
         rows = [
             (_wake_us(run.wake_at), run.workflow_id, run.run_id, owner, run.last_event_id, run.last_event_id)
             for run in runs
         ]
         sql = (
-            "UPDATE workflows SET parked_until_us = ? WHERE workflow_id = ? AND run_id = ? AND owner IS ? "
-            "AND status = 'running' AND (? IS NULL OR "
+            "UPDATE workflows SET parked_until_us = ?, owner = NULL WHERE workflow_id = ? AND run_id = ? "
+            "AND owner IS ? AND status = 'running' AND (? IS NULL OR "
             "(SELECT MAX(id) FROM events WHERE events.workflow_id = workflows.workflow_id) = ?)"
         )
 
@@ -548,32 +541,48 @@ class SQLiteStore:
         the SET's).
 
         The owners whose runs may be taken are looked up first in the small ``executors`` table (expired
-        leases, ``dead_owners``), so the SELECT reads only their runs and the unowned ones, through the
-        ``workflows_running_by_owner`` index, whatever the number of runs the live owners hold. A store
-        object's first claim also takes the runs of owners with no lease row at all (a file written by hand,
-        or by a store object bound to an owner that never claimed).
+        leases, ``dead_owners``), so that each part of the SELECT is an indexed search that reads only what
+        may be claimed, whatever the number of runs live owners hold or that are parked: the runs that are not
+        parked (unowned, or of those owners), the parked ones whose timer is due, and the parked ones a
+        delivery waits for. A store object's first claim also takes the runs of owners with no lease row at
+        all (a file written by hand, or by a store object bound to an owner that never claimed).
         """
         types = builtins.list(workflow_types)
         of_types = f"w.workflow_type IN ({', '.join('?' * len(types))})"
+        takeable = self._takeable_owners(conn, owner, dead_owners)
         params: builtins.list[Any] = [owner]
         if workflow_ids is not None:  # by primary key: the ones it names, its own among them to resume them
             ids = builtins.list(workflow_ids)
-            takeable = [*self._takeable_owners(conn, owner, dead_owners), owner]
-            params += [*types, *ids, *takeable]
+            held = [*takeable, owner]
+            params += [*types, *ids, *held]
             return (
                 f"SELECT w.workflow_id FROM workflows w WHERE w.status = 'running' AND {of_types} "
                 f"AND w.workflow_id IN ({', '.join('?' * len(ids))}) "
-                f"AND (w.owner IS NULL OR w.owner IN ({', '.join('?' * len(takeable))}))"
+                f"AND (w.owner IS NULL OR w.owner IN ({', '.join('?' * len(held))}))"
             ), params
-        running = f"FROM workflows w INDEXED BY workflows_running_by_owner WHERE w.status = 'running' AND {of_types}"
-        candidates = f"SELECT w.workflow_id {running} AND w.owner IS NULL"
+        owners = f"w.owner IN ({', '.join('?' * len(takeable))})"
+        awake = (
+            "SELECT w.workflow_id FROM workflows w INDEXED BY workflows_awake_by_owner "
+            f"WHERE w.status = 'running' AND w.parked_until_us IS NULL AND {of_types}"
+        )
+        # Separate searches, not an OR: an OR of owner conditions would scan every running run.
+        parts = [f"{awake} AND w.owner IS NULL"]
         params += types
-        takeable = self._takeable_owners(conn, owner, dead_owners)
-        if takeable:  # a second indexed search: an OR of both would scan every running run
-            candidates += (
-                f" UNION ALL SELECT w.workflow_id {running} AND w.owner IN ({', '.join('?' * len(takeable))})"
-            )
+        if takeable:
+            parts.append(f"{awake} AND {owners}")
             params += [*types, *takeable]
+        parts.append(
+            "SELECT w.workflow_id FROM workflows w INDEXED BY workflows_parked_by_wake "
+            f"WHERE w.parked_until_us IS NOT NULL AND w.parked_until_us <= ? AND w.status = 'running' "
+            f"AND {of_types}"
+        )
+        params += [self._now_us(), *types]
+        parts.append(
+            "SELECT w.workflow_id FROM deliveries d JOIN workflows w ON w.workflow_id = d.workflow_id "
+            f"WHERE w.parked_until_us IS NOT NULL AND w.status = 'running' AND {of_types}"
+        )
+        params += types
+        candidates = " UNION ALL ".join(parts)
         return f"SELECT w.workflow_id FROM workflows w WHERE w.workflow_id IN ({candidates})", params
 
     def _takeable_owners(
@@ -585,8 +594,8 @@ class SQLiteStore:
         takeable = {row[0] for row in rows} | set(dead_owners)
         if self._data_version is None:
             orphans = conn.execute(
-                "SELECT DISTINCT owner FROM workflows WHERE status = 'running' AND owner IS NOT NULL "
-                "AND owner NOT IN (SELECT owner FROM executors)"
+                "SELECT DISTINCT owner FROM workflows INDEXED BY workflows_awake_by_owner WHERE status = 'running' "
+                "AND parked_until_us IS NULL AND owner IS NOT NULL AND owner NOT IN (SELECT owner FROM executors)"
             )
             takeable |= {row[0] for row in orphans}
         takeable.discard(owner)
