@@ -105,7 +105,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 def _to_us(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    since = moment - _EPOCH
+    # Integer arithmetic on the parts: a third of the cost of dividing by a timedelta, and as exact.
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def _from_us(us: int) -> datetime:
@@ -128,11 +130,19 @@ def _add_lease_columns(conn: sqlite3.Connection) -> None:
 
 
 def _json(value: Any) -> str:
-    return to_json(value).decode()
+    return "null" if value is None else to_json(value).decode()
 
 
 def _error_json(error: ErrorInfo | None) -> str | None:
     return None if error is None else error.model_dump_json()
+
+
+_event_serializer = HistoryEvent.__pydantic_serializer__
+
+
+def _event_rows(workflow_id: str, events: Sequence[HistoryEvent]) -> builtins.list[tuple[str, int, str]]:
+    """The ``events`` rows of ``events`` (JSON as ``model_dump_json`` writes it, without its argument handling)."""
+    return [(workflow_id, e.id, _event_serializer.to_json(e).decode()) for e in events]
 
 
 @dataclass(frozen=True)
@@ -184,18 +194,17 @@ def _in_transaction(conn: sqlite3.Connection, work: Callable[[], None]) -> None:
         raise
 
 
-async def _finish_before_cancel(done: asyncio.Future[None]) -> None:
-    """Await a queued write; a cancelled caller still waits for its commit, then is cancelled.
+class _Commit(asyncio.Future[None]):
+    """The commit a queued write waits for. A cancelled caller still waits for it, then is cancelled.
 
     So when a cancelled task has finished, none of its writes is still in flight (another store object on
-    the same file, opened next, sees them all).
+    the same file, opened next, sees them all). ``cancel`` refuses: a task cancelled while awaiting this
+    future keeps waiting and gets its ``CancelledError`` once the commit is done (what ``asyncio.shield``
+    plus a second wait did, without the extra future and the extra turn of the event loop per write).
     """
-    try:
-        await asyncio.shield(done)
-    except asyncio.CancelledError:
-        if not done.done():
-            await asyncio.wait({done})
-        raise
+
+    def cancel(self, msg: Any = None) -> bool:
+        return False
 
 
 class SQLiteStore:
@@ -217,7 +226,7 @@ class SQLiteStore:
         self._synchronous = synchronous
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beluga-sqlite")
         self._conn: sqlite3.Connection | None = None
-        self._pending: builtins.list[tuple[_Write, asyncio.Future[None]]] = []
+        self._pending: builtins.list[tuple[_Write, _Commit]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
         #: The executor whose writes this store object fences (see :meth:`bind_owner`), and its lease length.
@@ -230,7 +239,7 @@ class SQLiteStore:
     async def save(self, state: WorkflowState) -> None:
         require_workflow_id(PROVIDER, "save", state.workflow_id)
         header = self._header_row(state)
-        events = [(state.workflow_id, e.id, e.model_dump_json()) for e in state.history]
+        events = _event_rows(state.workflow_id, state.history)
 
         def write(conn: sqlite3.Connection) -> None:
             if not conn.execute(_REPLACE_HEADER, (*header, _to_us(utc_now()))).rowcount:
@@ -248,7 +257,7 @@ class SQLiteStore:
         """
         require_workflow_id(PROVIDER, "create_run", state.workflow_id)
         header = self._header_row(state)
-        events = [(state.workflow_id, e.id, e.model_dump_json()) for e in state.history]
+        events = _event_rows(state.workflow_id, state.history)
 
         def write(conn: sqlite3.Connection) -> None:
             if not conn.execute(_CREATE_UNLESS_RUNNING, header).rowcount:
@@ -276,7 +285,7 @@ class SQLiteStore:
             state.run_id,
             self._owner,
         )
-        events = [(state.workflow_id, e.id, e.model_dump_json()) for e in new_events]
+        events = _event_rows(state.workflow_id, new_events)
 
         def write(conn: sqlite3.Connection) -> None:
             if not conn.execute(_UPDATE_STATUS, update).rowcount:
@@ -585,12 +594,12 @@ class SQLiteStore:
 
     async def _write(self, op: str, write: _Write) -> None:
         self._check_open(op)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done = _Commit()
         self._pending.append((write, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         try:
-            await _finish_before_cancel(done)
+            await done
         except StoreError:
             raise
         except Exception as exc:
