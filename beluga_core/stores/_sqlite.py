@@ -20,7 +20,6 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, TypeVar
@@ -38,6 +37,7 @@ from ..api._types import (
 )
 from ..api.errors import StoreError
 from ._base import check_one_owner, require_workflow_id, run_not_stored, running_not_deleted, store_errors
+from ._db_thread import DatabaseThread
 
 PROVIDER = "sqlite"
 
@@ -224,10 +224,13 @@ class SQLiteStore:
             raise ValueError(f"SQLiteStore: synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
         self.path = os.fspath(path)
         self._synchronous = synchronous
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beluga-sqlite")
+        self._thread = DatabaseThread("beluga-sqlite")
         self._conn: sqlite3.Connection | None = None
+        #: Writes queued for the next commit; True while a commit is posted or in flight; the last write's
+        #: commit (writes commit in order, so close waits for that one).
         self._pending: builtins.list[tuple[_Write, _Commit]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._committing = False
+        self._last_commit: _Commit | None = None
         self._closed = False
         #: The executor whose writes this store object fences (see :meth:`bind_owner`), and its lease length.
         self._owner: str | None = None
@@ -349,14 +352,13 @@ class SQLiteStore:
         """Commit what is pending and close the database. Further calls raise :class:`StoreError`."""
         if self._closed:
             return
-        if self._flusher is not None:
-            await asyncio.shield(self._flusher)
+        if self._last_commit is not None and not self._last_commit.done():
+            await asyncio.wait({self._last_commit})
         self._closed = True
         if self._conn is not None:
-            conn = self._conn
-            await asyncio.get_running_loop().run_in_executor(self._thread, conn.close)
+            await self._thread.call(self._conn.close)
             self._conn = None
-        self._thread.shutdown(wait=True)
+        self._thread.stop()
 
     # -- several processes (LeasingStore) ------------------------------------------------------------------
 
@@ -588,16 +590,16 @@ class SQLiteStore:
     async def _read(self, op: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         self._check_open(op)
         async with store_errors(PROVIDER, op):
-            return await asyncio.get_running_loop().run_in_executor(
-                self._thread, lambda: fn(self._connection())
-            )
+            return await self._thread.call(lambda: fn(self._connection()))
 
     async def _write(self, op: str, write: _Write) -> None:
         self._check_open(op)
-        done = _Commit()
+        done = self._last_commit = _Commit()
         self._pending.append((write, done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        if not self._committing:
+            # Posted from the loop's next turn: the writes of every task that runs in this one join it.
+            self._committing = True
+            asyncio.get_running_loop().call_soon(self._post_commit)
         try:
             await done
         except StoreError:
@@ -605,18 +607,33 @@ class SQLiteStore:
         except Exception as exc:
             raise StoreError(PROVIDER, op, f"{exc} ({type(exc).__name__})") from exc
 
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._pending:
-            batch, self._pending = self._pending, []
-            errors = await loop.run_in_executor(self._thread, self._commit, [w for w, _ in batch])
-            for (_, done), error in zip(batch, errors, strict=True):
-                if done.done():
-                    continue
-                if error is None:
-                    done.set_result(None)
-                else:
-                    done.set_exception(error)
+    def _post_commit(self) -> None:
+        """Commit the queued writes on the database thread; the writes queued meanwhile go in the next commit."""
+        batch, self._pending = self._pending, []
+        writes = [w for w, _ in batch]
+        self._thread.post(
+            lambda: self._commit(writes),
+            asyncio.get_running_loop(),
+            lambda errors, failure: self._committed(batch, errors, failure),
+        )
+
+    def _committed(
+        self,
+        batch: builtins.list[tuple[_Write, _Commit]],
+        errors: builtins.list[Exception | None] | None,
+        failure: BaseException | None,
+    ) -> None:
+        """Tell each write of ``batch`` how its commit went (``failure``: the commit itself raised)."""
+        outcomes = errors if errors is not None else [failure] * len(batch)
+        for (_, done), error in zip(batch, outcomes, strict=True):
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+        if self._pending:
+            self._post_commit()
+        else:
+            self._committing = False
 
     def _commit(self, writes: builtins.list[_Write]) -> builtins.list[Exception | None]:
         """Commit ``writes`` in one transaction; if that fails, each in its own, so one failure spares the rest."""
