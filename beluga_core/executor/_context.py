@@ -527,7 +527,8 @@ class DefaultWorkflowContext(WorkflowContextBase):
     # -- hooks ---------------------------------------------------------------------------------------------
 
     async def fire(self, hook: str, *args: Any) -> None:
-        await fire_hook(self._hooks, hook, self.workflow_id, *args)
+        if self._hooks is not None:
+            await fire_hook(self._hooks, hook, self.workflow_id, *args)
 
     @property
     def journal(self) -> Journal:
