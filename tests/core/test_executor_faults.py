@@ -416,6 +416,20 @@ async def test_surrogate_workflow_result_fails_the_workflow_with_invalid_input(
     assert await handle.status() == WorkflowStatus.FAILED
 
 
+async def echo_through_activity(ctx: WorkflowContext, value: Any) -> Any:
+    return await ctx.execute_activity(echo, value)
+
+
+@pytest.mark.parametrize("value", [None, True, 7, 2**70, -0.5, "plain", "non-ASCII é", [1, "a"]])
+async def test_json_values_come_back_from_an_activity_equal_and_of_the_same_type(
+    executor: DefaultExecutor, value: Any
+) -> None:
+    executor.register(echo_through_activity)
+    handle = await executor.execute(echo_through_activity, id="echo", input=value)
+    result = await handle.result(timeout=5)
+    assert result == value and type(result) is type(value)
+
+
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, [1.0, math.nan]])
 async def test_nan_and_infinities_are_invalid_input(executor: DefaultExecutor, value: Any) -> None:
     with pytest.raises(InvalidInputError, match="NaN and infinities"):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,35 @@ async def test_unreadable_database_is_a_store_error(tmp_path: Path) -> None:
     store = SQLiteStore(path)
     with pytest.raises(StoreError, match=r"^sqlite/load: .*not a database"):
         await store.load("w")
+    await store.close()
+
+
+async def test_write_to_unreadable_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not a database" * 100)
+    store = SQLiteStore(path)
+    with pytest.raises(StoreError, match=r"^sqlite/save: .*not a database"):
+        await asyncio.wait_for(store.save(state_with(1)), timeout=10)
+    await store.close()
+
+
+async def test_cancelled_writer_waits_for_its_commit_then_is_cancelled(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "k.db")
+    await store.save(state_with(1))
+    gate = threading.Event()
+    store._thread.post(gate.wait, asyncio.get_running_loop(), lambda *_: None)  # the database thread waits
+    saving = asyncio.create_task(store.save(state_with(3)))
+    await asyncio.sleep(0.05)  # the save is queued behind the gate
+    saving.cancel()
+    await asyncio.sleep(0.05)
+    assert not saving.done()  # cancelled, but its commit is not done: it still waits for it
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await saving
+    other = SQLiteStore(tmp_path / "k.db")  # once the task has ended, another connection sees the write
+    loaded = await other.load("w")
+    assert loaded is not None and len(loaded.history) == 3
+    await other.close()
     await store.close()
 
 
