@@ -50,7 +50,7 @@ from ._children import ChildRuns
 from ._clock import REAL_CLOCK, Clock
 from ._eviction import RunCache
 from ._handle import DefaultWorkflowHandle
-from ._journal import Journal
+from ._journal import Journal, trusted_event, trusted_state
 from ._leases import Leases
 from ._replay import replay_query_handlers
 from ._run import RunChain, Suspension, WorkflowRun
@@ -281,9 +281,13 @@ class DefaultExecutor:
         return self._handle(state.workflow_id, state.run_id, result_hint(fn))
 
     def _launch_here(self, fn: WorkflowFunction, state: WorkflowState, args: tuple[Any, ...]) -> None:
-        """Run a run this executor just created, unless it is a client (an executor of the store claims it)."""
+        """Run a run this executor just created, unless it is a client (an executor of the store claims it).
+
+        On a store that can say when its next commit waits for the disk, the run's task starts then: the
+        caller goes on (a client starting the next workflow) and the run's first steps overlap that commit.
+        """
         if self._worker:
-            self._launch(fn, state, args, resumed=False)
+            self._launch(fn, state, args, resumed=False, overlap_next_commit=True)
 
     async def signal(self, workflow_id: str, signal: Signal) -> None:
         """Deliver ``signal``: persisted before this returns, buffered until the workflow reads it."""
@@ -601,6 +605,7 @@ class DefaultExecutor:
         *,
         resumed: bool,
         chain: RunChain | None = None,
+        overlap_next_commit: bool = False,
     ) -> WorkflowRun:
         run = WorkflowRun(
             fn,
@@ -620,7 +625,13 @@ class DefaultExecutor:
             run.context.on_idle_change = lambda: cache.idle_changed(run)
         self._runs[state.workflow_id] = run
         self._suspensions.pop(state.workflow_id, None)  # a new run, or the suspended one resumed
-        run.start(on_end=self._forget)
+        overlap = self._writer.call_while_syncing if overlap_next_commit else None
+        if (
+            overlap is not None and self._clock is REAL_CLOCK
+        ):  # a virtual clock must see every run start at once
+            run.start_later(overlap, on_end=self._forget)
+        else:
+            run.start(on_end=self._forget)
         return run
 
     async def _start_child_run(self, call: ChildCall, child: ChildRef, parent: ParentRef) -> bool:
@@ -796,12 +807,12 @@ def _new_state(
 ) -> WorkflowState:
     """A new run's state, started at ``now``; ``signal`` (with its payload as JSON), when given, received with
     the start; a child run has the ``run_id`` its parent recorded and names its ``parent``."""
-    # The input is in the header, not in this event.
-    history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now, parent=parent)]
+    # The input is in the header, not in this event. Built without validation: the values are checked ones.
+    history = [trusted_event(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now, parent=parent)]
     if signal is not None:
         sent, payload = signal
         history.append(
-            HistoryEvent(
+            trusted_event(
                 id=2,
                 type=EventType.SIGNAL_RECEIVED,
                 timestamp=sent.sent_at,
@@ -809,7 +820,7 @@ def _new_state(
                 signal_payload=payload,
             )
         )
-    return WorkflowState(
+    return trusted_state(
         workflow_id=start.workflow_id,
         run_id=run_id or str(uuid.uuid4()),
         workflow_type=start.name,

@@ -183,10 +183,14 @@ def _apply_grouped(conn: sqlite3.Connection, writes: builtins.list[_Write]) -> N
         i = end
 
 
-def _in_transaction(conn: sqlite3.Connection, work: Callable[[], None]) -> None:
+def _in_transaction(
+    conn: sqlite3.Connection, work: Callable[[], None], before_commit: Callable[[], None] | None = None
+) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         work()
+        if before_commit is not None:
+            before_commit()
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -231,6 +235,9 @@ class SQLiteStore:
         self._pending: builtins.list[tuple[_Write, _Commit]] = []
         self._committing = False
         self._last_commit: _Commit | None = None
+        #: Callbacks waiting for a commit to reach the disk (see :meth:`call_while_syncing`).
+        self._sync_waiters: builtins.list[Callable[[], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the commit in flight
         self._closed = False
         #: The executor whose writes this store object fences (see :meth:`bind_owner`), and its lease length.
         self._owner: str | None = None
@@ -359,6 +366,34 @@ class SQLiteStore:
             await self._thread.call(self._conn.close)
             self._conn = None
         self._thread.stop()
+
+    def call_while_syncing(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` in the event loop while the next commit waits for the disk, to overlap the two.
+
+        When the next turn of the loop finds no write queued or committing, it is called then; otherwise once
+        the next commit has written its transaction and is syncing it to the disk (the database thread does
+        not hold the GIL then), or when that commit ends without getting there. The executor starts a run
+        it has just created this way, so the run's first steps overlap the next start's commit. Callbacks are
+        called in the order they came.
+        """
+        self._sync_waiters.append(callback)
+        if len(self._sync_waiters) == 1:
+            asyncio.get_running_loop().call_soon(self._release_unless_committing)
+
+    def _syncing(self) -> None:
+        """On the database thread, between a commit's writes and its COMMIT (the fsync, without the GIL)."""
+        loop = self._loop
+        if self._sync_waiters and loop is not None:  # read across threads: one missed is released at the end
+            loop.call_soon_threadsafe(self._release_sync_waiters)
+
+    def _release_unless_committing(self) -> None:
+        if not self._committing:
+            self._release_sync_waiters()
+
+    def _release_sync_waiters(self) -> None:
+        waiters, self._sync_waiters = self._sync_waiters, []
+        for callback in waiters:
+            callback()
 
     # -- several processes (LeasingStore) ------------------------------------------------------------------
 
@@ -611,9 +646,10 @@ class SQLiteStore:
         """Commit the queued writes on the database thread; the writes queued meanwhile go in the next commit."""
         batch, self._pending = self._pending, []
         writes = [w for w, _ in batch]
+        loop = self._loop = asyncio.get_running_loop()
         self._thread.post(
             lambda: self._commit(writes),
-            asyncio.get_running_loop(),
+            loop,
             lambda errors, failure: self._committed(batch, errors, failure),
         )
 
@@ -634,12 +670,13 @@ class SQLiteStore:
             self._post_commit()
         else:
             self._committing = False
+            self._release_sync_waiters()  # no commit left to overlap with
 
     def _commit(self, writes: builtins.list[_Write]) -> builtins.list[Exception | None]:
         """Commit ``writes`` in one transaction; if that fails, each in its own, so one failure spares the rest."""
         conn = self._connection()
         try:
-            _in_transaction(conn, lambda: _apply_grouped(conn, writes))
+            _in_transaction(conn, lambda: _apply_grouped(conn, writes), self._syncing)
         except Exception as exc:
             if len(writes) == 1 and not isinstance(exc, _HeaderMissing):
                 return [exc]

@@ -520,6 +520,21 @@ async def test_result_awaited_while_the_executor_closes_raises_executor_closed_e
     await store.close()
 
 
+async def test_run_closed_before_its_task_started_ends_as_closed_and_resumes_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "wf.db"
+    executor = DefaultExecutor(store=SQLiteStore(db), workflows=[waits_for_go])
+    await executor.execute(waits_for_go, id="early")
+    run = executor._runs["early"]  # on SQLite its task starts with the next commit, or the loop's next turn
+    await executor.close()  # at once: the run is stopped before its coroutine took a step
+
+    assert run.ended.is_set() and isinstance(run.suspended, ExecutorClosedError)
+    async with DefaultExecutor(store=SQLiteStore(db), workflows=[waits_for_go]) as later:
+        await later.signal("early", Signal(name="go", payload="late"))
+        assert await (await later.get_handle("early")).result(timeout=5) == "late"
+
+
 async def test_result_of_a_workflow_abandoned_at_close_raises_executor_closed_error(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "wf.db")
     stubborn = swallows_cancellation_outside_the_context
