@@ -128,3 +128,29 @@ async def test_create_run_replaces_a_finished_workflow_and_its_history(tmp_path:
     assert await store.create_run(fresh) is True
     assert await store.load("w") == fresh
     await store.close()
+
+
+async def test_call_while_syncing_calls_back_at_the_next_turn_when_nothing_is_written(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    await store.save(state_with(1))
+    called: list[str] = []
+    store.call_while_syncing(lambda: called.append("called"))
+    assert called == []
+    await asyncio.sleep(0)
+    assert called == ["called"]
+    await store.close()
+
+
+async def test_call_while_syncing_calls_back_before_the_next_commit_is_visible(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    await store.save(state_with(1))
+    seen: list[int] = []
+
+    def count_stored_events() -> None:  # what another connection sees when the callback runs
+        with sqlite3.connect(tmp_path / "s.db") as reader:
+            seen.append(reader.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    store.call_while_syncing(count_stored_events)
+    await store.save(state_with(2))  # queued in the same turn: the callback waits for this commit's sync
+    assert seen == [1]  # called once its transaction was written, before its COMMIT made it visible
+    await store.close()
