@@ -145,7 +145,7 @@ def _event_rows(workflow_id: str, events: Sequence[HistoryEvent]) -> builtins.li
     return [(workflow_id, e.id, _event_serializer.to_json(e).decode()) for e in events]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Write:
     """One queued write: ``apply`` does it alone; an append also carries its rows, to be batched."""
 

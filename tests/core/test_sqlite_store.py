@@ -141,16 +141,19 @@ async def test_call_while_syncing_calls_back_at_the_next_turn_when_nothing_is_wr
     await store.close()
 
 
-async def test_call_while_syncing_calls_back_before_the_next_commit_is_visible(tmp_path: Path) -> None:
+async def test_call_while_syncing_calls_back_while_the_next_commit_is_under_way(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     await store.save(state_with(1))
-    seen: list[int] = []
+    called = threading.Event()
+    called_in_time: list[bool] = []
+    syncing = store._syncing
 
-    def count_stored_events() -> None:  # what another connection sees when the callback runs
-        with sqlite3.connect(tmp_path / "s.db") as reader:
-            seen.append(reader.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+    def syncing_then_wait() -> None:  # on the database thread, before the COMMIT: wait for the callback
+        syncing()
+        called_in_time.append(called.wait(timeout=5))
 
-    store.call_while_syncing(count_stored_events)
-    await store.save(state_with(2))  # queued in the same turn: the callback waits for this commit's sync
-    assert seen == [1]  # called once its transaction was written, before its COMMIT made it visible
+    store._syncing = syncing_then_wait  # type: ignore[method-assign]
+    store.call_while_syncing(called.set)
+    await store.save(state_with(2))  # queued in the same turn: the callback waits for this commit
+    assert called_in_time == [True]  # called while the commit was still under way, not after it
     await store.close()
