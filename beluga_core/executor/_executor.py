@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -23,6 +22,7 @@ from ..api._types import (
     WorkflowOptions,
     WorkflowState,
     WorkflowStatus,
+    uuid4_text,
 )
 from ..api.errors import (
     InvalidInputError,
@@ -785,7 +785,7 @@ def _continued_state(
         )
     return WorkflowState(
         workflow_id=old.workflow_id,
-        run_id=str(uuid.uuid4()),
+        run_id=uuid4_text(),
         workflow_type=old.workflow_type,
         status=WorkflowStatus.RUNNING,
         input=json_input,
@@ -822,7 +822,7 @@ def _new_state(
         )
     return trusted_state(
         workflow_id=start.workflow_id,
-        run_id=run_id or str(uuid.uuid4()),
+        run_id=run_id or uuid4_text(),
         workflow_type=start.name,
         status=WorkflowStatus.RUNNING,
         input=start.json_input,

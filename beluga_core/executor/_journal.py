@@ -70,10 +70,13 @@ def trusted_event(**fields: Any) -> HistoryEvent:
     return _trusted_event({**_EVENT_DEFAULTS, **fields})
 
 
+_STATE_FIELDS = tuple(WorkflowState.model_fields.items())
+
+
 def trusted_state(**values: Any) -> WorkflowState:
     """A ``WorkflowState`` of valid ``values``, the fields not given at their defaults, without validation
     (the executor's new runs: every value is checked or made by the executor itself)."""
-    for name, field in WorkflowState.model_fields.items():
+    for name, field in _STATE_FIELDS:
         if name not in values:
             values[name] = field.get_default(call_default_factory=True)
     return _built(WorkflowState, values)
