@@ -1,14 +1,15 @@
 """Starting workflows one after another on SQLite, against the store's own single-commit rate, in one run.
 
-Run: ``.venv/bin/python -m benchmarks.starts [--starts 300] [--rounds 3]``
+Run: ``.venv/bin/python -m benchmarks.starts [--starts 300] [--rounds 5]``
 
 A client that awaits each ``execute`` before the next can start no faster than one store commit per start
 (each start is durable before ``execute`` returns, ``synchronous=FULL``). The baseline is that limit measured
 on the same disk in the same run: ``SQLiteStore.create_run`` of the same new-run state, awaited in turn
-(the store's single-commit rate, the goal's reference: at least 0.80 of it). Plain ``sqlite3`` committing one
-header row and one event row per transaction is printed beside it, for the cost of the store itself. Rounds
-alternate the three, so machine noise hits all alike. The started workflows wait for a signal, so only starts
-are timed.
+(the store's single-commit rate, the goal's reference: at least 0.80 of it, judged on the median of the
+rounds' ratios, each round comparing runs a moment apart). Plain ``sqlite3`` committing one header row and
+one event row per transaction is printed beside it, for the cost of the store itself. The three take turns
+every 10 starts within a round (three files on one disk, one event loop), so the shared disk's bursts of
+slowness hit all alike. The started workflows wait for a signal, so only starts are timed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sqlite3
+import statistics
 import tempfile
 import time
 import uuid
@@ -38,30 +40,42 @@ async def parked(ctx: WorkflowContext) -> str:
     return str(await ctx.receive_signal("go").receive())
 
 
-async def beluga_starts(db: Path, starts: int) -> float:
-    """Starts per second of one client awaiting each ``execute`` in turn."""
-    store = SQLiteStore(db)
-    async with DefaultExecutor(store=store, workflows=[parked]) as executor:
+CHUNK = 10  # starts timed in turn on each side before switching: noise of the shared disk hits all alike
+
+
+async def one_round(tmp: Path, round_no: int, starts: int) -> tuple[float, float, float]:
+    """Starts per second of one client awaiting each ``execute`` in turn, ``SQLiteStore.create_run`` calls per
+    second awaited in turn (one commit each), and plain ``sqlite3`` commits per second, timed in alternating
+    chunks of :data:`CHUNK` on three files of one disk."""
+    store = SQLiteStore(tmp / f"store-{round_no}.db")
+    raw = _RawCommits(tmp / f"raw-{round_no}.db")
+    took = [0.0, 0.0, 0.0]
+    async with DefaultExecutor(
+        store=SQLiteStore(tmp / f"beluga-{round_no}.db"), workflows=[parked]
+    ) as executor:
         await executor.execute(parked, id="warm-up")
-        started = time.perf_counter()
-        for n in range(starts):
-            await executor.execute(parked, id=f"start-{n}")
-        took = time.perf_counter() - started
+        await store.create_run(_new_run("warm-up"))
+        raw.commit("warm-up")
+        for first in range(0, starts, CHUNK):
+            ids = [f"start-{n}" for n in range(first, min(first + CHUNK, starts))]
+            states = [_new_run(workflow_id) for workflow_id in ids]
+            began = time.perf_counter()
+            for workflow_id in ids:
+                await executor.execute(parked, id=workflow_id)
+            for _ in range(3):  # the last run's first steps are the executor's work, not the next side's
+                await asyncio.sleep(0)
+            took[0] += time.perf_counter() - began
+            began = time.perf_counter()
+            for state in states:
+                await store.create_run(state)
+            took[1] += time.perf_counter() - began
+            began = time.perf_counter()
+            for workflow_id in ids:
+                raw.commit(workflow_id)
+            took[2] += time.perf_counter() - began
     await store.close()
-    return starts / took
-
-
-async def store_commits(db: Path, commits: int) -> float:
-    """``SQLiteStore.create_run`` calls per second, each awaited before the next (one commit each)."""
-    store = SQLiteStore(db)
-    await store.create_run(_new_run("warm-up"))
-    states = [_new_run(f"start-{n}") for n in range(commits)]
-    started = time.perf_counter()
-    for state in states:
-        await store.create_run(state)
-    took = time.perf_counter() - started
-    await store.close()
-    return commits / took
+    raw.close()
+    return starts / took[0], starts / took[1], starts / took[2]
 
 
 def _new_run(workflow_id: str) -> WorkflowState:
@@ -76,50 +90,62 @@ def _new_run(workflow_id: str) -> WorkflowState:
     )
 
 
-def raw_commits(db: Path, commits: int) -> float:
-    """Transactions per second, each inserting one header row and one event row (what a start writes)."""
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE headers (id TEXT PRIMARY KEY, body TEXT)")
-    conn.execute("CREATE TABLE events (id TEXT, n INTEGER, body TEXT, PRIMARY KEY (id, n)) WITHOUT ROWID")
-    body = '{"type": "workflow_started"}'
-    started = time.perf_counter()
-    for n in range(commits):
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO headers VALUES (?, ?)", (f"start-{n}", body))
-        conn.execute("INSERT INTO events VALUES (?, 1, ?)", (f"start-{n}", body))
-        conn.execute("COMMIT")
-    took = time.perf_counter() - started
-    conn.close()
-    return commits / took
+class _RawCommits:
+    """Plain ``sqlite3``: one transaction per start, inserting one header row and one event row."""
+
+    _BODY = '{"type": "workflow_started"}'
+
+    def __init__(self, db: Path) -> None:
+        self._conn = sqlite3.connect(db, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("CREATE TABLE headers (id TEXT PRIMARY KEY, body TEXT)")
+        self._conn.execute(
+            "CREATE TABLE events (id TEXT, n INTEGER, body TEXT, PRIMARY KEY (id, n)) WITHOUT ROWID"
+        )
+
+    def commit(self, workflow_id: str) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute("INSERT INTO headers VALUES (?, ?)", (workflow_id, self._BODY))
+        self._conn.execute("INSERT INTO events VALUES (?, 1, ?)", (workflow_id, self._BODY))
+        self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--starts", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     ours: list[float] = []
     store: list[float] = []
     raw: list[float] = []
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:  # the disk the project is on, not a tmpfs
         for round_no in range(1, args.rounds + 1):
-            raw.append(raw_commits(Path(tmp) / f"raw-{round_no}.db", args.starts))
-            store.append(asyncio.run(store_commits(Path(tmp) / f"store-{round_no}.db", args.starts)))
-            ours.append(asyncio.run(beluga_starts(Path(tmp) / f"beluga-{round_no}.db", args.starts)))
+            execute, commits, plain = asyncio.run(one_round(Path(tmp), round_no, args.starts))
+            ours.append(execute)
+            store.append(commits)
+            raw.append(plain)
             print(
                 f"round {round_no}: execute {ours[-1]:6.0f} starts/s   store {store[-1]:6.0f} commits/s   "
                 f"sqlite3 {raw[-1]:6.0f} commits/s   execute/store {ours[-1] / store[-1]:.2f}"
             )
-    ratio = max(ours) / max(store)
+    ratios = sorted(o / s for o, s in zip(ours, store, strict=True))
+    ratio = statistics.median(ratios)
     print(
         f"{args.starts} sequential starts per round, best of {args.rounds} interleaved rounds, synchronous=FULL"
     )
     print(f"DefaultExecutor.execute:          {max(ours):.0f} starts/s")
     print(f"SQLiteStore.create_run, in turn:  {max(store):.0f} commits/s")
     print(f"sqlite3, one commit each:         {max(raw):.0f} commits/s")
-    print(f"execute / store: {ratio:.2f} (goal: at least {GOAL:.2f}) {'met' if ratio >= GOAL else 'NOT met'}")
+    print(f"best / best: {max(ours) / max(store):.2f}; rounds {ratios[0]:.2f} to {ratios[-1]:.2f}")
+    # Each round's ratio compares runs a moment apart: its median is the figure least moved by a noisy disk.
+    print(
+        f"execute / store, median of the rounds: {ratio:.2f} (goal: at least {GOAL:.2f}) "
+        f"{'met' if ratio >= GOAL else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

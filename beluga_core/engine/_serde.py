@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, get_type_hints
@@ -28,6 +29,8 @@ def to_json(value: Any, *, what: str) -> Any:
     'order'") when it cannot be stored exactly: a type JSON has no form for, a string that is not valid
     Unicode (a lone surrogate), or a NaN or infinite float (JSON has no such numbers).
     """
+    if _is_plain_json(value):
+        return value  # what the round trip would give back: skip it (activity inputs and results often are)
     try:
         text = pydantic_core.to_json(value, inf_nan_mode="constants")
     except (PydanticSerializationError, TypeError, ValueError) as exc:
@@ -41,6 +44,16 @@ def to_json(value: Any, *, what: str) -> Any:
             f"{what}: NaN and infinities cannot be stored (JSON has no such numbers); "
             "use None or a string instead"
         ) from None
+
+
+def _is_plain_json(value: Any) -> bool:
+    """True for a value JSON holds as it is: None, a bool, an int, a finite float, an ASCII string."""
+    kind = type(value)
+    if value is None or kind is int or kind is bool:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    return kind is str and value.isascii()
 
 
 def check_text(value: Any, *, what: str) -> str:
@@ -69,6 +82,8 @@ def from_json(data: Any, hint: Any, *, what: str, cached: bool = True) -> Any:
     """
     if hint is Any or hint is inspect.Parameter.empty:
         return data
+    if type(data) is hint and (hint is int or hint is str or hint is float or hint is bool):
+        return data  # what validating it would return
     try:
         adapter = _adapter(hint) if cached else TypeAdapter(hint)
         return adapter.validate_python(data)

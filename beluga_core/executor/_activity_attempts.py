@@ -53,7 +53,7 @@ class ActivityAttempts:
     async def execute(
         self, timeout: float | None, total_timeout: float | None, heartbeat: float | None
     ) -> Any:
-        attempt, first_started = await self._resume_point()
+        attempt, first_started = (1, self._monotonic()) if not self.recorded else await self._resume_point()
         deadline = None if total_timeout is None else first_started + total_timeout
         if attempt == 1:
             await self.context.fire("on_activity_start", self.name, self.args[0] if self.args else None)
@@ -110,9 +110,8 @@ class ActivityAttempts:
             return json_result
 
     async def _resume_point(self) -> tuple[int, float]:
-        """The attempt to run next and when the first attempt started (the clock's monotonic time)."""
-        if not self.recorded:
-            return 1, self._monotonic()
+        """The attempt to run next and when the first attempt started (the clock's monotonic time), after the
+        recorded attempts (there are some)."""
         now_wall, now_mono = self.clock.now(), self._monotonic()
         first_started = now_mono - (now_wall - self.recorded[0].timestamp).total_seconds()
         last = self.recorded[-1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -29,6 +30,25 @@ class StepOwner(Protocol):
 
 
 _NOTHING_TO_DO = contextlib.nullcontext()
+
+
+async def until_done(future: asyncio.Future[Any]) -> None:
+    """Wait for ``future``; a cancelled waiter leaves it running (``asyncio.wait`` of one future, without its
+    sets and checks: this wait is taken once per run)."""
+    if future.done():
+        return
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    wake = functools.partial(_set_if_pending, waiter)
+    future.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        future.remove_done_callback(wake)
+
+
+def _set_if_pending(waiter: asyncio.Future[None], _done: object) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Clock:
@@ -56,6 +76,9 @@ class Clock:
 
     async def wait_done(self, future: asyncio.Future[Any], seconds: float | None) -> bool:
         """Wait for ``future`` (a run's workflow function) at most ``seconds``; True when it is done."""
+        if seconds is None:
+            await until_done(future)
+            return True
         done, _ = await asyncio.wait({future}, timeout=seconds)
         return bool(done)
 

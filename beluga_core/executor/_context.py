@@ -53,6 +53,25 @@ logger = logging.getLogger("beluga_core.executor")
 _ACTIVITY_OUTCOMES = frozenset({EventType.ACTIVITY_COMPLETED, EventType.ACTIVITY_FAILED})
 
 
+class _InFlight:
+    """Around a step: its task is in ``steps`` meanwhile (a class, not a generator: it is taken every step)."""
+
+    __slots__ = ("_steps", "_task")
+
+    def __init__(self, steps: set[asyncio.Task[Any]]) -> None:
+        self._steps = steps
+        self._task: asyncio.Task[Any] | None = None
+
+    def __enter__(self) -> None:
+        self._task = asyncio.current_task()
+        if self._task is not None:
+            self._steps.add(self._task)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._steps.discard(self._task)
+
+
 class DefaultWorkflowContext(WorkflowContextBase):
     """What workflow code sees on the DefaultExecutor. One instance per run execution."""
 
@@ -192,17 +211,9 @@ class DefaultWorkflowContext(WorkflowContextBase):
         self._refused_after_stop = True
         raise asyncio.CancelledError()
 
-    @contextlib.contextmanager
-    def _step_in_flight(self) -> Iterator[None]:
+    def _step_in_flight(self) -> _InFlight:
         """Track the task running a step, so steps left running when the workflow returns can be cancelled."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._in_flight.add(task)
-        try:
-            yield
-        finally:
-            if task is not None:
-                self._in_flight.discard(task)
+        return _InFlight(self._in_flight)
 
     def cancel_steps_in_flight(self) -> set[asyncio.Task[Any]]:
         """Cancel the steps still running (tasks the workflow spawned and did not await); return their tasks."""
@@ -527,7 +538,8 @@ class DefaultWorkflowContext(WorkflowContextBase):
     # -- hooks ---------------------------------------------------------------------------------------------
 
     async def fire(self, hook: str, *args: Any) -> None:
-        await fire_hook(self._hooks, hook, self.workflow_id, *args)
+        if self._hooks is not None:
+            await fire_hook(self._hooks, hook, self.workflow_id, *args)
 
     @property
     def journal(self) -> Journal:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -31,6 +30,7 @@ from ..api._types import (
     WorkflowOptions,
     WorkflowState,
     WorkflowStatus,
+    uuid4_text,
 )
 from ..api.errors import (
     InvalidInputError,
@@ -62,7 +62,7 @@ from ._delivered_updates import SentUpdate, apply_delivered_update
 from ._eviction import RunCache
 from ._exclusive import ExecutorLock
 from ._handle import DefaultWorkflowHandle
-from ._journal import Journal
+from ._journal import Journal, trusted_event, trusted_state
 from ._leases import Leases
 from ._outage import StoreOutage
 from ._replay import replay_query_handlers
@@ -328,9 +328,13 @@ class DefaultExecutor:
         return self._handle(state.workflow_id, state.run_id, result_hint(fn))
 
     def _launch_here(self, fn: WorkflowFunction, state: WorkflowState, args: tuple[Any, ...]) -> None:
-        """Run a run this executor just created, unless it is a client (an executor of the store claims it)."""
+        """Run a run this executor just created, unless it is a client (an executor of the store claims it).
+
+        On a store that can say when its next commit waits for the disk, the run's task starts then: the
+        caller goes on (a client starting the next workflow) and the run's first steps overlap that commit.
+        """
         if self._worker:
-            self._launch(fn, state, args, resumed=False)
+            self._launch(fn, state, args, resumed=False, overlap_next_commit=True)
 
     async def signal(self, workflow_id: str, signal: Signal) -> None:
         """Deliver ``signal``: persisted before this returns, buffered until the workflow reads it."""
@@ -687,6 +691,7 @@ class DefaultExecutor:
         *,
         resumed: bool,
         chain: RunChain | None = None,
+        overlap_next_commit: bool = False,
     ) -> WorkflowRun:
         run = WorkflowRun(
             fn,
@@ -706,7 +711,13 @@ class DefaultExecutor:
             run.context.on_idle_change = lambda: cache.idle_changed(run)
         self._runs[state.workflow_id] = run
         self._suspensions.pop(state.workflow_id, None)  # a new run, or the suspended one resumed
-        run.start(on_end=self._forget)
+        overlap = self._writer.call_while_syncing if overlap_next_commit else None
+        if (
+            overlap is not None and self._clock is REAL_CLOCK
+        ):  # a virtual clock must see every run start at once
+            run.start_later(overlap, on_end=self._forget)
+        else:
+            run.start(on_end=self._forget)
         return run
 
     async def _start_child_run(self, call: ChildCall, child: ChildRef, parent: ParentRef) -> bool:
@@ -879,7 +890,7 @@ def _continued_state(
         )
     return WorkflowState(
         workflow_id=old.workflow_id,
-        run_id=str(uuid.uuid4()),
+        run_id=uuid4_text(),
         workflow_type=old.workflow_type,
         status=WorkflowStatus.RUNNING,
         input=json_input,
@@ -901,12 +912,12 @@ def _new_state(
 ) -> WorkflowState:
     """A new run's state, started at ``now``; ``signal`` (with its payload as JSON), when given, received with
     the start; a child run has the ``run_id`` its parent recorded and names its ``parent``."""
-    # The input is in the header, not in this event.
-    history = [HistoryEvent(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now, parent=parent)]
+    # The input is in the header, not in this event. Built without validation: the values are checked ones.
+    history = [trusted_event(id=1, type=EventType.WORKFLOW_STARTED, timestamp=now, parent=parent)]
     if signal is not None:
         sent, payload = signal
         history.append(
-            HistoryEvent(
+            trusted_event(
                 id=2,
                 type=EventType.SIGNAL_RECEIVED,
                 timestamp=sent.sent_at,
@@ -914,9 +925,9 @@ def _new_state(
                 signal_payload=payload,
             )
         )
-    return WorkflowState(
+    return trusted_state(
         workflow_id=start.workflow_id,
-        run_id=run_id or str(uuid.uuid4()),
+        run_id=run_id or uuid4_text(),
         workflow_type=start.name,
         status=WorkflowStatus.RUNNING,
         input=start.json_input,

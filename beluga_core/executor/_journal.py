@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from ..api._types import ErrorInfo, EventType, HistoryEvent, Signal, WorkflowState, WorkflowStatus
 from ..api.errors import StoreError
@@ -46,11 +48,47 @@ class ContinueAsNew(BaseException):
         self.json_input = json_input
 
 
+#: Every field of a ``HistoryEvent``, in declaration order, with its default (None for the three without).
 _EVENT_DEFAULTS: dict[str, Any] = {
-    name: field.default
+    name: None if field.is_required() or field.default_factory is not None else field.default
     for name, field in HistoryEvent.model_fields.items()
-    if name not in ("id", "type", "timestamp")
 }
+_set_attribute = object.__setattr__
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _trusted_event(values: dict[str, Any]) -> HistoryEvent:
+    """A ``HistoryEvent`` of ``values`` (every field, already valid), as ``model_construct`` builds it.
+
+    Without its per-field loop over aliases and defaults: that loop was a tenth of a step's CPU time.
+    """
+    return _built(HistoryEvent, values)
+
+
+def trusted_event(**fields: Any) -> HistoryEvent:
+    """A ``HistoryEvent`` of valid ``fields``, the others at their defaults, without validation."""
+    return _trusted_event({**_EVENT_DEFAULTS, **fields})
+
+
+_STATE_FIELDS = tuple(WorkflowState.model_fields.items())
+
+
+def trusted_state(**values: Any) -> WorkflowState:
+    """A ``WorkflowState`` of valid ``values``, the fields not given at their defaults, without validation
+    (the executor's new runs: every value is checked or made by the executor itself)."""
+    for name, field in _STATE_FIELDS:
+        if name not in values:
+            values[name] = field.get_default(call_default_factory=True)
+    return _built(WorkflowState, values)
+
+
+def _built(model: type[_Model], values: dict[str, Any]) -> _Model:
+    instance = model.__new__(model)
+    _set_attribute(instance, "__dict__", values)
+    _set_attribute(instance, "__pydantic_fields_set__", set(values))
+    _set_attribute(instance, "__pydantic_extra__", None)
+    _set_attribute(instance, "__pydantic_private__", None)
+    return instance
 
 
 class Journal:
@@ -164,10 +202,16 @@ class Journal:
                 f"workflow {self.state.workflow_id!r}: {event_type.value} after its outcome "
                 f"{history[-1].type.value} (the history ends with the outcome)"
             )
-        values = {**_EVENT_DEFAULTS, "timestamp": self._now(), **fields}
+        values = {
+            **_EVENT_DEFAULTS,
+            "id": len(history) + 1,
+            "type": event_type,
+            "timestamp": self._now(),
+            **fields,
+        }
         # Built from values the executor made itself: validating them again would only cost time per step.
-        event = HistoryEvent.model_construct(id=len(self.state.history) + 1, type=event_type, **values)
-        self.state.history.append(event)
+        event = _trusted_event(values)
+        history.append(event)
         self.state.updated_at = event.timestamp
         self._unsaved.append(event)
         return event

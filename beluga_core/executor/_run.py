@@ -171,6 +171,17 @@ class WorkflowRun:
         self._task = asyncio.create_task(self._main(), name=f"beluga-workflow:{self.workflow_id}")
         self.journal.clock.track(self.context, self._task)
 
+    def start_later(
+        self, schedule: Callable[[Callable[[], None]], None], on_end: Callable[[WorkflowRun], None]
+    ) -> None:
+        """:meth:`start` when ``schedule`` calls back, unless the run was stopped before (it then just ends)."""
+        self._on_end = on_end
+        schedule(self._start_unless_stopped)
+
+    def _start_unless_stopped(self) -> None:
+        if not self._stopping:
+            self.start(self._on_end)
+
     async def request_cancel(self, delivery_id: str | None = None) -> None:
         """Record the cancellation request, then deliver it to the workflow as ``CancelledError``."""
         if self.cancel_requested or self.ended.is_set():
@@ -188,12 +199,23 @@ class WorkflowRun:
         """
         self._stopping = True
         task = self._task
+        if task is None and not self.ended.is_set():
+            self._end_unstarted()
         if task is None or task.done():
             return
         task.cancel()
         done, _ = await asyncio.wait({task}, timeout=self._grace)
         if not done:
             self._abandon("the executor closed")
+        elif not self.ended.is_set():  # cancelled before its first step: its coroutine never ran
+            self._end_unstarted()
+
+    def _end_unstarted(self) -> None:
+        """End a run stopped before its task ran, as :meth:`_main` ends a run stopped while it runs."""
+        self._note_suspension(ExecutorClosedError(self.workflow_id))
+        self.context.first_step.set()
+        self.ended.set()
+        self._on_end(self)
 
     # -- driving the workflow -------------------------------------------------------------------------------
 

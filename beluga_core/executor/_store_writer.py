@@ -19,7 +19,15 @@ WriteStep = Callable[[WorkflowState, Sequence[HistoryEvent]], Awaitable[None]]
 class StoreWriter:
     """The writes of one executor to its store, through the capabilities the store declares."""
 
-    __slots__ = ("_create_run", "appends", "creates_runs", "provider", "store", "write_step")
+    __slots__ = (
+        "_create_run",
+        "appends",
+        "call_while_syncing",
+        "creates_runs",
+        "provider",
+        "store",
+        "write_step",
+    )
 
     def __init__(self, store: WorkflowStore) -> None:
         self.store = store
@@ -32,6 +40,11 @@ class StoreWriter:
         self.write_step: WriteStep = store.append if isinstance(store, AppendableStore) else self._save_step
         self._create_run: Callable[[WorkflowState], Awaitable[bool]] = (
             store.create_run if isinstance(store, RunCreatingStore) else self._load_check_save
+        )
+        #: ``call_while_syncing(callback)`` of a store that can call back while its next commit waits for
+        #: the disk (``SQLiteStore``), else None.
+        self.call_while_syncing: Callable[[Callable[[], None]], None] | None = getattr(
+            store, "call_while_syncing", None
         )
 
     async def create_run(self, state: WorkflowState) -> bool:

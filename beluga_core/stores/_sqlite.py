@@ -20,7 +20,6 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, TypeVar
@@ -47,6 +46,7 @@ from ._base import (
     running_not_deleted,
     store_errors,
 )
+from ._db_thread import DatabaseThread
 
 PROVIDER = "sqlite"
 
@@ -121,7 +121,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 def _to_us(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    since = moment - _EPOCH
+    # Integer arithmetic on the parts: a third of the cost of dividing by a timedelta, and as exact.
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def _from_us(us: int) -> datetime:
@@ -180,14 +182,22 @@ def _parked_run(row: sqlite3.Row) -> ParkedRun:
 
 
 def _json(value: Any) -> str:
-    return to_json(value).decode()
+    return "null" if value is None else to_json(value).decode()
 
 
 def _error_json(error: ErrorInfo | None) -> str | None:
     return None if error is None else error.model_dump_json()
 
 
-@dataclass(frozen=True)
+_event_serializer = HistoryEvent.__pydantic_serializer__
+
+
+def _event_rows(workflow_id: str, events: Sequence[HistoryEvent]) -> builtins.list[tuple[str, int, str]]:
+    """The ``events`` rows of ``events`` (JSON as ``model_dump_json`` writes it, without its argument handling)."""
+    return [(workflow_id, e.id, _event_serializer.to_json(e).decode()) for e in events]
+
+
+@dataclass(frozen=True, slots=True)
 class _Write:
     """One queued write: ``apply`` does it alone; an append also carries its rows, to be batched."""
 
@@ -225,10 +235,14 @@ def _apply_grouped(conn: sqlite3.Connection, writes: builtins.list[_Write]) -> N
         i = end
 
 
-def _in_transaction(conn: sqlite3.Connection, work: Callable[[], None]) -> None:
+def _in_transaction(
+    conn: sqlite3.Connection, work: Callable[[], None], before_commit: Callable[[], None] | None = None
+) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         work()
+        if before_commit is not None:
+            before_commit()
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -241,18 +255,17 @@ def _locked(exc: Exception) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc)
 
 
-async def _finish_before_cancel(done: asyncio.Future[None]) -> None:
-    """Await a queued write; a cancelled caller still waits for its commit, then is cancelled.
+class _Commit(asyncio.Future[None]):
+    """The commit a queued write waits for. A cancelled caller still waits for it, then is cancelled.
 
     So when a cancelled task has finished, none of its writes is still in flight (another store object on
-    the same file, opened next, sees them all).
+    the same file, opened next, sees them all). ``cancel`` refuses: a task cancelled while awaiting this
+    future keeps waiting and gets its ``CancelledError`` once the commit is done (what ``asyncio.shield``
+    plus a second wait did, without the extra future and the extra turn of the event loop per write).
     """
-    try:
-        await asyncio.shield(done)
-    except asyncio.CancelledError:
-        if not done.done():
-            await asyncio.wait({done})
-        raise
+
+    def cancel(self, msg: Any = None) -> bool:
+        return False
 
 
 class _RunWatch:
@@ -319,10 +332,16 @@ class SQLiteStore:
         self.path = os.fspath(path)
         self._synchronous = synchronous
         self._busy_timeout_ms = busy_timeout // timedelta(milliseconds=1)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beluga-sqlite")
+        self._thread = DatabaseThread("beluga-sqlite")
         self._conn: sqlite3.Connection | None = None
-        self._pending: builtins.list[tuple[_Write, asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        #: Writes queued for the next commit; True while a commit is posted or in flight; the last write's
+        #: commit (writes commit in order, so close waits for that one).
+        self._pending: builtins.list[tuple[_Write, _Commit]] = []
+        self._committing = False
+        self._last_commit: _Commit | None = None
+        #: Callbacks waiting for a commit to reach the disk (see :meth:`call_while_syncing`).
+        self._sync_waiters: builtins.list[Callable[[], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the commit in flight
         self._closed = False
         #: The executor whose writes this store object fences (see :meth:`bind_owner`), and its lease length.
         self._owner: str | None = None
@@ -334,7 +353,7 @@ class SQLiteStore:
     async def save(self, state: WorkflowState) -> None:
         require_workflow_id(PROVIDER, "save", state.workflow_id)
         header = self._header_row(state)
-        events = [(state.workflow_id, e.id, e.model_dump_json()) for e in state.history]
+        events = _event_rows(state.workflow_id, state.history)
 
         def write(conn: sqlite3.Connection) -> None:
             if not conn.execute(_REPLACE_HEADER, (*header, self._now_us())).rowcount:
@@ -352,7 +371,7 @@ class SQLiteStore:
         """
         require_workflow_id(PROVIDER, "create_run", state.workflow_id)
         header = self._header_row(state)
-        events = [(state.workflow_id, e.id, e.model_dump_json()) for e in state.history]
+        events = _event_rows(state.workflow_id, state.history)
 
         def write(conn: sqlite3.Connection) -> None:
             if not conn.execute(_CREATE_UNLESS_RUNNING, header).rowcount:
@@ -380,7 +399,7 @@ class SQLiteStore:
             state.run_id,
             self._owner,
         )
-        events = [(state.workflow_id, e.id, e.model_dump_json()) for e in new_events]
+        events = _event_rows(state.workflow_id, new_events)
 
         def write(conn: sqlite3.Connection) -> None:
             if not conn.execute(_UPDATE_STATUS, update).rowcount:
@@ -444,14 +463,41 @@ class SQLiteStore:
         """Commit what is pending and close the database. Further calls raise :class:`StoreError`."""
         if self._closed:
             return
-        if self._flusher is not None:
-            await asyncio.shield(self._flusher)
+        if self._last_commit is not None and not self._last_commit.done():
+            await asyncio.wait({self._last_commit})
         self._closed = True
         if self._conn is not None:
-            conn = self._conn
-            await asyncio.get_running_loop().run_in_executor(self._thread, conn.close)
+            await self._thread.call(self._conn.close)
             self._conn = None
-        self._thread.shutdown(wait=True)
+        self._thread.stop()
+
+    def call_while_syncing(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` in the event loop while the next commit waits for the disk, to overlap the two.
+
+        When the next turn of the loop finds no write queued or committing, it is called then; otherwise once
+        the next commit has written its transaction and is syncing it to the disk (the database thread does
+        not hold the GIL then), or when that commit ends without getting there. The executor starts a run
+        it has just created this way, so the run's first steps overlap the next start's commit. Callbacks are
+        called in the order they came.
+        """
+        self._sync_waiters.append(callback)
+        if len(self._sync_waiters) == 1:
+            asyncio.get_running_loop().call_soon(self._release_unless_committing)
+
+    def _syncing(self) -> None:
+        """On the database thread, between a commit's writes and its COMMIT (the fsync, without the GIL)."""
+        loop = self._loop
+        if self._sync_waiters and loop is not None:  # read across threads: one missed is released at the end
+            loop.call_soon_threadsafe(self._release_sync_waiters)
+
+    def _release_unless_committing(self) -> None:
+        if not self._committing:
+            self._release_sync_waiters()
+
+    def _release_sync_waiters(self) -> None:
+        waiters, self._sync_waiters = self._sync_waiters, []
+        for callback in waiters:
+            callback()
 
     # -- several processes (LeasingStore) ------------------------------------------------------------------
 
@@ -822,41 +868,58 @@ class SQLiteStore:
     async def _read(self, op: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         self._check_open(op)
         async with store_errors(PROVIDER, op):
-            return await asyncio.get_running_loop().run_in_executor(
-                self._thread, lambda: fn(self._connection())
-            )
+            return await self._thread.call(lambda: fn(self._connection()))
 
     async def _write(self, op: str, write: _Write) -> None:
         self._check_open(op)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done = self._last_commit = _Commit()
         self._pending.append((write, done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        if not self._committing:
+            # Posted from the loop's next turn: the writes of every task that runs in this one join it.
+            self._committing = True
+            asyncio.get_running_loop().call_soon(self._post_commit)
         try:
-            await _finish_before_cancel(done)
+            await done
         except StoreError:
             raise
         except Exception as exc:
             raise StoreError(PROVIDER, op, f"{exc} ({type(exc).__name__})") from exc
 
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._pending:
-            batch, self._pending = self._pending, []
-            errors = await loop.run_in_executor(self._thread, self._commit, [w for w, _ in batch])
-            for (_, done), error in zip(batch, errors, strict=True):
-                if done.done():
-                    continue
-                if error is None:
-                    done.set_result(None)
-                else:
-                    done.set_exception(error)
+    def _post_commit(self) -> None:
+        """Commit the queued writes on the database thread; the writes queued meanwhile go in the next commit."""
+        batch, self._pending = self._pending, []
+        writes = [w for w, _ in batch]
+        loop = self._loop = asyncio.get_running_loop()
+        self._thread.post(
+            lambda: self._commit(writes),
+            loop,
+            lambda errors, failure: self._committed(batch, errors, failure),
+        )
+
+    def _committed(
+        self,
+        batch: builtins.list[tuple[_Write, _Commit]],
+        errors: builtins.list[Exception | None] | None,
+        failure: BaseException | None,
+    ) -> None:
+        """Tell each write of ``batch`` how its commit went (``failure``: the commit itself raised)."""
+        outcomes = errors if errors is not None else [failure] * len(batch)
+        for (_, done), error in zip(batch, outcomes, strict=True):
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+        if self._pending:
+            self._post_commit()
+        else:
+            self._committing = False
+            self._release_sync_waiters()  # no commit left to overlap with
 
     def _commit(self, writes: builtins.list[_Write]) -> builtins.list[Exception | None]:
         """Commit ``writes`` in one transaction; if that fails, each in its own, so one failure spares the rest."""
         conn = self._connection()
         try:
-            _in_transaction(conn, lambda: _apply_grouped(conn, writes))
+            _in_transaction(conn, lambda: _apply_grouped(conn, writes), self._syncing)
         except Exception as exc:
             if _locked(exc):  # each alone would wait out the busy timeout again
                 return [exc] * len(writes)

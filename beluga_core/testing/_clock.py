@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..api._types import utc_now
-from ..executor._clock import Clock, StepOwner
+from ..executor._clock import Clock, StepOwner, until_done
 
 #: Loop iterations a skip waits for, after the runs look idle, so that work already woken (a signal's
 #: waiter, a cancelled step) shows before time jumps.
@@ -105,7 +105,7 @@ class VirtualClock(Clock):
 
     async def wait_done(self, future: asyncio.Future[Any], seconds: float | None) -> bool:
         if seconds is None:
-            await asyncio.wait({future})
+            await until_done(future)
             return True
         timeout = self._add(self._deadline_in(seconds), None, None, parked=False)
         try:

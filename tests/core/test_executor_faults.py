@@ -416,6 +416,20 @@ async def test_surrogate_workflow_result_fails_the_workflow_with_invalid_input(
     assert await handle.status() == WorkflowStatus.FAILED
 
 
+async def echo_through_activity(ctx: WorkflowContext, value: Any) -> Any:
+    return await ctx.execute_activity(echo, value)
+
+
+@pytest.mark.parametrize("value", [None, True, 7, 2**70, -0.5, "plain", "non-ASCII é", [1, "a"]])
+async def test_json_values_come_back_from_an_activity_equal_and_of_the_same_type(
+    executor: DefaultExecutor, value: Any
+) -> None:
+    executor.register(echo_through_activity)
+    handle = await executor.execute(echo_through_activity, id="echo", input=value)
+    result = await handle.result(timeout=5)
+    assert result == value and type(result) is type(value)
+
+
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, [1.0, math.nan]])
 async def test_nan_and_infinities_are_invalid_input(executor: DefaultExecutor, value: Any) -> None:
     with pytest.raises(InvalidInputError, match="NaN and infinities"):
@@ -504,6 +518,21 @@ async def test_result_awaited_while_the_executor_closes_raises_executor_closed_e
     assert closed.value.workflow_id == "closing"
     assert not waiting.cancelled()
     await store.close()
+
+
+async def test_run_closed_before_its_task_started_ends_as_closed_and_resumes_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "wf.db"
+    executor = DefaultExecutor(store=SQLiteStore(db), workflows=[waits_for_go])
+    await executor.execute(waits_for_go, id="early")
+    run = executor._runs["early"]  # on SQLite its task starts with the next commit, or the loop's next turn
+    await executor.close()  # at once: the run is stopped before its coroutine took a step
+
+    assert run.ended.is_set() and isinstance(run.suspended, ExecutorClosedError)
+    async with DefaultExecutor(store=SQLiteStore(db), workflows=[waits_for_go]) as later:
+        await later.signal("early", Signal(name="go", payload="late"))
+        assert await (await later.get_handle("early")).result(timeout=5) == "late"
 
 
 async def test_result_of_a_workflow_abandoned_at_close_raises_executor_closed_error(tmp_path: Path) -> None:

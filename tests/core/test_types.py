@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
 
+from beluga_core.api._types import uuid4_text
 from beluga_core.workflow import (
     ErrorInfo,
     EventType,
@@ -88,3 +90,11 @@ def test_filter_limit_of_zero_or_less_means_unlimited(limit: int | None, expecte
 
 def test_error_info_reads_as_type_and_message() -> None:
     assert str(ErrorInfo.from_exception(KeyError("sku"))) == "KeyError: 'sku'"
+
+
+def test_uuid4_text_is_a_version_4_uuid_in_its_canonical_form() -> None:
+    texts = {uuid4_text() for _ in range(1000)}
+    assert len(texts) == 1000
+    for text in texts:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
