@@ -144,10 +144,14 @@ class RunCache:
         evicted = self._evicted.pop(workflow_id, None)
         if evicted is None:
             return
+        executor = self._executor
+        try:
+            state = await self._reload(workflow_id)
+        except BaseException:
+            self._evicted[workflow_id] = evicted  # still evicted: the next signal or its timer tries again
+            raise
         if evicted.wake is not None:
             evicted.wake.cancel()
-        executor = self._executor
-        state = await self._reload(workflow_id)
         if state is None or state.status.is_terminal or state.run_id != evicted.run_id:
             return  # ended, or replaced, while evicted (another process took it over, say)
         executor._resume(state)
@@ -158,8 +162,7 @@ class RunCache:
         executor = self._executor
         if executor._leases is None or not isinstance(executor.store, ParkingStore):
             return await executor.store.load(workflow_id)
-        claimed = await executor._leases.claim(list(executor._workflows), [workflow_id])
-        return claimed[0] if claimed else None
+        return await executor._leases.claim_one(executor._workflows.keys(), workflow_id)
 
     def __contains__(self, workflow_id: str) -> bool:
         return workflow_id in self._evicted

@@ -71,6 +71,9 @@ class Leases:
         self._store = store
         self._lease = lease_timeout
         self._task: asyncio.Task[None] | None = None
+        #: Claims by id waiting for the next batch (see :meth:`claim_one`), and the batches under way.
+        self._one_claims: dict[str, list[asyncio.Future[WorkflowState | None]]] = {}
+        self._claiming: set[asyncio.Task[None]] = set()
         #: The store failing, as this executor sees it (shared with its runs: one warning per outage).
         self.outage = StoreOutage(self.owner)
         if worker:
@@ -87,6 +90,42 @@ class Leases:
             return []
         dead = [owner for owner in await self._store.lease_owners() if _is_dead(owner)]
         return await self._store.claim_runs(workflow_types, workflow_ids, dead, limit)
+
+    async def claim_one(self, workflow_types: Collection[str], workflow_id: str) -> WorkflowState | None:
+        """Claim ``workflow_id`` (see :meth:`claim`): its state, None when another executor holds it.
+
+        The claims asked for in one turn of the event loop are made in one store call (50 evicted runs
+        signalled at once cost one transaction, not 50 in a row).
+        """
+        future: asyncio.Future[WorkflowState | None] = asyncio.get_running_loop().create_future()
+        if not self._one_claims:
+            asyncio.get_running_loop().call_soon(self._claim_batch, list(workflow_types))
+        self._one_claims.setdefault(workflow_id, []).append(future)
+        return await future
+
+    def _claim_batch(self, workflow_types: list[str]) -> None:
+        batch, self._one_claims = self._one_claims, {}
+        task = asyncio.create_task(self._claim_ids(workflow_types, batch), name="beluga-claim-ids")
+        self._claiming.add(task)
+        task.add_done_callback(self._claiming.discard)
+
+    async def _claim_ids(
+        self, workflow_types: list[str], batch: dict[str, list[asyncio.Future[WorkflowState | None]]]
+    ) -> None:
+        try:
+            claimed = {state.workflow_id: state for state in await self.claim(workflow_types, list(batch))}
+        except BaseException as exc:
+            for futures in batch.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for workflow_id, futures in batch.items():
+            for future in futures:
+                if not future.done():
+                    future.set_result(claimed.get(workflow_id))
 
     async def parked(self, workflow_types: Collection[str]) -> list[ParkedRun]:
         """The parked runs of ``workflow_types`` (on a :class:`ParkingStore`; none on another store)."""
