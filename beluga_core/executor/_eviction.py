@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -37,12 +36,6 @@ logger = logging.getLogger("beluga_core.executor")
 _WAKE_EARLY = 0.05
 
 
-@dataclass(slots=True)
-class _Evicted:
-    run_id: str
-    wake: asyncio.TimerHandle | None = field(default=None, repr=False)
-
-
 class RunCache:
     """The executor's idle runs (oldest first) and the runs it evicted, with their wake-up timers."""
 
@@ -50,7 +43,10 @@ class RunCache:
         self._executor = executor
         self._max = max_cached
         self._idle: OrderedDict[str, WorkflowRun] = OrderedDict()
-        self._evicted: dict[str, _Evicted] = {}
+        #: The evicted runs' run ids by workflow id: strings only, so the garbage collector does not walk them
+        #: (100,000 parked runs cost no collection time), and the wake-up timers of those that have one.
+        self._evicted: dict[str, str] = {}
+        self._wakes: dict[str, asyncio.TimerHandle] = {}
         self._evicting: set[str] = set()
 
     @property
@@ -114,12 +110,14 @@ class RunCache:
 
     def adopt(self, parked: ParkedRun) -> None:
         """Hold ``parked`` as evicted: brought back when something arrives for it, or when its timer is due."""
-        evicted = _Evicted(parked.run_id)
+        workflow_id = parked.workflow_id
+        self._evicted[workflow_id] = parked.run_id
         if parked.wake_at is not None:
             wake_in = (parked.wake_at - self._executor._clock.now()).total_seconds()
             loop = asyncio.get_running_loop()
-            evicted.wake = loop.call_later(max(0.0, wake_in - _WAKE_EARLY), self._wake, parked.workflow_id)
-        self._evicted[parked.workflow_id] = evicted
+            self._wakes[workflow_id] = loop.call_later(
+                max(0.0, wake_in - _WAKE_EARLY), self._wake, workflow_id
+            )
 
     async def park(self, runs: list[ParkedRun]) -> None:
         """Mark ``runs`` parked in the store, so a start need not load them (only that is lost if it fails)."""
@@ -141,18 +139,19 @@ class RunCache:
 
     async def rehydrate(self, workflow_id: str) -> None:
         """Bring an evicted run back (call under the id's lock): replayed from the store, it goes on live."""
-        evicted = self._evicted.pop(workflow_id, None)
-        if evicted is None:
+        run_id = self._evicted.pop(workflow_id, None)
+        if run_id is None:
             return
         executor = self._executor
         try:
             state = await self._reload(workflow_id)
         except BaseException:
-            self._evicted[workflow_id] = evicted  # still evicted: the next signal or its timer tries again
+            self._evicted[workflow_id] = run_id  # still evicted: the next signal or its timer tries again
             raise
-        if evicted.wake is not None:
-            evicted.wake.cancel()
-        if state is None or state.status.is_terminal or state.run_id != evicted.run_id:
+        wake = self._wakes.pop(workflow_id, None)
+        if wake is not None:
+            wake.cancel()
+        if state is None or state.status.is_terminal or state.run_id != run_id:
             return  # ended, or replaced, while evicted (another process took it over, say)
         executor._resume(state)
 
@@ -168,9 +167,9 @@ class RunCache:
         return workflow_id in self._evicted
 
     def close(self) -> None:
-        for evicted in self._evicted.values():
-            if evicted.wake is not None:
-                evicted.wake.cancel()
+        for wake in self._wakes.values():
+            wake.cancel()
+        self._wakes.clear()
         self._evicted.clear()
         self._idle.clear()
 
