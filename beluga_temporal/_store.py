@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import ClassVar
 
 import temporalio.client
 from temporalio.api.common.v1 import WorkflowExecution
@@ -36,6 +37,9 @@ class TemporalStore:
       Temporal's visibility is eventually consistent: a workflow started a moment ago may not be listed yet.
     - :meth:`delete`: deletes the execution (a running one is terminated first, by the server).
     """
+
+    #: A DefaultExecutor refuses this store: its save records nothing, Temporal records the runs.
+    _backs_default_executor: ClassVar[bool] = False
 
     def __init__(self, client: temporalio.client.Client, namespace: str = "default") -> None:
         if client.namespace != namespace:

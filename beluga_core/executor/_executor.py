@@ -154,6 +154,12 @@ class DefaultExecutor:
         lease = duration_seconds(lease_timeout, what="DefaultExecutor: lease_timeout", positive=True)
         self._activity_pool = ActivityThreadPool(activity_threads)
         self.store: WorkflowStore = store if store is not None else InMemoryStore()
+        if getattr(self.store, "_backs_default_executor", True) is False:
+            raise InvalidInputError(
+                f"DefaultExecutor: {type(self.store).__name__} cannot hold the runs of a DefaultExecutor (it reads "
+                "back what another engine records, and its save records nothing): use it with that engine's "
+                "executor (TemporalExecutor for TemporalStore), or give the DefaultExecutor a SQLiteStore"
+            )
         self._writer = StoreWriter(self.store)  # the store's capabilities, looked up once
         self.hooks = hooks
         self._grace = 10.0 if grace is None else grace

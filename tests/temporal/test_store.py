@@ -11,8 +11,10 @@ from temporalio.client import Client, Interceptor, OutboundInterceptor
 from temporalio.testing import WorkflowEnvironment
 
 from beluga_core.workflow import (
+    DefaultExecutor,
     ErrorInfo,
     EventType,
+    InvalidInputError,
     Signal,
     StoreError,
     WorkflowError,
@@ -328,3 +330,8 @@ async def test_closed_store_refuses_every_operation_and_closes_twice(temporal_cl
     for call in (store.load("x"), store.list(), store.delete("x"), store.save(state)):
         with pytest.raises(StoreError, match=r"temporal/.*: store is closed"):
             await call
+
+
+def test_a_default_executor_on_a_temporal_store_is_refused(store: TemporalStore) -> None:
+    with pytest.raises(InvalidInputError, match="TemporalStore cannot hold the runs of a DefaultExecutor"):
+        DefaultExecutor(store=store)
