@@ -151,6 +151,8 @@ class RunCache:
         wake = self._wakes.pop(workflow_id, None)
         if wake is not None:
             wake.cancel()
+        if workflow_id in executor._runs:
+            return  # the lease loop took it meanwhile (a delivery, its timer due) and resumed it
         if state is None or state.status.is_terminal or state.run_id != run_id:
             return  # ended, or replaced, while evicted (another process took it over, say)
         executor._resume(state)
@@ -162,6 +164,14 @@ class RunCache:
         if executor._leases is None or not isinstance(executor.store, ParkingStore):
             return await executor.store.load(workflow_id)
         return await executor._leases.claim_one(executor._workflows.keys(), workflow_id)
+
+    def discard(self, workflow_id: str) -> None:
+        """Forget an evicted run that went live again another way (claimed by the lease loop for a delivery
+        or a due timer, say): a later signal must not bring it back a second time."""
+        if self._evicted.pop(workflow_id, None) is not None:
+            wake = self._wakes.pop(workflow_id, None)
+            if wake is not None:
+                wake.cancel()
 
     def __contains__(self, workflow_id: str) -> bool:
         return workflow_id in self._evicted

@@ -717,6 +717,8 @@ class DefaultExecutor:
             run.context.on_idle_change = lambda: cache.idle_changed(run)
         self._runs[state.workflow_id] = run
         self._suspensions.pop(state.workflow_id, None)  # a new run, or the suspended one resumed
+        if cache is not None:
+            cache.discard(state.workflow_id)  # live again, however it was brought back
         overlap = self._writer.call_while_syncing if overlap_next_commit else None
         if (
             overlap is not None and self._clock is REAL_CLOCK

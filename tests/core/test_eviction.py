@@ -11,6 +11,7 @@ import pytest
 from beluga_core.stores import InMemoryStore, SQLiteStore
 from beluga_core.workflow import (
     DefaultExecutor,
+    EventType,
     InvalidInputError,
     Signal,
     WorkflowCanceledError,
@@ -196,3 +197,36 @@ async def test_a_signal_from_another_executor_wakes_a_parked_run_of_a_restarted_
         results = [await (await client.get_handle(f"w{n}")).result(timeout=5) for n in range(3)]
 
     assert results == [[f"{n}:before", "go", f"{n}:after"] for n in range(3)]
+
+
+async def two_signals(ctx: WorkflowContext, n: int) -> list[str]:
+    invocations.append(n)
+    first = str(await ctx.receive_signal("go").receive())
+    second = str(await ctx.receive_signal("go").receive())
+    return [first, second, await ctx.execute_activity(note, f"{n}:after")]
+
+
+async def test_a_parked_run_the_lease_loop_took_for_a_delivery_is_not_brought_back_twice(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "wf.db"
+    invocations.clear()
+    owner = DefaultExecutor(store=SQLiteStore(db), workflows=[two_signals], max_cached_workflows=1)
+    client = DefaultExecutor(store=SQLiteStore(db), workflows=[two_signals], worker=False)
+    async with owner, client:
+        for n in range(2):
+            await owner.execute(two_signals, id=f"w{n}", input=n)
+        await _evicted_count(owner, 1)  # w0, parked in the store and known to the owner
+
+        await client.signal("w0", Signal(name="go", payload="from the client"))  # through the inbox
+        for _ in range(300):  # until the owner's lease loop took w0 and recorded the delivered signal
+            stored = await owner.store.load("w0")
+            if stored is not None and any(e.type == EventType.SIGNAL_RECEIVED for e in stored.history):
+                break
+            await asyncio.sleep(0.01)
+        await owner.signal("w0", Signal(name="go", payload="from the owner"))
+        result = await (await owner.get_handle("w0")).result(timeout=5)
+
+    assert result == ["from the client", "from the owner", "0:after"]
+    assert ran == ["0:after"]
+    assert invocations.count(0) == 2  # run, then brought back once (not a second time by the local signal)
