@@ -148,9 +148,7 @@ class RunCache:
         except BaseException:
             self._evicted[workflow_id] = run_id  # still evicted: the next signal or its timer tries again
             raise
-        wake = self._wakes.pop(workflow_id, None)
-        if wake is not None:
-            wake.cancel()
+        self._cancel_wake(workflow_id)
         if workflow_id in executor._runs:
             return  # the lease loop took it meanwhile (a delivery, its timer due) and resumed it
         if state is None or state.status.is_terminal or state.run_id != run_id:
@@ -169,12 +167,12 @@ class RunCache:
         """Forget an evicted run that went live again another way (claimed by the lease loop for a delivery
         or a due timer, say): a later signal must not bring it back a second time."""
         if self._evicted.pop(workflow_id, None) is not None:
-            wake = self._wakes.pop(workflow_id, None)
-            if wake is not None:
-                wake.cancel()
+            self._cancel_wake(workflow_id)
 
-    def __contains__(self, workflow_id: str) -> bool:
-        return workflow_id in self._evicted
+    def _cancel_wake(self, workflow_id: str) -> None:
+        wake = self._wakes.pop(workflow_id, None)
+        if wake is not None:
+            wake.cancel()
 
     def close(self) -> None:
         for wake in self._wakes.values():

@@ -414,11 +414,7 @@ class SQLiteStore:
         await self._write("append", _Write(write, update, events))
 
     async def load(self, workflow_id: str) -> WorkflowState | None:
-        def read(conn: sqlite3.Connection) -> WorkflowState | None:
-            row = conn.execute("SELECT * FROM workflows WHERE workflow_id = ?", (workflow_id,)).fetchone()
-            return None if row is None else self._state_from_row(conn, row, "load")
-
-        return await self._read("load", read)
+        return await self._read("load", lambda conn: self._load_in(conn, workflow_id, "load"))
 
     async def list(self, filter: WorkflowFilter | None = None) -> builtins.list[WorkflowState]:
         flt = filter or WorkflowFilter()
@@ -536,7 +532,8 @@ class SQLiteStore:
 
         def claim(conn: sqlite3.Connection) -> builtins.list[WorkflowState]:
             claimed = self._claim_in_transaction(conn, owner, lambda: take(conn))
-            return [self._load_row(conn, row[0], "claim_runs") for row in claimed]
+            states = (self._load_in(conn, row[0], "claim_runs") for row in claimed)
+            return [state for state in states if state is not None]
 
         return await self._read("claim_runs", claim)
 
@@ -663,9 +660,9 @@ class SQLiteStore:
             self._data_version = _data_version(conn)
         return taken[0]
 
-    def _load_row(self, conn: sqlite3.Connection, workflow_id: str, op: str) -> WorkflowState:
+    def _load_in(self, conn: sqlite3.Connection, workflow_id: str, op: str) -> WorkflowState | None:
         row = conn.execute("SELECT * FROM workflows WHERE workflow_id = ?", (workflow_id,)).fetchone()
-        return self._state_from_row(conn, row, op)
+        return None if row is None else self._state_from_row(conn, row, op)
 
     async def lease_owners(self) -> builtins.list[str]:
         """The owners holding a lease that has not expired."""
