@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sqlite3
 import statistics
 import tempfile
@@ -124,6 +125,7 @@ def main() -> None:
     raw: list[float] = []
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:  # the disk the project is on, not a tmpfs
         for round_no in range(1, args.rounds + 1):
+            gc.collect()  # the previous round's executor leaves garbage: its collection is not this round's
             execute, commits, plain = asyncio.run(one_round(Path(tmp), round_no, args.starts))
             ours.append(execute)
             store.append(commits)

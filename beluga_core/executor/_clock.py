@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -51,6 +51,14 @@ def _set_if_pending(waiter: asyncio.Future[None], _done: object) -> None:
         waiter.set_result(None)
 
 
+async def _wait_at_most(event: asyncio.Event, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
 class Clock:
     """Real time: timers are ``asyncio`` timers, timestamps the wall clock in UTC."""
 
@@ -63,16 +71,15 @@ class Clock:
         """A step of ``owner`` waits ``seconds`` (a timer, or the backoff before an activity's next attempt)."""
         await asyncio.sleep(seconds)
 
-    async def wait(self, event: asyncio.Event, seconds: float | None, owner: StepOwner) -> bool:
-        """A step of ``owner`` waits for ``event``: True once it is set, False when ``seconds`` pass first."""
+    def wait(self, event: asyncio.Event, seconds: float | None, owner: StepOwner) -> Awaitable[bool]:
+        """A step of ``owner`` waits for ``event``: True once it is set, False when ``seconds`` pass first.
+
+        A plain function returning the wait, not a coroutine around it: every parked run is in one, and a
+        coroutine less is less for the run to hold and to create.
+        """
         if seconds is None:
-            await event.wait()
-            return True
-        try:
-            await asyncio.wait_for(event.wait(), seconds)
-        except asyncio.TimeoutError:
-            return False
-        return True
+            return event.wait()  # True once set
+        return _wait_at_most(event, seconds)
 
     async def wait_done(self, future: asyncio.Future[Any], seconds: float | None) -> bool:
         """Wait for ``future`` (a run's workflow function) at most ``seconds``; True when it is done."""

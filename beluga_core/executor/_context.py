@@ -8,12 +8,11 @@ without acting again; otherwise it acts live and records the outcome before retu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import random as _random
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -70,6 +69,27 @@ class _InFlight:
     def __exit__(self, *exc_info: object) -> None:
         if self._task is not None:
             self._steps.discard(self._task)
+
+
+class _ParkedWait:
+    """A wait for a signal or a timer (ending at ``ends``, monotonic seconds, or None), as the run's idleness
+    counts it (a class, not a generator: a parked run takes one at every wait)."""
+
+    __slots__ = ("_context", "_ends")
+
+    def __init__(self, context: DefaultWorkflowContext, ends: float | None) -> None:
+        self._context = context
+        self._ends = ends
+
+    def __enter__(self) -> None:
+        context = self._context
+        context._waits[self] = self._ends
+        context.on_idle_change()
+
+    def __exit__(self, *exc_info: object) -> None:
+        context = self._context
+        del context._waits[self]
+        context.on_idle_change()
 
 
 class DefaultWorkflowContext(WorkflowContextBase):
@@ -226,18 +246,10 @@ class DefaultWorkflowContext(WorkflowContextBase):
     def steps_taken(self) -> int:
         return self._seq
 
-    @contextlib.contextmanager
-    def _parked_wait(self, seconds: float | None) -> Iterator[None]:
+    def _parked_wait(self, seconds: float | None) -> _ParkedWait:
         """Around a step's wait for a signal or a timer (``seconds``, or none): while every step under way is
         such a wait, the run is idle and may be evicted from memory."""
-        token = object()
-        self._waits[token] = None if seconds is None else self._journal.clock.monotonic() + seconds
-        self.on_idle_change()
-        try:
-            yield
-        finally:
-            del self._waits[token]
-            self.on_idle_change()
+        return _ParkedWait(self, None if seconds is None else self._journal.clock.monotonic() + seconds)
 
     @property
     def idle(self) -> bool:

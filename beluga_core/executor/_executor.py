@@ -322,25 +322,47 @@ class DefaultExecutor:
         start = prepare_start(fn, options, option_kwargs)
         name, workflow_id = start.name, start.workflow_id
         self._check_registered(fn, name)
-        await self.start()
+        if not self._started:
+            await self.start()
         async with self._lock_for(workflow_id):
             live = self._runs.get(workflow_id)
             if live is not None and not live.ended.is_set():
                 raise WorkflowAlreadyStartedError(workflow_id, name)
             state = _new_state(start, self._clock.now())
+            built = self._build_while_committing(fn, state, start.args)
             if not await self._writer.create_run(state):
                 raise WorkflowAlreadyStartedError(workflow_id, name)
-            self._launch_here(fn, state, start.args)
+            self._launch_here(fn, state, start.args, built)
         return self._handle(state.workflow_id, state.run_id, result_hint(fn))
 
-    def _launch_here(self, fn: WorkflowFunction, state: WorkflowState, args: tuple[Any, ...]) -> None:
+    def _build_while_committing(
+        self, fn: WorkflowFunction, state: WorkflowState, args: tuple[Any, ...]
+    ) -> _BuiltRun | None:
+        """The run of ``state``, a new run about to be created, built while its creating commit waits for the
+        disk (on a store that says when), not after it on the caller's path; None on a client, or when the
+        store cannot say."""
+        overlap = self._writer.call_while_syncing
+        if not self._worker or overlap is None:
+            return None
+        built = _BuiltRun(lambda: self._new_run(fn, state, args, resumed=False))
+        overlap(built.build)
+        return built
+
+    def _launch_here(
+        self,
+        fn: WorkflowFunction,
+        state: WorkflowState,
+        args: tuple[Any, ...],
+        built: _BuiltRun | None = None,
+    ) -> None:
         """Run a run this executor just created, unless it is a client (an executor of the store claims it).
 
         On a store that can say when its next commit waits for the disk, the run's task starts then: the
         caller goes on (a client starting the next workflow) and the run's first steps overlap that commit.
         """
         if self._worker:
-            self._launch(fn, state, args, resumed=False, overlap_next_commit=True)
+            run = None if built is None else built.take()
+            self._launch(fn, state, args, resumed=False, overlap_next_commit=True, run=run)
 
     async def signal(self, workflow_id: str, signal: Signal) -> None:
         """Deliver ``signal``: persisted before this returns, buffered until the workflow reads it."""
@@ -698,7 +720,35 @@ class DefaultExecutor:
         resumed: bool,
         chain: RunChain | None = None,
         overlap_next_commit: bool = False,
+        run: WorkflowRun | None = None,
     ) -> WorkflowRun:
+        """Make ``state``'s run live here and start it (``run``: its objects, when built already)."""
+        if run is None:
+            run = self._new_run(fn, state, args, resumed=resumed, chain=chain)
+        cache = self._cache
+        self._runs[state.workflow_id] = run
+        self._suspensions.pop(state.workflow_id, None)  # a new run, or the suspended one resumed
+        if cache is not None:
+            cache.discard(state.workflow_id)  # live again, however it was brought back
+        overlap = self._writer.call_while_syncing if overlap_next_commit else None
+        if (
+            overlap is not None and self._clock is REAL_CLOCK
+        ):  # a virtual clock must see every run start at once
+            run.start_later(overlap, on_end=self._forget)
+        else:
+            run.start(on_end=self._forget)
+        return run
+
+    def _new_run(
+        self,
+        fn: WorkflowFunction,
+        state: WorkflowState,
+        args: tuple[Any, ...],
+        *,
+        resumed: bool,
+        chain: RunChain | None = None,
+    ) -> WorkflowRun:
+        """The objects of ``state``'s run in this executor, not yet live nor started."""
         run = WorkflowRun(
             fn,
             Journal(self._writer, state, self._clock),
@@ -715,17 +765,6 @@ class DefaultExecutor:
         cache = self._cache
         if cache is not None:
             run.context.on_idle_change = lambda: cache.idle_changed(run)
-        self._runs[state.workflow_id] = run
-        self._suspensions.pop(state.workflow_id, None)  # a new run, or the suspended one resumed
-        if cache is not None:
-            cache.discard(state.workflow_id)  # live again, however it was brought back
-        overlap = self._writer.call_while_syncing if overlap_next_commit else None
-        if (
-            overlap is not None and self._clock is REAL_CLOCK
-        ):  # a virtual clock must see every run start at once
-            run.start_later(overlap, on_end=self._forget)
-        else:
-            run.start(on_end=self._forget)
         return run
 
     async def _start_child_run(self, call: ChildCall, child: ChildRef, parent: ParentRef) -> bool:
@@ -944,3 +983,23 @@ def _new_state(
         updated_at=now,
         timeout=start.timeout,
     )
+
+
+class _BuiltRun:
+    """A new run's objects, built by :meth:`build` (called back while its creating commit syncs) or at the
+    latest by :meth:`take`."""
+
+    __slots__ = ("_build", "_run")
+
+    def __init__(self, build: Callable[[], WorkflowRun]) -> None:
+        self._build = build
+        self._run: WorkflowRun | None = None
+
+    def build(self) -> None:
+        if self._run is None:
+            self._run = self._build()
+
+    def take(self) -> WorkflowRun:
+        self.build()
+        assert self._run is not None
+        return self._run
