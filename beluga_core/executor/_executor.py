@@ -62,6 +62,7 @@ from ._delivered_updates import SentUpdate, apply_delivered_update
 from ._eviction import RunCache
 from ._exclusive import ExecutorLock
 from ._handle import DefaultWorkflowHandle
+from ._id_locks import IdLocks
 from ._journal import Journal, trusted_event, trusted_state
 from ._leases import Leases
 from ._outage import StoreOutage
@@ -167,12 +168,14 @@ class DefaultExecutor:
         for fn in workflows:
             self.register(fn)
         self._runs: dict[str, WorkflowRun] = {}
-        self._id_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        #: ``async with self._lock_for(workflow_id)``: the id's starts, deliveries and evictions take turns.
+        self._lock_for = IdLocks()
         self._healing: dict[str, asyncio.Task[None]] = {}
         #: Per workflow id, the suspension of a run that ended here suspended and is not live any more: one
         #: that does not resume by itself (until a new run of the id starts or the run is resumed), or one
         #: suspended by a store error (while its resume is pending). Handles raise it instead of waiting.
         self._suspensions: dict[str, Suspension] = {}
+        self._handle_source = _HandleSource(self._runs, self._suspensions, self)
         self._heal_attempts: dict[str, int] = {}
         self._started = False
         self._closing = False
@@ -667,30 +670,10 @@ class DefaultExecutor:
         live = self._runs.get(workflow_id)
         chain = live.chain if live is not None and live.chain.run_id == run_id else RunChain(run_id)
         return DefaultWorkflowHandle(
-            workflow_id,
-            run_id,
-            return_hint,
-            live_run=lambda: self._live_run(workflow_id, chain.run_id),
-            load=lambda: self.store.load(workflow_id),
-            suspension=lambda: self._suspension_of(workflow_id, chain.run_id),
-            current_run_id=lambda: chain.run_id,
+            workflow_id, run_id, return_hint, source=self._handle_source, chain=chain
         )
 
-    def _live_run(self, workflow_id: str, run_id: str) -> WorkflowRun | None:
-        run = self._runs.get(workflow_id)
-        return run if run is not None and run.state.run_id == run_id else None
-
-    def _suspension_of(self, workflow_id: str, run_id: str) -> Suspension | None:
-        suspension = self._suspensions.get(workflow_id)
-        return suspension if suspension is not None and suspension.run_id == run_id else None
-
     # -- runs -------------------------------------------------------------------------------------------
-
-    def _lock_for(self, workflow_id: str) -> asyncio.Lock:
-        lock = self._id_locks.get(workflow_id)
-        if lock is None:
-            lock = self._id_locks[workflow_id] = asyncio.Lock()
-        return lock
 
     def _resume(self, state: WorkflowState) -> None:
         fn = self._workflows.get(state.workflow_type)
@@ -1003,3 +986,27 @@ class _BuiltRun:
         self.build()
         assert self._run is not None
         return self._run
+
+
+class _HandleSource:
+    """What the executor's handles ask it (see :class:`RunSource`): its live runs, its suspensions, its store."""
+
+    __slots__ = ("_executor", "_runs", "_suspensions")
+
+    def __init__(
+        self, runs: dict[str, WorkflowRun], suspensions: dict[str, Suspension], executor: DefaultExecutor
+    ) -> None:
+        self._runs = runs
+        self._suspensions = suspensions
+        self._executor = executor
+
+    def live_run(self, workflow_id: str, run_id: str) -> WorkflowRun | None:
+        run = self._runs.get(workflow_id)
+        return run if run is not None and run.state.run_id == run_id else None
+
+    def suspension(self, workflow_id: str, run_id: str) -> Suspension | None:
+        suspension = self._suspensions.get(workflow_id)
+        return suspension if suspension is not None and suspension.run_id == run_id else None
+
+    def load(self, workflow_id: str) -> Awaitable[WorkflowState | None]:
+        return self._executor.store.load(workflow_id)

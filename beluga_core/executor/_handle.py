@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from ..api._types import WorkflowState, WorkflowStatus
 from ..api.errors import WorkflowNotFoundError
 from ..engine._execution import run_outcome, wait_for_result
 from ..engine._handles import RunHandleBase
-from ._run import Suspension, WorkflowRun
+from ._run import RunChain, Suspension, WorkflowRun
 
 _POLL_SECONDS = 0.05
 
@@ -23,6 +23,22 @@ def outcome_of(state: WorkflowState, return_hint: Any) -> Any:
     )
 
 
+class RunSource(Protocol):
+    """What a handle asks its executor each time (one per executor, shared by its handles)."""
+
+    def live_run(self, workflow_id: str, run_id: str) -> WorkflowRun | None:
+        """The run ``run_id`` of ``workflow_id`` if it is live in the executor."""
+        ...
+
+    def suspension(self, workflow_id: str, run_id: str) -> Suspension | None:
+        """Why that run ended here suspended, when it did and is not live any more."""
+        ...
+
+    def load(self, workflow_id: str) -> Awaitable[WorkflowState | None]:
+        """The stored state of the latest run of ``workflow_id``."""
+        ...
+
+
 class DefaultWorkflowHandle(RunHandleBase):
     """A run started by (or resumed in) a DefaultExecutor, or looked up by id.
 
@@ -31,25 +47,18 @@ class DefaultWorkflowHandle(RunHandleBase):
     """
 
     def __init__(
-        self,
-        workflow_id: str,
-        run_id: str,
-        return_hint: Any,
-        *,
-        live_run: Callable[[], WorkflowRun | None],
-        load: Callable[[], Awaitable[WorkflowState | None]],
-        suspension: Callable[[], Suspension | None] = lambda: None,
-        current_run_id: Callable[[], str] | None = None,
+        self, workflow_id: str, run_id: str, return_hint: Any, *, source: RunSource, chain: RunChain
     ) -> None:
         super().__init__(workflow_id, run_id, return_hint)
+        self._source = source
         #: The run id the handle follows: its own, or the latest of its run's continue-as-new chain.
-        self._current_run_id = current_run_id if current_run_id is not None else (lambda: run_id)
-        self._live_run = live_run
-        self._load = load
-        self._suspension = suspension
+        self._chain = chain
         #: The suspension a result() call of this handle last raised (a new call waits past it when the
         #: executor resumes the run by itself).
         self._raised: BaseException | None = None
+
+    def _live_run(self) -> WorkflowRun | None:
+        return self._source.live_run(self._id, self._chain.run_id)
 
     async def status(self) -> WorkflowStatus:
         return (await self._current_state()).status
@@ -76,7 +85,7 @@ class DefaultWorkflowHandle(RunHandleBase):
                 if run.continued:
                     continue  # continued as new: the next turn finds the new run
                 return run.state
-            suspension = self._suspension()
+            suspension = self._source.suspension(self._id, self._chain.run_id)
             if suspension is not None and (
                 not suspension.resumes_by_itself or suspension.reason is not self._raised
             ):
@@ -96,8 +105,8 @@ class DefaultWorkflowHandle(RunHandleBase):
         return run.state if run is not None else await self._stored_state()
 
     async def _stored_state(self) -> WorkflowState:
-        state = await self._load()
-        run_id = self._current_run_id()
+        state = await self._source.load(self._id)
+        run_id = self._chain.run_id
         if state is None or state.run_id != run_id:
             raise WorkflowNotFoundError(
                 self._id, f"run {run_id!r} of workflow {self._id!r} is no longer stored"

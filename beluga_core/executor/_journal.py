@@ -71,6 +71,12 @@ def trusted_event(**fields: Any) -> HistoryEvent:
 
 
 _STATE_FIELDS = tuple(WorkflowState.model_fields.items())
+#: The defaults of the fields a state can be built without that need no copy (None, strings, numbers...).
+_PLAIN_STATE_DEFAULTS = {
+    name: field.default
+    for name, field in _STATE_FIELDS
+    if field.default_factory is None and isinstance(field.default, (type(None), str, int, float, bool))
+}
 
 
 def trusted_state(**values: Any) -> WorkflowState:
@@ -78,7 +84,8 @@ def trusted_state(**values: Any) -> WorkflowState:
     (the executor's new runs: every value is checked or made by the executor itself)."""
     for name, field in _STATE_FIELDS:
         if name not in values:
-            values[name] = field.get_default(call_default_factory=True)
+            plain = _PLAIN_STATE_DEFAULTS.get(name, values)  # ``values``: no plain default
+            values[name] = field.get_default(call_default_factory=True) if plain is values else plain
     return _built(WorkflowState, values)
 
 
