@@ -336,6 +336,8 @@ class DefaultExecutor:
             if not await self._writer.create_run(state):
                 raise WorkflowAlreadyStartedError(workflow_id, name)
             self._launch_here(fn, state, start.args, built)
+        if built is not None:
+            return built.handle()
         return self._handle(state.workflow_id, state.run_id, result_hint(fn))
 
     def _build_while_committing(
@@ -347,7 +349,15 @@ class DefaultExecutor:
         overlap = self._writer.call_while_syncing
         if not self._worker or overlap is None:
             return None
-        built = _BuiltRun(lambda: self._new_run(fn, state, args, resumed=False))
+
+        def build() -> tuple[WorkflowRun, DefaultWorkflowHandle]:
+            run = self._new_run(fn, state, args, resumed=False)
+            handle = DefaultWorkflowHandle(
+                state.workflow_id, state.run_id, result_hint(fn), source=self._handle_source, chain=run.chain
+            )
+            return run, handle
+
+        built = _BuiltRun(build)
         overlap(built.build)
         return built
 
@@ -364,7 +374,7 @@ class DefaultExecutor:
         caller goes on (a client starting the next workflow) and the run's first steps overlap that commit.
         """
         if self._worker:
-            run = None if built is None else built.take()
+            run = None if built is None else built.run()
             self._launch(fn, state, args, resumed=False, overlap_next_commit=True, run=run)
 
     async def signal(self, workflow_id: str, signal: Signal) -> None:
@@ -969,23 +979,28 @@ def _new_state(
 
 
 class _BuiltRun:
-    """A new run's objects, built by :meth:`build` (called back while its creating commit syncs) or at the
-    latest by :meth:`take`."""
+    """A new run's objects and its handle, built by :meth:`build` (called back while its creating commit
+    syncs) or at the latest when first asked for."""
 
-    __slots__ = ("_build", "_run")
+    __slots__ = ("_build", "_built")
 
-    def __init__(self, build: Callable[[], WorkflowRun]) -> None:
+    def __init__(self, build: Callable[[], tuple[WorkflowRun, DefaultWorkflowHandle]]) -> None:
         self._build = build
-        self._run: WorkflowRun | None = None
+        self._built: tuple[WorkflowRun, DefaultWorkflowHandle] | None = None
 
     def build(self) -> None:
-        if self._run is None:
-            self._run = self._build()
+        if self._built is None:
+            self._built = self._build()
 
-    def take(self) -> WorkflowRun:
+    def run(self) -> WorkflowRun:
         self.build()
-        assert self._run is not None
-        return self._run
+        assert self._built is not None
+        return self._built[0]
+
+    def handle(self) -> DefaultWorkflowHandle:
+        self.build()
+        assert self._built is not None
+        return self._built[1]
 
 
 class _HandleSource:
