@@ -49,11 +49,19 @@ class StartRequest:
 
 
 def prepare_start(
-    fn: WorkflowFunction, options: WorkflowOptions | None, option_kwargs: dict[str, Any]
+    fn: WorkflowFunction,
+    options: WorkflowOptions | None,
+    option_kwargs: dict[str, Any],
+    *,
+    checked_name: str | None = None,
 ) -> StartRequest:
-    """Check ``execute(fn, options, **option_kwargs)`` and encode its input, before anything is started."""
+    """Check ``execute(fn, options, **option_kwargs)`` and encode its input, before anything is started.
+
+    ``checked_name``: ``fn``'s workflow name when the caller has checked ``fn`` already (a function it
+    registered), so it is not checked again at every start.
+    """
     opts = resolve_options(options, option_kwargs)
-    name = check_workflow_function(fn)
+    name = checked_name or check_workflow_function(fn)
     signature = workflow_signature(fn)
     json_input, args = encode_input(
         opts.input, signature, what=f"input of workflow {name!r}", takes=f"workflow {name!r}"

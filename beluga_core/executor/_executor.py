@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
@@ -165,6 +166,8 @@ class DefaultExecutor:
         self.hooks = hooks
         self._grace = 10.0 if grace is None else grace
         self._workflows: dict[str, WorkflowFunction] = {}
+        #: The registered functions' names, by function: a start of one needs no name check.
+        self._names_by_fn: dict[WorkflowFunction, str] = {}
         for fn in workflows:
             self.register(fn)
         self._runs: dict[str, WorkflowRun] = {}
@@ -309,7 +312,16 @@ class DefaultExecutor:
         if existing is not None and existing is not fn:
             raise duplicate_name("workflow", name)
         self._workflows[name] = fn
+        with contextlib.suppress(TypeError):  # an unhashable callable is looked up by name at each start
+            self._names_by_fn[fn] = name
         return name
+
+    def _registered_name(self, fn: WorkflowFunction) -> str | None:
+        """The name ``fn`` is registered under with this executor, or None when it is not registered."""
+        try:
+            return self._names_by_fn.get(fn)
+        except TypeError:
+            return None
 
     # -- DurableExecutor -----------------------------------------------------------------------------------
 
@@ -322,9 +334,11 @@ class DefaultExecutor:
         :meth:`register`), so that the run can be resumed after a restart: an unregistered function, or
         another function registered under its name, is :class:`InvalidInputError` and nothing is stored.
         """
-        start = prepare_start(fn, options, option_kwargs)
+        registered_as = self._registered_name(fn)
+        start = prepare_start(fn, options, option_kwargs, checked_name=registered_as)
         name, workflow_id = start.name, start.workflow_id
-        self._check_registered(fn, name)
+        if registered_as is None:
+            self._check_registered(fn, name)
         if not self._started:
             await self.start()
         async with self._lock_for(workflow_id):

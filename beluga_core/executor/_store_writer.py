@@ -20,9 +20,9 @@ class StoreWriter:
     """The writes of one executor to its store, through the capabilities the store declares."""
 
     __slots__ = (
-        "_create_run",
         "appends",
         "call_while_syncing",
+        "create_run",
         "creates_runs",
         "provider",
         "store",
@@ -38,7 +38,9 @@ class StoreWriter:
         #: ``write_step(state, new_events)``: persist a step, ``new_events`` being the last events of
         #: ``state.history``. The store's ``append`` when it has one, else a full ``save`` of ``state``.
         self.write_step: WriteStep = store.append if isinstance(store, AppendableStore) else self._save_step
-        self._create_run: Callable[[WorkflowState], Awaitable[bool]] = (
+        #: ``create_run(state)``: store a new run unless one with its id is running; False when one is
+        #: (nothing is written then). The store's own when it has one, else a load, a check and a save.
+        self.create_run: Callable[[WorkflowState], Awaitable[bool]] = (
             store.create_run if isinstance(store, RunCreatingStore) else self._load_check_save
         )
         #: ``call_while_syncing(callback)`` of a store that can call back while its next commit waits for
@@ -46,10 +48,6 @@ class StoreWriter:
         self.call_while_syncing: Callable[[Callable[[], None]], None] | None = getattr(
             store, "call_while_syncing", None
         )
-
-    async def create_run(self, state: WorkflowState) -> bool:
-        """Store a new run unless one with its id is running; False when one is (nothing is written then)."""
-        return bool(await self._create_run(state))
 
     async def replace_run(self, state: WorkflowState) -> None:
         """Store ``state``, a new run of a running workflow id, in place of the stored run (continue-as-new).
