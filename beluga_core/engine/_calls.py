@@ -63,9 +63,12 @@ def prepare_start(
     opts = resolve_options(options, option_kwargs)
     name = checked_name or check_workflow_function(fn)
     signature = workflow_signature(fn)
-    json_input, args = encode_input(
-        opts.input, signature, what=f"input of workflow {name!r}", takes=f"workflow {name!r}"
-    )
+    if opts.input is None and not signature.takes_input:
+        json_input, args = None, ()  # what encode_input gives, without its messages made for nothing
+    else:
+        json_input, args = encode_input(
+            opts.input, signature, what=f"input of workflow {name!r}", takes=f"workflow {name!r}"
+        )
     check_timeout(name, opts.timeout)
     return StartRequest(name, opts, signature, json_input, args)
 
