@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 from ..api._naming import function_name
 from ..api._protocols import QueryHandler, WorkflowFunction
 from ..api._retry import RetryPolicy
-from ..api._types import ErrorInfo, WorkflowOptions, WorkflowStatus
+from ..api._types import ErrorInfo, WorkflowOptions, WorkflowStatus, built_model, new_workflow_id
 from ..api.errors import (
     InvalidInputError,
     WorkflowCanceledError,
@@ -38,6 +38,10 @@ class Decode(Protocol):
     def __call__(self, data: Any, hint: Any, *, what: str) -> Any: ...
 
 
+#: The keyword options validation passes unchanged when the id is a string.
+_PLAIN_OPTIONS = frozenset({"id", "input"})
+
+
 def resolve_options(options: WorkflowOptions | None, option_kwargs: dict[str, Any]) -> WorkflowOptions:
     """The options of ``execute(fn, options, **option_kwargs)``, with an id generated when none is given."""
     if options is not None and option_kwargs:
@@ -46,6 +50,12 @@ def resolve_options(options: WorkflowOptions | None, option_kwargs: dict[str, An
         if not isinstance(options, WorkflowOptions):
             raise InvalidInputError(f"execute: options must be WorkflowOptions, got {type(options).__name__}")
         opts = options.with_generated_id()
+        check_text(opts.id, what="execute: workflow id")
+        return opts
+    if option_kwargs.keys() <= _PLAIN_OPTIONS and isinstance(option_kwargs.get("id", ""), str):
+        # What validation passes unchanged (a string id, any input), built without it: at every start.
+        values = {"id": option_kwargs.get("id") or new_workflow_id(), "input": option_kwargs.get("input")}
+        opts = built_model(WorkflowOptions, {**values, "timeout": None}, {"id", *option_kwargs})
         check_text(opts.id, what="execute: workflow id")
         return opts
     try:

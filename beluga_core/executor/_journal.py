@@ -10,11 +10,17 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel
-
-from ..api._types import ErrorInfo, EventType, HistoryEvent, Signal, WorkflowState, WorkflowStatus
+from ..api._types import (
+    ErrorInfo,
+    EventType,
+    HistoryEvent,
+    Signal,
+    WorkflowState,
+    WorkflowStatus,
+    built_model,
+)
 from ..api.errors import StoreError
 from ._clock import REAL_CLOCK, Clock, StepOwner
 from ._store_writer import StoreWriter
@@ -53,8 +59,6 @@ _EVENT_DEFAULTS: dict[str, Any] = {
     name: None if field.is_required() or field.default_factory is not None else field.default
     for name, field in HistoryEvent.model_fields.items()
 }
-_set_attribute = object.__setattr__
-_Model = TypeVar("_Model", bound=BaseModel)
 
 
 def _trusted_event(values: dict[str, Any]) -> HistoryEvent:
@@ -62,7 +66,7 @@ def _trusted_event(values: dict[str, Any]) -> HistoryEvent:
 
     Without its per-field loop over aliases and defaults: that loop was a tenth of a step's CPU time.
     """
-    return _built(HistoryEvent, values)
+    return built_model(HistoryEvent, values)
 
 
 def trusted_event(**fields: Any) -> HistoryEvent:
@@ -86,16 +90,7 @@ def trusted_state(**values: Any) -> WorkflowState:
         if name not in values:
             plain = _PLAIN_STATE_DEFAULTS.get(name, values)  # ``values``: no plain default
             values[name] = field.get_default(call_default_factory=True) if plain is values else plain
-    return _built(WorkflowState, values)
-
-
-def _built(model: type[_Model], values: dict[str, Any]) -> _Model:
-    instance = model.__new__(model)
-    _set_attribute(instance, "__dict__", values)
-    _set_attribute(instance, "__pydantic_fields_set__", set(values))
-    _set_attribute(instance, "__pydantic_extra__", None)
-    _set_attribute(instance, "__pydantic_private__", None)
-    return instance
+    return built_model(WorkflowState, values)
 
 
 class Journal:

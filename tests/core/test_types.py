@@ -9,6 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from beluga_core.api._types import uuid4_text
+from beluga_core.api.errors import InvalidInputError
+from beluga_core.engine._execution import resolve_options
 from beluga_core.workflow import (
     ErrorInfo,
     EventType,
@@ -98,3 +100,24 @@ def test_uuid4_text_is_a_version_4_uuid_in_its_canonical_form() -> None:
     for text in texts:
         parsed = uuid.UUID(text)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+
+
+@pytest.mark.parametrize(
+    "keywords",
+    [{"id": "order-1"}, {"id": "order-1", "input": {"qty": 2}}, {"input": [1, 2]}, {"id": ""}, {}],
+)
+def test_keyword_options_without_a_timeout_are_the_options_validation_builds(
+    keywords: dict[str, object],
+) -> None:
+    resolved = resolve_options(None, dict(keywords))
+    validated = WorkflowOptions(**keywords)
+    assert resolved.input == validated.input
+    assert resolved.timeout is None
+    assert resolved.id == keywords["id"] if keywords.get("id") else resolved.id.startswith("wf-")
+    assert resolved.model_fields_set == validated.model_fields_set | {"id"}
+    assert resolved.model_dump(exclude={"id"}) == validated.model_dump(exclude={"id"})
+
+
+def test_a_keyword_id_that_is_not_a_string_is_refused_by_validation() -> None:
+    with pytest.raises(InvalidInputError, match="invalid options"):
+        resolve_options(None, {"id": 3})
