@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
@@ -312,15 +311,14 @@ class DefaultExecutor:
         if existing is not None and existing is not fn:
             raise duplicate_name("workflow", name)
         self._workflows[name] = fn
-        with contextlib.suppress(TypeError):  # an unhashable callable is looked up by name at each start
-            self._names_by_fn[fn] = name
+        self._names_by_fn[fn] = name  # hashable: an async function, as checked above
         return name
 
     def _registered_name(self, fn: WorkflowFunction) -> str | None:
         """The name ``fn`` is registered under with this executor, or None when it is not registered."""
         try:
             return self._names_by_fn.get(fn)
-        except TypeError:
+        except TypeError:  # not hashable, so not a function: prepare_start says what is wrong with it
             return None
 
     # -- DurableExecutor -----------------------------------------------------------------------------------

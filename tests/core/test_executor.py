@@ -535,6 +535,15 @@ async def test_executing_an_unregistered_workflow_is_invalid_input_naming_it_and
     assert await executor.store.list() == []
 
 
+async def test_executing_something_unhashable_that_is_no_function_is_invalid_input(
+    executor: DefaultExecutor,
+) -> None:
+    with pytest.raises(InvalidInputError, match="cannot name"):
+        await executor.execute([order_workflow], id="a-list")  # type: ignore[arg-type]
+
+    assert await executor.store.load("a-list") is None
+
+
 async def test_workflow_registered_later_with_register_is_executed(executor: DefaultExecutor) -> None:
     with pytest.raises(InvalidInputError, match="not registered"):
         await executor.execute(order_workflow, id="later", input="ORD-1")
