@@ -795,6 +795,10 @@ class DefaultExecutor:
         """
         state = run.state
         _, args = _encode_workflow_input(state.workflow_type, json_input, workflow_signature(run.fn))
+        if self._leases is not None and run.journal.deliveries:
+            # The new run's history will not name the deliveries this one recorded: out of the inbox first,
+            # so that one whose removal a crash cut short is not applied to the new run again.
+            await self._leases.forget(sorted(run.journal.deliveries))
         new_state = await run.journal.continue_as_new(
             lambda signals: _continued_state(state, json_input, signals, self._clock.now())
         )

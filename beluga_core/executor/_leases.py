@@ -141,6 +141,10 @@ class Leases:
         awaited on the result."""
         return await SentUpdate.send(self._store, load, workflow_id, name, json_arg)
 
+    async def forget(self, delivery_ids: Collection[str]) -> None:
+        """Remove deliveries from the inbox, applied or not (removing one already gone changes nothing)."""
+        await self._store.delete_deliveries(delivery_ids)
+
     async def reply(self, reply: UpdateReply) -> None:
         """Leave the answer to an update another process sent, for that process."""
         await self._store.post_reply(reply)

@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from beluga_core.api._types import Delivery
 from beluga_core.stores import InMemoryStore, SQLiteStore
-from beluga_core.workflow import DefaultExecutor, EventType, InvalidInputError, Signal, WorkflowContext
+from beluga_core.workflow import (
+    DefaultExecutor,
+    EventType,
+    InvalidInputError,
+    Signal,
+    WorkflowContext,
+    WorkflowStatus,
+)
 
 
 async def two_signals(ctx: WorkflowContext) -> list[str]:
@@ -78,3 +87,47 @@ async def test_an_executor_that_closes_hands_its_runs_to_another_on_the_file(tmp
 
         await second.signal("handed-over", Signal(name="go", payload="two"))
         assert await (await second.get_handle("handed-over")).result(timeout=5) == ["one", "two"]
+
+
+async def signal_then_continue(ctx: WorkflowContext, runs_before: int) -> str:
+    """The first run takes one signal and continues as new; the second returns the next signal it gets."""
+    payload = str(await ctx.receive_signal("go").receive())
+    if runs_before == 0:
+        ctx.continue_as_new(1)
+    return payload
+
+
+async def test_a_delivery_left_in_the_inbox_is_not_applied_to_the_run_that_continues_its_run(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "wf.db"
+    owner = DefaultExecutor(store=SQLiteStore(db), workflows=[signal_then_continue])
+    client = DefaultExecutor(store=SQLiteStore(db), workflows=[signal_then_continue], worker=False)
+    applied: set[str] = set()
+
+    async def apply_once_and_never_remove(deliver: Callable[[Delivery], Awaitable[bool]]) -> None:
+        # As an owner that a crash stops between applying its deliveries and removing them from the inbox.
+        for delivery in await owner.store.take_deliveries():  # type: ignore[attr-defined]
+            if delivery.id not in applied:
+                applied.add(delivery.id)
+                await deliver(delivery)
+
+    async with client:
+        async with owner:
+            assert owner._leases is not None
+            owner._leases._deliver_all = apply_once_and_never_remove  # type: ignore[method-assign]
+            handle = await owner.execute(signal_then_continue, id="continued", input=0)
+            await client.signal("continued", Signal(name="go", payload="first"))
+            while (
+                state := await owner.store.load("continued")
+            ) is not None and state.run_id == handle.run_id:
+                await asyncio.sleep(0.01)
+        async with DefaultExecutor(store=SQLiteStore(db), workflows=[signal_then_continue]) as successor:
+            await asyncio.sleep(0.3)  # it takes the continued run over, and reads the inbox
+            state = await successor.store.load("continued")
+            assert (
+                state is not None and state.status == WorkflowStatus.RUNNING
+            )  # "first" was not applied again
+
+            await client.signal("continued", Signal(name="go", payload="second"))
+            assert await (await client.get_handle("continued")).result(timeout=5) == "second"
