@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterable
+from datetime import timedelta
 
 from pydantic import ValidationError
 
 from ..api._types import WorkflowFilter, WorkflowState
 from ..api.errors import InvalidInputError, OwnedElsewhereError, StoreError
 from ._secrets import Secrets
+
+#: How long a store keeps an update's reply that nobody took (its sender went away): the next reply posted
+#: after that removes it.
+KEEP_UNTAKEN_REPLY = timedelta(days=1)
 
 
 class Described(Exception):

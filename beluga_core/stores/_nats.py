@@ -75,7 +75,7 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -98,6 +98,7 @@ from nats.js.errors import (
 from ..api._types import Delivery, UpdateReply, WorkflowFilter, WorkflowState, utc_now
 from ..api.errors import InvalidInputError, OwnedElsewhereError, StoreError
 from ._base import (
+    KEEP_UNTAKEN_REPLY,
     CredentialsRefused,
     TlsFailed,
     apply_filter,
@@ -201,6 +202,8 @@ class NatsStore(RemoteStore):
 
     provider = PROVIDER
     library_loggers = ("nats",)
+    #: How long an update reply nobody took stays in the deliveries bucket.
+    _keep_reply = KEEP_UNTAKEN_REPLY
 
     def __init__(
         self,
@@ -249,6 +252,8 @@ class NatsStore(RemoteStore):
         #: its header is missing), and the deliveries of each run's key.
         self._deliveries: dict[str, tuple[int, str | None]] = {}
         self._deliveries_of: dict[str, set[str]] = {}
+        #: From the same watch: when each update reply in the bucket was posted (to remove those nobody took).
+        self._replies: dict[str, datetime] = {}
         self._changed = asyncio.Event()
         #: The events of the run watches (see :meth:`watch_run`), by the key they watch (of a run or a reply).
         self._watchers: dict[str, set[asyncio.Event]] = {}
@@ -515,11 +520,15 @@ class NatsStore(RemoteStore):
             return
         await self._ready("delete_deliveries")
         await self._side_bucket("delete_deliveries", self.deliveries_bucket)
-        stream, prefix = f"KV_{self.deliveries_bucket}", f"$KV.{self.deliveries_bucket}."
-        async with _nats_errors("delete_deliveries", "purge", self._secrets):
-            await asyncio.gather(*(self._js.purge_stream(stream, subject=prefix + key) for key in keys))
+        await self._purge_side_keys("delete_deliveries", keys)
         for key in keys:
             self._forget_delivery(key)
+
+    async def _purge_side_keys(self, op: str, keys: Collection[str]) -> None:
+        """Purge ``keys`` of the deliveries bucket from its stream: no delete marker is left to pile up."""
+        stream, prefix = f"KV_{self.deliveries_bucket}", f"$KV.{self.deliveries_bucket}."
+        async with _nats_errors(op, "purge", self._secrets):
+            await asyncio.gather(*(self._js.purge_stream(stream, subject=prefix + key) for key in keys))
 
     async def wait_for_change(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for another process to write something this executor may act on: a
@@ -530,9 +539,17 @@ class NatsStore(RemoteStore):
         return await _wait_and_clear(self._changed, timeout)
 
     async def post_reply(self, reply: UpdateReply) -> None:
-        """Create the reply's key beside its delivery's (a second reply to the same delivery changes nothing)."""
+        """Create the reply's key beside its delivery's (a second reply to the same delivery changes nothing),
+        and purge the replies nobody took that are older than a day (their senders went away)."""
         key = reply_key(self._side_key("post_reply", reply.id))
         await self._post_once("post_reply", key, reply, reply.workflow_id, REPLY_HEADER)
+        await self._watching("post_reply")  # its watch of the bucket knows when each reply was posted
+        stale_before = utc_now() - self._keep_reply
+        stale = [k for k, posted in self._replies.items() if posted < stale_before and k != key]
+        if stale:  # replies whose senders went away: nobody will take them
+            await self._purge_side_keys("post_reply", stale)
+            for k in stale:
+                self._replies.pop(k, None)
 
     async def take_reply(self, delivery_id: str) -> UpdateReply | None:
         """Read the reply's key; purge it when it holds one."""
@@ -549,9 +566,8 @@ class NatsStore(RemoteStore):
         except ValueError as exc:
             detail = f"bucket {self.deliveries_bucket!r}: key {key!r} is not an update reply: {exc}"
             raise self._error("take_reply", detail) from exc
-        stream, subject = f"KV_{self.deliveries_bucket}", f"$KV.{self.deliveries_bucket}.{key}"
-        async with _nats_errors("take_reply", "purge", self._secrets):
-            await self._js.purge_stream(stream, subject=subject)
+        await self._purge_side_keys("take_reply", [key])
+        self._replies.pop(key, None)
         return reply
 
     async def watch_run(self, workflow_id: str, delivery_id: str) -> _RunWatch:
@@ -839,6 +855,7 @@ class NatsStore(RemoteStore):
         self._leases.clear()
         self._deliveries.clear()
         self._deliveries_of.clear()
+        self._replies.clear()
 
     def _caught_up(self, bucket: str) -> bool:
         """Whether the watch of ``bucket`` has read what the bucket held when it started (later messages are
@@ -892,10 +909,12 @@ class NatsStore(RemoteStore):
         key = msg.subject[len(f"$KV.{self.deliveries_bucket}.") :]
         headers = msg.headers or {}
         if REPLY_HEADER in headers:
+            self._replies[key] = msg.metadata.timestamp
             self._wake(key)
             return
         if removed(headers):
             self._forget_delivery(key)
+            self._replies.pop(key, None)
             return
         run_key = headers.get(DELIVERY_HEADER)
         self._deliveries[key] = (int(msg.metadata.sequence.stream), run_key)

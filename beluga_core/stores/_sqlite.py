@@ -39,6 +39,7 @@ from ..api._types import (
 )
 from ..api.errors import StoreError
 from ._base import (
+    KEEP_UNTAKEN_REPLY,
     check_one_owner,
     owned_elsewhere,
     require_workflow_id,
@@ -132,8 +133,6 @@ def _from_us(us: int) -> datetime:
 
 #: How often :meth:`SQLiteStore.wait_for_change` (and a run's watch) looks at ``data_version``.
 _CHANGE_POLL_SECONDS = 0.1
-#: How long a reply nobody took (its sender went away) stays: the next reply posted after it removes it.
-_KEEP_REPLY = timedelta(days=1)
 #: What a run's watch compares: the run's id, status and last event, and whether the reply is there.
 _RUN_MARK = (
     "SELECT (SELECT run_id || ' ' || status FROM workflows WHERE workflow_id = ?), "
@@ -315,6 +314,9 @@ class SQLiteStore:
         busy_timeout: how long a write waits for another connection's lock on the file (another process
             committing, a backup) before it fails with :class:`StoreError` (``database is locked``).
     """
+
+    #: How long an update reply nobody took stays in the replies table.
+    _keep_reply = KEEP_UNTAKEN_REPLY
 
     def __init__(
         self,
@@ -748,7 +750,7 @@ class SQLiteStore:
     async def post_reply(self, reply: UpdateReply) -> None:
         now = _to_us(utc_now())
         row = (reply.id, reply.model_dump_json(), now)
-        stale = (now - _KEEP_REPLY // timedelta(microseconds=1),)
+        stale = (now - self._keep_reply // timedelta(microseconds=1),)
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT OR IGNORE INTO replies VALUES (?, ?, ?)", row)

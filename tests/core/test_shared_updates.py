@@ -297,3 +297,19 @@ async def _until_accepted(executor: DefaultExecutor, workflow_id: str) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"no update of {workflow_id} was accepted")
+
+
+async def test_a_reply_nobody_took_is_removed_by_a_reply_posted_once_it_is_old_enough(
+    open_store: Callable[[], SharedStore],
+) -> None:
+    owner, sender = open_store(), open_store()
+    owner.bind_owner("owner", timedelta(seconds=5))
+    owner._keep_reply = timedelta(milliseconds=300)  # a day, as stores keep them, shortened for the test
+    abandoned = UpdateReply(id="abandoned", workflow_id="count", outcome="unknown", known=["add"])
+    await owner.post_reply(abandoned)  # its sender went away: nobody takes it
+    await asyncio.sleep(0.6)
+    fresh = UpdateReply(id="fresh", workflow_id="count", outcome="unknown", known=["add"])
+    await owner.post_reply(fresh)
+
+    assert await sender.take_reply("abandoned") is None
+    assert await sender.take_reply("fresh") == fresh
