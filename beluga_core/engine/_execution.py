@@ -44,26 +44,26 @@ _PLAIN_OPTIONS = frozenset({"id", "input"})
 
 def resolve_options(options: WorkflowOptions | None, option_kwargs: dict[str, Any]) -> WorkflowOptions:
     """The options of ``execute(fn, options, **option_kwargs)``, with an id generated when none is given."""
+    opts = _given_options(options, option_kwargs)
+    check_text(opts.id, what="execute: workflow id")
+    return opts
+
+
+def _given_options(options: WorkflowOptions | None, option_kwargs: dict[str, Any]) -> WorkflowOptions:
     if options is not None and option_kwargs:
         raise InvalidInputError("execute: pass either options or keyword options, not both")
     if options is not None:
         if not isinstance(options, WorkflowOptions):
             raise InvalidInputError(f"execute: options must be WorkflowOptions, got {type(options).__name__}")
-        opts = options.with_generated_id()
-        check_text(opts.id, what="execute: workflow id")
-        return opts
+        return options.with_generated_id()
     if option_kwargs.keys() <= _PLAIN_OPTIONS and isinstance(option_kwargs.get("id", ""), str):
         # What validation passes unchanged (a string id, any input), built without it: at every start.
         values = {"id": option_kwargs.get("id") or new_workflow_id(), "input": option_kwargs.get("input")}
-        opts = built_model(WorkflowOptions, {**values, "timeout": None}, {"id", *option_kwargs})
-        check_text(opts.id, what="execute: workflow id")
-        return opts
+        return built_model(WorkflowOptions, {**values, "timeout": None}, {"id", *option_kwargs})
     try:
-        opts = WorkflowOptions(**option_kwargs).with_generated_id()
+        return WorkflowOptions(**option_kwargs).with_generated_id()
     except Exception as exc:
         raise InvalidInputError(f"execute: invalid options: {exc}") from exc
-    check_text(opts.id, what="execute: workflow id")
-    return opts
 
 
 def check_workflow_function(fn: Callable[..., Any]) -> str:

@@ -177,7 +177,7 @@ class DefaultExecutor:
         #: that does not resume by itself (until a new run of the id starts or the run is resumed), or one
         #: suspended by a store error (while its resume is pending). Handles raise it instead of waiting.
         self._suspensions: dict[str, Suspension] = {}
-        self._handle_source = _HandleSource(self._runs, self._suspensions, self)
+        self._handle_source = _HandleSource(self)
         self._heal_attempts: dict[str, int] = {}
         self._started = False
         self._closing = False
@@ -364,10 +364,7 @@ class DefaultExecutor:
 
         def build() -> tuple[WorkflowRun, DefaultWorkflowHandle]:
             run = self._new_run(fn, state, args, resumed=False)
-            handle = DefaultWorkflowHandle(
-                state.workflow_id, state.run_id, result_hint(fn), source=self._handle_source, chain=run.chain
-            )
-            return run, handle
+            return run, self._handle(state.workflow_id, state.run_id, result_hint(fn), run.chain)
 
         built = _BuiltRun(build)
         overlap(built.build)
@@ -687,10 +684,14 @@ class DefaultExecutor:
         hint = result_hint(self._workflows.get(state.workflow_type), result_type)
         return self._handle(workflow_id, state.run_id, hint)
 
-    def _handle(self, workflow_id: str, run_id: str, return_hint: Any) -> DefaultWorkflowHandle:
-        # A handle on the live run follows its continue-as-new chain to the latest run.
-        live = self._runs.get(workflow_id)
-        chain = live.chain if live is not None and live.chain.run_id == run_id else RunChain(run_id)
+    def _handle(
+        self, workflow_id: str, run_id: str, return_hint: Any, chain: RunChain | None = None
+    ) -> DefaultWorkflowHandle:
+        """A handle on run ``run_id``; ``chain``: its continue-as-new chain, when the run is not live yet."""
+        if chain is None:
+            # A handle on the live run follows its continue-as-new chain to the latest run.
+            live = self._runs.get(workflow_id)
+            chain = live.chain if live is not None and live.chain.run_id == run_id else RunChain(run_id)
         return DefaultWorkflowHandle(
             workflow_id, run_id, return_hint, source=self._handle_source, chain=chain
         )
@@ -1022,21 +1023,17 @@ class _BuiltRun:
 class _HandleSource:
     """What the executor's handles ask it (see :class:`RunSource`): its live runs, its suspensions, its store."""
 
-    __slots__ = ("_executor", "_runs", "_suspensions")
+    __slots__ = ("_executor",)
 
-    def __init__(
-        self, runs: dict[str, WorkflowRun], suspensions: dict[str, Suspension], executor: DefaultExecutor
-    ) -> None:
-        self._runs = runs
-        self._suspensions = suspensions
+    def __init__(self, executor: DefaultExecutor) -> None:
         self._executor = executor
 
     def live_run(self, workflow_id: str, run_id: str) -> WorkflowRun | None:
-        run = self._runs.get(workflow_id)
+        run = self._executor._runs.get(workflow_id)
         return run if run is not None and run.state.run_id == run_id else None
 
     def suspension(self, workflow_id: str, run_id: str) -> Suspension | None:
-        suspension = self._suspensions.get(workflow_id)
+        suspension = self._executor._suspensions.get(workflow_id)
         return suspension if suspension is not None and suspension.run_id == run_id else None
 
     def load(self, workflow_id: str) -> Awaitable[WorkflowState | None]:

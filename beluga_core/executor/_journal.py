@@ -74,22 +74,29 @@ def trusted_event(**fields: Any) -> HistoryEvent:
     return _trusted_event({**_EVENT_DEFAULTS, **fields})
 
 
-_STATE_FIELDS = tuple(WorkflowState.model_fields.items())
-#: The defaults of the fields a state can be built without that need no copy (None, strings, numbers...).
-_PLAIN_STATE_DEFAULTS = {
-    name: field.default
-    for name, field in _STATE_FIELDS
-    if field.default_factory is None and isinstance(field.default, (type(None), str, int, float, bool))
-}
+_NO_PLAIN_DEFAULT = object()
+#: Each field of a ``WorkflowState`` with its default when that needs no copy (None, a string, a number...),
+#: else ``_NO_PLAIN_DEFAULT`` (pydantic makes it).
+_STATE_DEFAULTS = tuple(
+    (
+        name,
+        field,
+        field.default
+        if field.default_factory is None and isinstance(field.default, (type(None), str, int, float, bool))
+        else _NO_PLAIN_DEFAULT,
+    )
+    for name, field in WorkflowState.model_fields.items()
+)
 
 
 def trusted_state(**values: Any) -> WorkflowState:
     """A ``WorkflowState`` of valid ``values``, the fields not given at their defaults, without validation
     (the executor's new runs: every value is checked or made by the executor itself)."""
-    for name, field in _STATE_FIELDS:
+    for name, field, plain in _STATE_DEFAULTS:
         if name not in values:
-            plain = _PLAIN_STATE_DEFAULTS.get(name, values)  # ``values``: no plain default
-            values[name] = field.get_default(call_default_factory=True) if plain is values else plain
+            values[name] = (
+                field.get_default(call_default_factory=True) if plain is _NO_PLAIN_DEFAULT else plain
+            )
     return built_model(WorkflowState, values)
 
 
